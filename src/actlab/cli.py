@@ -1,0 +1,186 @@
+"""The `actlab` command: a thin layer over the Python API.
+
+Only typer is imported at module level, so `actlab --help` is instant; torch and
+matplotlib load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="actlab: the lab bench for activation functions.",
+)
+
+
+class Kind(StrEnum):
+    activations = "activations"
+    studies = "studies"
+    presets = "presets"
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses, so expressions such as
+    'clamp(x, -1, 1)' survive in a comma-separated list."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"actlab: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
+    """List the available activations, studies or presets."""
+    if kind is Kind.activations:
+        from actlab.activations import BUILTINS
+
+        for act in BUILTINS.values():
+            aliases = f" (also: {', '.join(act.aliases)})" if act.aliases else ""
+            typer.echo(f"{act.name:<12} {act.formula}{aliases}")
+    elif kind is Kind.studies:
+        from actlab.studies import available, get_study
+
+        for name in available():
+            typer.echo(f"{name:<16} {get_study(name).title}")
+    else:
+        from actlab.config import available_presets, preset_path, read_toml
+
+        for name in available_presets():
+            typer.echo(f"{name:<12} {read_toml(preset_path(name)).get('description', '')}")
+
+
+@app.command("run")
+def run_cmd(
+    preset: str = typer.Option(
+        None, help="preset name (default: tutorial); see 'actlab list presets'"
+    ),
+    studies: str = typer.Option(None, help="comma-separated studies to run"),
+    activations: str = typer.Option(
+        None, help="comma-separated activations: names, expressions in x, NAME=EXPR, module:attr"
+    ),
+    seeds: int = typer.Option(None, help="independent seeds per configuration"),
+    seed: int = typer.Option(None, help="run seed from which every trial's randomness derives"),
+    device: str = typer.Option(None, help="cpu or cuda"),
+    dtype: str = typer.Option(None, help="float32 or float64"),
+    exact: bool = typer.Option(None, "--exact/--fast", help="bit-identical to the reference loop"),
+    out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
+    resume: Path = typer.Option(None, help="continue an interrupted run in this directory"),
+    config: Path = typer.Option(None, help="TOML config file (same format as the presets)"),
+    no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
+) -> None:
+    """Run studies and write results, figures and a report to a run directory."""
+    from actlab.errors import UserError
+
+    overrides = {
+        "studies": split_top_level(studies) if studies is not None else None,
+        "activations": split_top_level(activations) if activations is not None else None,
+        "seeds": seeds,
+        "seed": seed,
+        "device": device,
+        "dtype": dtype,
+        "exact": exact,
+    }
+    try:
+        from actlab.runner import run
+
+        progress = Progress()
+        with progress:
+            result = run(
+                preset,
+                config=config,
+                out=out,
+                resume=resume,
+                progress=progress.update,
+                report=not no_report,
+                **{k: v for k, v in overrides.items() if v is not None},
+            )
+    except UserError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        where = f" --resume {resume or out}" if (resume or out) else ""
+        typer.echo(
+            "\nactlab: interrupted; every finished batch is saved. Continue with: "
+            f"actlab run{where or ' --resume RUN_DIR'}",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(f"run directory: {result.path}")
+    if not no_report:
+        typer.echo(f"report:        {result.report_path}")
+
+
+class Progress:
+    """A rich progress bar on a terminal; silent otherwise (logs stay clean)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def update(self, done: int, total: int, study: str) -> None:
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task("trials", total=total)
+        self.bar.update(self.task, completed=done, description=study)
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+    """Rebuild figures and report.md from a run's stored results (no training)."""
+    from actlab.errors import UserError
+
+    try:
+        from actlab.report.markdown import build_report
+        from actlab.runner import load
+
+        path = build_report(load(run_dir))
+    except UserError as e:
+        fail(str(e))
+    typer.echo(f"report: {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

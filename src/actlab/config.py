@@ -1,0 +1,172 @@
+"""The run configuration: presets are data (TOML files), validated into one RunConfig.
+
+A preset or config file has top-level run settings and one table per study:
+
+    seeds = 3
+    activations = ["Linear", "Tanh", "ReLU"]
+    studies = ["gradient_flow"]
+
+    [gradient_flow]
+    depths = [5, 10, 20, 50]
+
+The resolved config (every default filled in) is saved in the run's manifest, and its
+hash decides whether a run directory may be resumed with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from actlab.errors import UserError
+
+# Fields that change how a run is executed, never its numbers; left out of the hash so a
+# run can be resumed with another executor or batch size.
+NOT_HASHED = ("preset", "description", "executor", "workers", "max_members")
+
+PRESET_DIRS = (
+    Path(__file__).parent / "configs",  # installed wheel
+    Path(__file__).resolve().parents[2] / "configs",  # source checkout
+)
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = None
+    description: str = ""
+    seed: int = Field(0, ge=0, description="run seed: every trial's randomness derives from it")
+    seeds: int = Field(3, ge=1, le=1000, description="independent repetitions per configuration")
+    activations: list[str] = Field(min_length=1)
+    studies: list[str] = Field(min_length=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    dtype: Literal["float32", "float64"] = "float32"
+    exact: bool = Field(False, description="bit-identical to the reference loop (slower)")
+    executor: Literal["local"] = "local"
+    workers: int | None = Field(None, ge=1)
+    max_members: int = Field(64, ge=1, le=100_000, description="networks per stacked batch")
+    study_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve_studies(self) -> RunConfig:
+        from actlab import studies
+
+        if len(set(self.studies)) != len(self.studies):
+            raise ValueError(f"studies listed twice: {self.studies}")
+        if len({a.strip() for a in self.activations}) != len(self.activations):
+            raise ValueError(f"activations listed twice: {self.activations}")
+        for name in self.study_config:
+            studies.get_study(name)  # an unknown table name fails with the list
+        resolved = {}
+        for name in self.studies:
+            study = studies.get_study(name)
+            resolved[name] = study.Config(**self.study_config.get(name, {})).model_dump()
+        self.study_config = resolved
+        return self
+
+    def study(self, name: str) -> BaseModel:
+        from actlab import studies
+
+        return studies.get_study(name).Config(**self.study_config[name])
+
+    def hashed_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}
+
+    def hash(self) -> str:
+        text = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def available_presets() -> list[str]:
+    names = {p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def preset_path(name: str) -> Path:
+    for directory in PRESET_DIRS:
+        path = directory / f"{name}.toml"
+        if path.is_file():
+            return path
+    raise UserError(f"unknown preset '{name}'; available: {', '.join(available_presets())}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError(f"config file '{path}' does not exist; check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"config file '{path}' is a directory; give a .toml file") from None
+    except PermissionError:
+        raise UserError(f"config file '{path}' is not readable; check its permissions") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"config file '{path}' is not valid TOML: {e}") from None
+
+
+def split_tables(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Top-level run settings vs one table per study."""
+    settings = {k: v for k, v in raw.items() if k == "study_config" or not isinstance(v, dict)}
+    tables = {k: v for k, v in raw.items() if k != "study_config" and isinstance(v, dict)}
+    return settings, tables
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset (default `tutorial`), then a config file, then explicit overrides."""
+    raw: dict[str, Any] = {}
+    file_raw = read_toml(Path(config_file)) if config_file is not None else {}
+    preset = preset or file_raw.get("preset") or ("tutorial" if config_file is None else None)
+    if preset is not None:
+        raw = read_toml(preset_path(preset))
+        raw["preset"] = preset
+    raw = merge(raw, file_raw)
+    raw = merge(raw, {k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_config(raw, source=str(config_file) if config_file else f"preset '{preset}'")
+
+
+def build_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    settings, tables = split_tables(raw)
+    settings["study_config"] = merge(tables, settings.get("study_config", {}))
+    try:
+        return RunConfig(**settings)
+    except ValidationError as e:
+        raise UserError(describe_validation_error(e, source)) from None
+    except UserError:
+        raise
+    except ValueError as e:
+        raise UserError(f"invalid {source}: {e}") from None
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    """One line naming the field, the problem and the value given."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if loc[:1] == ["study_config"]:
+        loc = loc[1:]
+    where = ".".join(loc) or "config"
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    given = first.get("input")
+    shown = "" if isinstance(given, dict) or first["type"] == "missing" else f" (got {given!r})"
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"invalid {where} in {source}: {message}{shown}{more}"

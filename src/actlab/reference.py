@@ -1,0 +1,96 @@
+"""The plain reference: one network at a time, nn.Sequential and torch.optim.
+
+This is what the tutorial did, written to be read. It is the oracle the stacked engine
+is tested against (bit for bit in exact mode) and the baseline it is benchmarked against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from actlab.engine.train import DivergenceRule, TrainResult, loss_is_bad
+
+Params = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class Act(nn.Module):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def build_mlp(params: Params, activation: Callable[[torch.Tensor], torch.Tensor]) -> nn.Sequential:
+    """Linear -> activation blocks, then a final Linear, loaded with the given parameters."""
+    layers: list[nn.Module] = []
+    for i, (w, b) in enumerate(params):
+        linear = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            linear.bias.copy_(b)
+        layers.append(linear)
+        if i < len(params) - 1:
+            layers.append(Act(activation))
+    return nn.Sequential(*layers)
+
+
+def linears(model: nn.Sequential) -> list[nn.Linear]:
+    return [layer for layer in model if isinstance(layer, nn.Linear)]
+
+
+def gradient_flow(params: Params, activation, x: torch.Tensor) -> list[float]:
+    """Protocol experiment 1: loss = mean output, one backward; mean |dW| per layer."""
+    model = build_mlp(params, activation)
+    model(x).mean().backward()
+    return [layer.weight.grad.abs().mean().item() for layer in linears(model)]
+
+
+def train(
+    params: Params,
+    activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    rule: DivergenceRule = DivergenceRule(),
+) -> tuple[TrainResult, nn.Sequential]:
+    """The training loop of the protocol's stress tests, one network."""
+    model = build_mlp(params, activation)
+    opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer.lower()]
+    opt = opt_cls(model.parameters(), lr=lr)
+    losses = np.full(steps, math.nan)
+    diverged, updates = False, 0
+    for t in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        if bool(loss_is_bad(loss.detach(), rule.loss_limit)):
+            diverged = True
+            break
+        losses[t] = loss.item()
+        loss.backward()
+        if rule.grad_limit is not None:
+            largest = max(p.grad.abs().max().item() for p in model.parameters())
+            if not largest <= rule.grad_limit:
+                diverged = True
+                break
+        opt.step()
+        updates += 1
+    with torch.no_grad():
+        loss_after = nn.functional.mse_loss(model(x), y).item()
+    recorded = losses[~np.isnan(losses)]
+    result = TrainResult(
+        losses=losses[None, :],
+        diverged=np.array([diverged]),
+        steps_completed=np.array([updates]),
+        last_recorded_loss=np.array([recorded[-1] if recorded.size else math.inf]),
+        loss_after=np.array([loss_after]),
+    )
+    return result, model

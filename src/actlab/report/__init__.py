@@ -1,0 +1,1 @@
+"""Figures and the report, built from a run's stored results only."""

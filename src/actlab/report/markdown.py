@@ -1,0 +1,98 @@
+"""report.md from a run's stored results: each study's section, inside one template."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from actlab.studies.base import ReportContext
+
+
+def anchor(title: str) -> str:
+    """GitHub-style heading anchor."""
+    return re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
+
+
+def interval_text(lo: float, hi: float) -> str:
+    """An output range in interval notation: open at infinite ends."""
+    left = "(-∞" if lo == -math.inf else f"[{lo:g}"
+    right = "∞)" if hi == math.inf else f"{hi:g}]"
+    return f"{left}, {right}"
+
+
+def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
+    def yn(b: bool) -> str:
+        return "yes" if b else "no"
+
+    rows = []
+    for act in activations.values():
+        lo, hi = act.output_range
+        rows.append(
+            {
+                "name": act.name,
+                "formula": act.formula or act.source or act.name,
+                "range": interval_text(lo, hi),
+                "zero_centred": yn(act.zero_centred),
+                "saturating": act.saturating,
+                "monotonic": yn(act.monotonic),
+                "smooth": yn(act.smooth),
+                "key_property": act.key_property or "custom activation",
+            }
+        )
+    return rows
+
+
+def build_report(run, activations: dict[str, Any] | None = None) -> Path:
+    """Write figures and report.md for a run; returns the report's path."""
+    import jinja2
+
+    from actlab.runner import resolve_activations
+    from actlab.studies import get_study
+
+    manifest = run.manifest
+    config = run.config
+    results = run.results
+    if activations is None:
+        _, activations = resolve_activations(config.activations)
+    names = list(config.activations) if activations is None else list(activations)
+    figure_dir = run.path / "figures"
+    sections = []
+    for name in config.studies:
+        study = get_study(name)
+        if results[results["study"] == name].empty:
+            continue
+        rctx = ReportContext(seeds=config.seeds, activations=names, config=config.study(name))
+        section = study.report(results, figure_dir, rctx)
+        sections.append(
+            {
+                "title": section.title,
+                "anchor": anchor(section.title),
+                "markdown": section.markdown,
+                "figures": section.figures,
+            }
+        )
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("actlab.report", "templates"),
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    text = env.get_template("report.md.j2").render(
+        title=config.description or ", ".join(get_study(s).title for s in config.studies),
+        run_name=run.path.name,
+        run_path=str(run.path),
+        preset=config.preset or "custom",
+        seeds=config.seeds,
+        config_hash=manifest["config_hash"],
+        env=manifest["environment"],
+        started=manifest["started"],
+        finished=manifest.get("finished"),
+        activations=activation_rows(activations),
+        sections=sections,
+        columns=", ".join(f"`{c}`" for c in manifest["columns"]),
+        parquet=(run.path / "results.parquet").exists(),
+    )
+    path = run.path / "report.md"
+    path.write_text(text)
+    return path

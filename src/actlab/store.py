@@ -1,0 +1,263 @@
+"""The run directory: manifest, append-only tidy results, figures, report.
+
+    runs/<name>/
+      manifest.json     resolved config and its hash, versions, machine, start/end, status
+      results.csv       one row per trial x metric, appended as each batch finishes
+      progress.jsonl    one line per finished batch: its trials and the CSV size after it
+      results.parquet   the same table, written at the end when pyarrow is installed
+      figures/, report.md
+
+Durability: a batch's rows are written and fsynced before its progress line, so the
+progress log is the commit record. Opening a run truncates anything after the last
+committed batch (a torn row or a batch killed mid-write), so a resumed run recomputes
+exactly the unfinished trials: none lost, none duplicated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from actlab.errors import UserError
+
+CORE_COLUMNS = ("study", "trial", "activation", "seed", "metric", "value", "layer", "step")
+MANIFEST = "manifest.json"
+RESULTS = "results.csv"
+PROGRESS = "progress.jsonl"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def environment(device: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    from actlab import __version__
+
+    return {
+        "actlab": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def format_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest exact round-trip, 'inf' and 'nan' included
+    return value
+
+
+class RunStore:
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.columns: list[str] = manifest["columns"]
+        self._done: set[str] = set()
+        self._csv_bytes = 0
+
+    # -- creating and opening ----------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: Path, config: dict[str, Any], config_hash: str, columns: list[str], device: str
+    ) -> RunStore:
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UserError(
+                f"output directory '{path}' already exists and is not empty; "
+                f"resume it with --resume {path} or choose another --out"
+            )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UserError(
+                f"cannot write to output directory '{path}' ({e.strerror}); choose a writable --out"
+            ) from None
+        manifest = {
+            "format": 1,
+            "status": "running",
+            "started": now(),
+            "finished": None,
+            "config_hash": config_hash,
+            "config": config,
+            "columns": columns,
+            "environment": environment(device),
+        }
+        store = cls(path, manifest)
+        with open(path / RESULTS, "w", newline="") as f:
+            csv.writer(f).writerow(columns)
+        (path / PROGRESS).touch()
+        store._csv_bytes = (path / RESULTS).stat().st_size
+        store.write_manifest()
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> RunStore:
+        manifest = read_manifest(path)
+        store = cls(path, manifest)
+        store._recover()
+        return store
+
+    def _recover(self) -> None:
+        """Keep exactly the committed batches: drop a torn progress line and any rows after
+        the last committed CSV size."""
+        progress_path = self.path / PROGRESS
+        results_path = self.path / RESULTS
+        if not results_path.is_file():
+            raise UserError(
+                f"run directory '{self.path}' has no {RESULTS}; it is not a "
+                "complete actlab run directory"
+            )
+        header_bytes = len(self._header_line())
+        committed = header_bytes
+        good_lines: list[str] = []
+        raw = progress_path.read_text() if progress_path.is_file() else ""
+        for line in raw.splitlines(keepends=True):
+            if not line.endswith("\n"):
+                break  # torn last line: the batch did not commit
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            good_lines.append(line)
+            committed = entry["csv_bytes"]
+            self._done.update(entry["trials"])
+        if "".join(good_lines) != raw:
+            write_atomic(progress_path, "".join(good_lines))
+        size = results_path.stat().st_size
+        if size < committed:
+            raise UserError(
+                f"results in '{self.path}' are shorter than its progress log "
+                "records; the run directory is corrupt (start a new run)"
+            )
+        if size > committed:
+            with open(results_path, "r+b") as f:
+                f.truncate(committed)
+                f.flush()
+                os.fsync(f.fileno())
+        self._csv_bytes = committed
+
+    def _header_line(self) -> str:
+        buf = io.StringIO()
+        csv.writer(buf).writerow(self.columns)
+        return buf.getvalue()
+
+    # -- writing -----------------------------------------------------------------------------
+    @property
+    def done(self) -> set[str]:
+        return set(self._done)
+
+    def append(self, trial_keys: list[str], rows: list[dict[str, Any]]) -> None:
+        """Commit one finished batch: its rows, then its progress line."""
+        unknown = set().union(*(r.keys() for r in rows)) - set(self.columns) if rows else set()
+        if unknown:
+            raise ValueError(f"rows have columns the store does not know: {sorted(unknown)}")
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        for row in rows:
+            writer.writerow([format_value(row.get(c)) for c in self.columns])
+        data = buf.getvalue().encode()
+        with open(self.path / RESULTS, "ab") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self._csv_bytes += len(data)
+        entry = {"csv_bytes": self._csv_bytes, "rows": len(rows), "trials": trial_keys}
+        with open(self.path / PROGRESS, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._done.update(trial_keys)
+
+    def write_manifest(self) -> None:
+        write_atomic(self.path / MANIFEST, json.dumps(self.manifest, indent=2) + "\n")
+
+    def mark(self, status: str) -> None:
+        self.manifest["status"] = status
+        if status == "complete":
+            self.manifest["finished"] = now()
+        self.write_manifest()
+
+    def write_parquet(self) -> Path | None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            return None
+        path = self.path / "results.parquet"
+        read_results(self.path).to_parquet(path, index=False)
+        return path
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    file = path / MANIFEST
+    if not path.is_dir():
+        raise UserError(
+            f"run directory '{path}' does not exist; give the path of a run (see runs/)"
+        )
+    try:
+        manifest = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise UserError(f"'{path}' has no {MANIFEST}; it is not an actlab run directory") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"manifest '{file}' is corrupt ({e}); start a new run") from None
+    missing = {"config", "config_hash", "columns"} - set(manifest)
+    if missing:
+        raise UserError(f"manifest '{file}' is missing {sorted(missing)}; start a new run")
+    return manifest
+
+
+def read_results(path: Path):
+    """The committed results as a tidy DataFrame (uncommitted rows are ignored)."""
+    import pandas as pd
+
+    store = RunStore(path, read_manifest(path))
+    committed = None
+    progress = path / PROGRESS
+    if progress.is_file():
+        for line in progress.read_text().splitlines(keepends=True):
+            if not line.endswith("\n"):
+                break
+            try:
+                committed = json.loads(line)["csv_bytes"]
+            except json.JSONDecodeError:
+                break
+    with open(path / RESULTS, "rb") as f:
+        data = f.read() if committed is None else f.read(committed)
+    if committed is None:
+        data = store._header_line().encode()
+    df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
+    for col in ("layer", "step", "seed"):
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df

@@ -1,0 +1,27 @@
+"""The study registry: one line per study, name -> module.
+
+Adding a study is one new file in this folder (defining `STUDY`, an instance of
+`actlab.studies.base.Study`) and one line below. Modules are imported only when the study
+is used, and must not import torch at module level.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from actlab.errors import UserError
+
+STUDY_MODULES: dict[str, str] = {
+    "gradient_flow": "actlab.studies.gradient_flow",
+}
+
+
+def available() -> list[str]:
+    return list(STUDY_MODULES)
+
+
+def get_study(name: str):
+    key = name.strip().lower().replace("-", "_")
+    if key not in STUDY_MODULES:
+        raise UserError(f"unknown study '{name}'; available: {', '.join(available())}")
+    return importlib.import_module(STUDY_MODULES[key]).STUDY

@@ -1,0 +1,101 @@
+"""What every study provides.
+
+A study is data plus four functions:
+  Config            pydantic model of its settings, defaults = the tutorial protocol
+  trials(...)       the networks to build, one Trial each
+  run(trials, ctx)  measure a batch of trials that share shapes (through the engine)
+  summarize(df)     tables with statistics over seeds, from stored results only
+  figures / report  figures and a markdown section, from stored results only
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from actlab.activations import Activation
+
+
+@dataclass
+class Trial:
+    """One network to build, train or probe, and measure."""
+
+    study: str
+    activation: str
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the trial: the same settings always give the same key."""
+        parts = [f"{k}={v}" for k, v in self.params.items()]
+        return "/".join([self.study, f"activation={self.activation}", *parts, f"seed={self.seed}"])
+
+
+@dataclass
+class RunContext:
+    """What a study's `run` needs besides its trials; no files, no executor."""
+
+    run_seed: int
+    config: BaseModel  # the study's own config
+    activations: dict[str, Activation]
+    device: str = "cpu"
+    dtype: str = "float32"
+    exact: bool = False
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+@dataclass
+class ReportContext:
+    """What a study's report needs besides its stored results."""
+
+    seeds: int
+    activations: list[str]  # in the run's order
+    config: BaseModel  # the study's own config
+
+
+@dataclass
+class Section:
+    """A study's part of the report."""
+
+    title: str
+    markdown: str
+    figures: list[Path] = field(default_factory=list)
+
+
+class Study:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+    # Trial parameters that become columns of the results table.
+    param_columns: ClassVar[tuple[str, ...]] = ()
+
+    def trials(self, config: BaseModel, activations: list[str], seeds: int) -> list[Trial]:
+        raise NotImplementedError
+
+    def batch_key(self, trial: Trial) -> tuple:
+        """Trials with equal keys have equal shapes and may share one stack."""
+        return tuple(sorted(trial.params.items()))
+
+    def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
+        """Rows (metric, value, and layer/step where they apply) for each trial, in order."""
+        raise NotImplementedError
+
+    def summarize(self, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        raise NotImplementedError
+
+    def report(self, results: pd.DataFrame, figure_dir: Path, rctx: ReportContext) -> Section:
+        """Write this study's figures into figure_dir and return its report section."""
+        raise NotImplementedError
