@@ -140,7 +140,10 @@ def load_config(
         raw["preset"] = preset
     raw = merge(raw, file_raw)
     raw = merge(raw, {k: v for k, v in (overrides or {}).items() if v is not None})
-    return build_config(raw, source=str(config_file) if config_file else f"preset '{preset}'")
+    source = f"config file '{config_file}'" if config_file else f"preset '{preset}'"
+    if any(v is not None for v in (overrides or {}).values()):
+        source += " with the command-line settings"
+    return build_config(raw, source=source)
 
 
 def build_config(raw: dict[str, Any], source: str = "config") -> RunConfig:

@@ -115,13 +115,16 @@ def execute(
     check_device(config.device)
 
     if resume is not None:
-        store = RunStore.open(resume)
-        if store.manifest["config_hash"] != config.hash():
+        # Compare before opening: opening repairs a torn tail, and a refused resume must
+        # leave the directory exactly as it was.
+        stored_hash = read_manifest(resume)["config_hash"]
+        if stored_hash != config.hash():
             raise UserError(
                 f"run '{resume}' was made with a different config (hash "
-                f"{store.manifest['config_hash']}, this one {config.hash()}); "
+                f"{stored_hash}, this one {config.hash()}); "
                 "resume it without changing settings, or start a new run"
             )
+        store = RunStore.open(resume)
     else:
         path = out if out is not None else default_run_dir(config)
         store = RunStore.create(

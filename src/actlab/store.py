@@ -221,6 +221,8 @@ class RunStore:
 
 def read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
+    if path.exists() and not path.is_dir():
+        raise UserError(f"'{path}' is a file, not a run directory; give the path of a run")
     if not path.is_dir():
         raise UserError(
             f"run directory '{path}' does not exist; give the path of a run (see runs/)"
@@ -231,6 +233,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise UserError(f"'{path}' has no {MANIFEST}; it is not an actlab run directory") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"manifest '{file}' is corrupt ({e}); start a new run") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"manifest '{file}' is corrupt (not a JSON object); start a new run")
     missing = {"config", "config_hash", "columns"} - set(manifest)
     if missing:
         raise UserError(f"manifest '{file}' is missing {sorted(missing)}; start a new run")

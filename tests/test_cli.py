@@ -1,0 +1,330 @@
+"""The `actlab` command's contract.
+
+Every bad input exits with status 2 and prints exactly one line on stderr, starting with
+'actlab: error:' and naming the offending input; no traceback, and nothing on disk changes
+(no run directory appears; an existing run keeps every byte)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from actlab.cli import app
+
+ACTLAB = Path(sys.executable).parent / "actlab"  # the installed console script
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+HAS_CUDA = torch.cuda.is_available()
+
+
+def tiny_toml(*, top: str = "", depths: str = "[2, 3]", width: str = "8", extra: str = "") -> str:
+    return f"""\
+seeds = 2
+activations = ["ReLU", "Tanh", "GELU"]
+studies = ["gradient_flow"]
+{top}
+
+[gradient_flow]
+depths = {depths}
+width = {width}
+n_samples = 8
+report_depth = 3
+{extra}
+"""
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Every path under root: a file's bytes (or its stat if unreadable), None for a dir."""
+    snap: dict[str, object] = {}
+    for p in sorted(root.rglob("*")):
+        key = str(p.relative_to(root))
+        if p.is_dir():
+            snap[key] = None
+        else:
+            try:
+                snap[key] = p.read_bytes()
+            except PermissionError:
+                st = p.stat()
+                snap[key] = ("unreadable", st.st_size, st.st_mtime_ns, st.st_mode)
+    return snap
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_one_line_error(stderr: str, stdout: str, fragments: tuple[str, ...]) -> str:
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one stderr line, got: {stderr!r}"
+    line = lines[0]
+    assert line.startswith("actlab: error: "), line
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not named in: {line}"
+    assert stdout == "", f"nothing should be printed on stdout: {stdout!r}"
+    return line
+
+
+# -- a good run, made once ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """`actlab run` on the tiny config, with its report. Returns (result, run dir, cwd)."""
+    root = tmp_path_factory.mktemp("good")
+    (root / "tiny.toml").write_text(tiny_toml())
+    out = root / "myrun"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        result = invoke("run", "--config", "tiny.toml", "--out", str(out))
+    return result, out, root
+
+
+def test_a_good_run_writes_a_complete_run_directory(good_run):
+    result, out, root = good_run
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    assert f"run directory: {out}" in result.stdout
+    assert f"report:        {out / 'report.md'}" in result.stdout
+    assert result.stderr == ""
+    for name in ("manifest.json", "results.csv", "progress.jsonl", "report.md"):
+        assert (out / name).is_file(), name
+    png = out / "figures" / "gradient_flow.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Gradient flow" in (out / "report.md").read_text()
+    assert "figures/gradient_flow.png" in (out / "report.md").read_text()
+    rows = (out / "results.csv").read_text().splitlines()
+    activations = {line.split(",")[2] for line in rows[1:]}
+    assert activations == {"ReLU", "Tanh", "GELU"}
+    assert not (root / "runs").exists()  # --out was honoured
+
+
+# -- the bad-input table --------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """setup(tmp, good_run_dir) prepares files in tmp (the cwd) and returns the arguments."""
+
+    setup: Callable[[Path, Path], list[str]]
+    fragments: tuple[str, ...]
+
+
+def run_args(*extra: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, good: ["run", "--config", "tiny.toml", "--no-report", *extra]
+
+
+def bad_config(text: str) -> Callable[[Path, Path], list[str]]:
+    def setup(tmp: Path, good: Path) -> list[str]:
+        (tmp / "bad.toml").write_text(text)
+        return ["run", "--config", "bad.toml", "--no-report"]
+
+    return setup
+
+
+def config_path(make: Callable[[Path], None], name: str) -> Callable[[Path, Path], list[str]]:
+    def setup(tmp: Path, good: Path) -> list[str]:
+        make(tmp / name)
+        return ["run", "--config", name, "--no-report"]
+
+    return setup
+
+
+def make_unreadable(path: Path) -> None:
+    if IS_ROOT:
+        # root reads any file whatever its mode: make it unreadable as text instead.
+        path.write_bytes(b"seeds = 2\n# caf\xe9 \xff\xfe\n")
+    else:
+        path.write_text(tiny_toml())
+        path.chmod(0)
+
+
+def copy_good(tmp: Path, good: Path, name: str = "existing") -> Path:
+    return Path(shutil.copytree(good, tmp / name))
+
+
+def out_under_a_file(tmp: Path, good: Path) -> list[str]:
+    (tmp / "afile").write_text("a regular file\n")
+    return ["run", "--config", "tiny.toml", "--no-report", "--out", "afile/run"]
+
+
+def out_existing_run(tmp: Path, good: Path) -> list[str]:
+    copy_good(tmp, good)
+    return ["run", "--config", "tiny.toml", "--no-report", "--out", "existing"]
+
+
+def resume_with_manifest(text: str) -> Callable[[Path, Path], list[str]]:
+    def setup(tmp: Path, good: Path) -> list[str]:
+        run_dir = copy_good(tmp, good)
+        (run_dir / "manifest.json").write_text(text)
+        return ["run", "--resume", "existing", "--no-report"]
+
+    return setup
+
+
+def resume_different_config(tmp: Path, good: Path) -> list[str]:
+    copy_good(tmp, good)  # made with seeds = 2
+    return ["run", "--resume", "existing", "--seeds", "3", "--no-report"]
+
+
+def report_not_a_run(tmp: Path, good: Path) -> list[str]:
+    (tmp / "notarun").mkdir()
+    (tmp / "notarun" / "notes.txt").write_text("hello\n")
+    return ["report", "notarun"]
+
+
+HOSTILE = "__import__('os').system('touch PWNED')"
+
+CASES = {
+    "activation-unknown": Case(
+        run_args("--activations", "relu,nosuchact"),
+        ("nosuchact", "available", "Swish", "GELU", "Tanh"),
+    ),
+    "expression-malformed": Case(run_args("--activations", "x*tanh("), ("x*tanh(",)),
+    "expression-hostile": Case(run_args("--activations", HOSTILE), ("__import__",)),
+    "study-unknown": Case(run_args("--studies", "nosuch"), ("nosuch", "gradient_flow")),
+    "preset-unknown": Case(run_args("--preset", "nosuch"), ("nosuch", "quick", "tutorial")),
+    "seeds-zero": Case(run_args("--seeds", "0"), ("seeds", "0")),
+    "seeds-negative": Case(run_args("--seeds", "-1"), ("seeds", "-1")),
+    "config-depths-zero": Case(bad_config(tiny_toml(depths="[0]")), ("depths", "0", "bad.toml")),
+    "config-depths-negative": Case(
+        bad_config(tiny_toml(depths="[-3]")), ("depths", "-3", "bad.toml")
+    ),
+    "config-width-zero": Case(bad_config(tiny_toml(width="0")), ("width", "0", "bad.toml")),
+    "config-width-negative": Case(bad_config(tiny_toml(width="-1")), ("width", "-1", "bad.toml")),
+    "config-seeds-zero": Case(
+        bad_config(tiny_toml().replace("seeds = 2", "seeds = 0")), ("seeds", "bad.toml")
+    ),
+    "config-missing": Case(config_path(lambda p: None, "missing.toml"), ("missing.toml",)),
+    "config-is-a-directory": Case(config_path(lambda p: p.mkdir(), "confdir"), ("confdir",)),
+    "config-invalid-toml": Case(
+        config_path(lambda p: p.write_text("seeds = \n[gradient_flow\n"), "broken.toml"),
+        ("broken.toml", "TOML"),
+    ),
+    "config-unreadable": Case(
+        config_path(make_unreadable, "unreadable.toml"), ("unreadable.toml",)
+    ),
+    "config-unknown-key": Case(bad_config(tiny_toml(top='colour = "red"')), ("colour",)),
+    "config-unknown-study-table": Case(
+        bad_config(tiny_toml() + "\n[nosuch]\ndepth = 3\n"), ("nosuch",)
+    ),
+    "out-parent-is-a-file": Case(out_under_a_file, ("afile",)),
+    "out-is-an-existing-run": Case(out_existing_run, ("existing", "--resume")),
+    "device-cuda-unavailable": Case(run_args("--device", "cuda"), ("cuda",)),
+    "resume-missing-dir": Case(lambda tmp, good: ["run", "--resume", "nosuchrun"], ("nosuchrun",)),
+    "resume-corrupt-manifest": Case(
+        resume_with_manifest("{not json"), ("existing", "manifest.json")
+    ),
+    "resume-manifest-not-an-object": Case(
+        resume_with_manifest("null"), ("existing", "manifest.json")
+    ),
+    "resume-different-config": Case(resume_different_config, ("existing", "different config")),
+    "report-not-a-run": Case(report_not_a_run, ("notarun",)),
+}
+
+MARKS = {
+    "device-cuda-unavailable": pytest.mark.skipif(
+        HAS_CUDA, reason="this machine has CUDA, so --device cuda is valid input here"
+    ),
+}
+
+
+def case_params(ids=None):
+    return [pytest.param(CASES[i], id=i, marks=MARKS.get(i, ())) for i in (ids or CASES)]
+
+
+def prepare(case: Case, tmp_path: Path, good: Path) -> tuple[list[str], dict]:
+    (tmp_path / "tiny.toml").write_text(tiny_toml())
+    args = case.setup(tmp_path, good)
+    return args, snapshot(tmp_path)
+
+
+def assert_untouched(tmp_path: Path, before: dict) -> None:
+    assert not (tmp_path / "runs").exists(), "a default run directory was created"
+    assert not (tmp_path / "PWNED").exists()
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch, good_run):
+    _, good, _ = good_run
+    monkeypatch.chdir(tmp_path)
+    args, before = prepare(case, tmp_path, good)
+
+    result = invoke(*args)
+
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert_one_line_error(result.stderr, result.stdout, case.fragments)
+    assert_untouched(tmp_path, before)
+
+
+@pytest.mark.parametrize(
+    "case", case_params(["config-missing", "preset-unknown", "expression-hostile"])
+)
+def test_bad_input_through_the_console_script(case, tmp_path, good_run):
+    _, good, _ = good_run
+    args, before = prepare(case, tmp_path, good)
+
+    proc = subprocess.run(
+        [str(ACTLAB), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    assert proc.returncode == 2, proc.stderr
+    assert_one_line_error(proc.stderr, proc.stdout, case.fragments)
+    assert_untouched(tmp_path, before)
+
+
+# -- listing and help -----------------------------------------------------------------------
+
+
+def test_list_activations_shows_names_and_aliases():
+    result = invoke("list", "activations")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    swish = [line for line in lines if line.split()[0] == "Swish"]
+    assert len(swish) == 1 and "also: silu" in swish[0]
+    names = {line.split()[0] for line in lines}
+    assert {"ReLU", "GELU", "Tanh", "Linear", "Mish"} <= names
+
+
+def test_list_studies_shows_gradient_flow():
+    result = invoke("list", "studies")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["gradient_flow"]
+
+
+def test_list_presets_shows_quick_and_tutorial():
+    result = invoke("list", "presets")
+    assert result.exit_code == 0
+    names = {line.split()[0] for line in result.stdout.splitlines()}
+    assert {"quick", "tutorial"} <= names
+
+
+def test_help_is_fast_and_does_not_import_torch(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "actlab.cli", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "list", "report"):
+        assert command in proc.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"actlab", "typer"} <= imported  # importtime output was captured at all
+    heavy = sorted(m for m in imported if m.split(".")[0] in {"torch", "matplotlib"})
+    assert heavy == []
