@@ -1,4 +1,5 @@
-"""Shared figure helpers: one colour per activation across every figure of a run."""
+"""Shared figure helpers: one colour per activation across every figure of a run, and
+byte-reproducible PNG + SVG output (so `actlab report` rebuilds identical files)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    # Fixed SVG element ids instead of random ones: identical rebuilds.
+    matplotlib.rcParams["svg.hashsalt"] = "actlab"
     import matplotlib.pyplot as plt
 
     return plt
@@ -22,7 +25,12 @@ def activation_colours(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
+    """Write `path` as PNG and a sibling .svg; returns the PNG path."""
+    path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    # No dates or software versions in the files: a rebuild gives the same bytes.
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight",
+                metadata={"Date": None, "Creator": None})
     pyplot().close(fig)
     return path

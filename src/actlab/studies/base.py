@@ -99,3 +99,43 @@ class Study:
     def report(self, results: pd.DataFrame, figure_dir: Path, rctx: ReportContext) -> Section:
         """Write this study's figures into figure_dir and return its report section."""
         raise NotImplementedError
+
+    def properties(self, results: pd.DataFrame, rctx: ReportContext) -> pd.DataFrame:
+        """Per-seed scores for the report's best-and-worst table and recommendations.
+
+        Columns: `property` (a short name, e.g. "dead units"), `activation`, `seed`,
+        `score` (float; NaN when the trial has no valid value, e.g. it diverged) and
+        `better` ("higher" or "lower"). One row per property x activation x seed. The
+        report ranks activations per property with paired comparisons over seeds.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(columns=["property", "activation", "seed", "score", "better"])
+
+
+def initial_params(ctx: RunContext, sizes: list[tuple[int, int]], scheme: str, seed: int):
+    """A trial's initial weights. The stream is keyed by shapes, scheme and seed but not by
+    the activation (common random numbers): within a seed, every activation starts from
+    the same weights, so differences between activations are paired."""
+    from actlab.engine import generator, init_mlp_params
+
+    gen = generator(ctx.run_seed, "init", f"sizes={sizes}", scheme, seed)
+    return init_mlp_params(sizes, gen, scheme=scheme, dtype=ctx.torch_dtype)
+
+
+def build_stack(
+    trials: list[Trial],
+    ctx: RunContext,
+    sizes: list[tuple[int, int]],
+    scheme: str = "xavier_uniform",
+):
+    """One StackedMLP holding every trial of a batch, each with its own initial weights."""
+    from actlab.engine import StackedMLP
+
+    members = [initial_params(ctx, sizes, scheme, t.seed) for t in trials]
+    return StackedMLP(
+        members,
+        [ctx.activations[t.activation].fn for t in trials],
+        exact=ctx.exact,
+        device=ctx.device,
+    )

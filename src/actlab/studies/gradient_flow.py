@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial
+from actlab.studies.base import (
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    build_stack,
+)
 
 # The protocol's interpretation of last/first, checked top to bottom.
 RATIO_BANDS = (
@@ -88,31 +95,24 @@ class GradientFlow(Study):
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         import torch
 
-        from actlab.engine import StackedMLP, generator, init_mlp_params, layer_sizes
+        from actlab.engine import generator, layer_sizes
 
         cfg: Config = ctx.config
         p = trials[0].params
         sizes = layer_sizes(p["in_dim"], p["width"], p["depth"])
-        members, inputs = [], []
-        for t in trials:
-            # Streams keyed without the activation: within a seed every activation starts
-            # from the same weights and sees the same inputs, so comparisons are paired.
-            init_gen = generator(ctx.run_seed, "init", f"sizes={sizes}", p["init"], t.seed)
-            members.append(
-                init_mlp_params(sizes, init_gen, scheme=p["init"], dtype=ctx.torch_dtype)
+        model = build_stack(trials, ctx, sizes, p["init"])
+        # Like the weights, the inputs are keyed by seed and not by activation (paired).
+        inputs = [
+            torch.randn(
+                cfg.n_samples,
+                p["in_dim"],
+                dtype=ctx.torch_dtype,
+                generator=generator(
+                    ctx.run_seed, "gradient_flow/input", cfg.n_samples, p["in_dim"], t.seed
+                ),
             )
-            data_gen = generator(
-                ctx.run_seed, "gradient_flow/input", cfg.n_samples, p["in_dim"], t.seed
-            )
-            inputs.append(
-                torch.randn(cfg.n_samples, p["in_dim"], generator=data_gen, dtype=ctx.torch_dtype)
-            )
-        model = StackedMLP(
-            members,
-            [ctx.activations[t.activation].fn for t in trials],
-            exact=ctx.exact,
-            device=ctx.device,
-        )
+            for t in trials
+        ]
         x = torch.stack(inputs).to(ctx.device)
         model.output_mean(model.forward(x)).sum().backward()
         grads = model.weight_grad_mean_abs().double().cpu().numpy()
