@@ -296,10 +296,14 @@ def test_list_activations_shows_names_and_aliases():
     assert {"ReLU", "GELU", "Tanh", "Linear", "Mish"} <= names
 
 
-def test_list_studies_shows_gradient_flow():
+def test_list_studies_shows_every_registered_study():
+    from actlab.studies import available
+
     result = invoke("list", "studies")
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["gradient_flow"]
+    listed = [line.split()[0] for line in result.stdout.splitlines()]
+    assert listed == available()
+    assert {"gradient_flow", "sparsity", "stability", "capacity"} <= set(listed)
 
 
 def test_list_presets_shows_quick_and_tutorial():

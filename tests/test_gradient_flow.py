@@ -101,11 +101,13 @@ def test_a_trial_alone_and_in_a_batch_of_20_gives_identical_numbers():
     assert len(trials) == 20
     ctx = RunContext(run_seed=0, config=cfg, activations=acts)
     from actlab.executors import one_intra_op_thread
+    from actlab.plan import Batch
+    from actlab.runner import run_batch
 
     with one_intra_op_thread():
-        together = study.run(trials, ctx)
+        together = run_batch(Batch("gradient_flow", trials), ctx)
         for k in (0, 7, 19):
-            assert study.run([trials[k]], ctx)[0] == together[k]
+            assert run_batch(Batch("gradient_flow", [trials[k]]), ctx)[0] == together[k]
 
 
 def test_every_activation_sees_the_same_weights_and_inputs_within_a_seed():

@@ -66,3 +66,82 @@ def describe(df: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
+
+
+# -- paired comparisons and rankings ----------------------------------------------------------
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A - B over the seeds where both have a value."""
+
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float  # two-sided paired t-test; NaN with fewer than 2 pairs
+    n: int
+
+    @property
+    def tested(self) -> bool:
+        return self.n >= 2 and not math.isnan(self.p_value)
+
+    @property
+    def significant(self) -> bool:
+        return self.tested and self.p_value < SIGNIFICANCE
+
+
+def paired_comparison(a, b) -> Paired:
+    """Paired t-test of a against b (aligned by seed; pairs with a non-finite side dropped)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    d = a[keep] - b[keep]
+    s = summarize(d)
+    if s.n < 2:
+        return Paired(s.mean, math.nan, math.nan, math.nan, s.n)
+    if s.std == 0:  # identical differences: no noise to test against
+        p = 1.0 if s.mean == 0 else 0.0
+    else:
+        p = float(stats.ttest_rel(a[keep], b[keep]).pvalue)
+    return Paired(s.mean, s.ci_low, s.ci_high, p, s.n)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Activations ordered best first for one property, with who is tied with the best
+    and the worst (a difference not significant in a paired test over seeds is a tie)."""
+
+    order: list[str]
+    means: dict[str, float]
+    best: list[str]  # the best and every activation tied with it
+    worst: list[str]  # the worst and every activation tied with it
+    tested: bool  # False with one seed: no comparison could be tested
+    p_values: dict[str, float]  # each activation against the single best
+
+
+def rank(scores: pd.DataFrame, better: str) -> Ranking:
+    """Rank activations on per-seed scores (columns activation, seed, score)."""
+    wide = scores.pivot_table(
+        index="seed", columns="activation", values="score", aggfunc="mean", dropna=False
+    )
+    means = {
+        a: float(np.nanmean(wide[a])) if np.isfinite(wide[a]).any() else math.nan
+        for a in wide.columns
+    }
+    valid = [a for a in wide.columns if not math.isnan(means[a])]
+    sign = -1.0 if better == "higher" else 1.0
+    order = sorted(valid, key=lambda a: sign * means[a])
+    if not order:
+        return Ranking([], means, [], [], False, {})
+    top, bottom = order[0], order[-1]
+    vs_top = {a: paired_comparison(wide[a], wide[top]) for a in order}
+    vs_bottom = {a: paired_comparison(wide[a], wide[bottom]) for a in order}
+    # An untested pair (too few seeds with values) cannot be called different: it ties.
+    tested = any(p.tested for a, p in vs_top.items() if a != top)
+    best = [a for a in order if a == top or not vs_top[a].significant]
+    worst = [a for a in order if a == bottom or not vs_bottom[a].significant]
+    if not tested:  # no test possible: name only the single best and worst
+        best, worst = [top], [bottom]
+    return Ranking(order, means, best, worst, tested, {a: vs_top[a].p_value for a in order})

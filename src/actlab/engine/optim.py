@@ -80,10 +80,12 @@ class StackedAdam(_StackedOptimizer):
         self._views = [self._state_views(p) for p in model.parameters()]
 
     def _state_views(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        offset = p.data_ptr() - self.model.flat.data_ptr()
-        start = offset // p.element_size()
-        span = slice(start, start + p.numel())
-        return self.exp_avg[span].view(p.shape), self.exp_avg_sq[span].view(p.shape)
+        """Views of the moment buffers laid out exactly like parameter p in the flat buffer."""
+        offset = p.storage_offset() - self.model.flat.storage_offset()
+        return tuple(
+            buf.as_strided(p.shape, p.stride(), buf.storage_offset() + offset)
+            for buf in (self.exp_avg, self.exp_avg_sq)
+        )
 
     def _exact_update(self, m, i, p, g):
         exp_avg, exp_avg_sq = (v[m] for v in self._views[i])

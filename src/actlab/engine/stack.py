@@ -8,6 +8,11 @@ whole-buffer operations.
 Two forward modes:
 - fast: one batched matmul per layer, each activation applied once to its run of
   members. Equal to the reference loop within float rounding.
+  A member's numbers do not depend on its batch-mates (tests/test_engine.py checks it
+  bit for bit): parameters and every matrix handed to BLAS start on aligned boundaries
+  (see StackedLinear), and a stack always has at least two members (BLAS multiplies a
+  batch of one matrix with another kernel; runner.run_batch pairs a lone trial with a
+  copy of itself). Executors also run torch on one thread per worker.
 - exact: each member through the very operations the reference loop uses (F.linear on
   its slice), so results are bit-identical to `reference.py`. Slower; it is how the
   stacking, seeding, masking and optimiser machinery is proven correct.
@@ -15,6 +20,8 @@ Two forward modes:
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +29,18 @@ import torch
 import torch.nn.functional as F
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
+
+# Gradients live in padded (not dense) views of the flat gradient buffer on purpose; autograd
+# still accumulates into them in place, and only warns that this may be slower.
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+
+# Elements per aligned block: a multiple of every CPU vector loop's chunk (2 x 16 floats
+# with AVX-512, 2 x 8 doubles), with room to spare.
+ALIGN = 64
+
+
+def aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
 
 
 @dataclass
@@ -41,6 +60,61 @@ def activation_runs(activations: Sequence[Callable]) -> list[tuple[int, int, Cal
         else:
             runs.append((m, m + 1, act))
     return runs
+
+
+def aligned_empty(m: int, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """`[m, rows, cols]` whose member blocks start on ALIGN-element boundaries."""
+    buf = torch.empty(m, aligned(rows * cols), dtype=like.dtype, device=like.device)
+    return buf[:, : rows * cols].view(m, rows, cols)
+
+
+def is_aligned(t: torch.Tensor) -> bool:
+    rows, cols = t.shape[1:]
+    return (
+        (t.stride(1), t.stride(2)) == (cols, 1)
+        and t.stride(0) % ALIGN == 0
+        and (t.storage_offset() % ALIGN == 0)
+    )
+
+
+def as_aligned(t: torch.Tensor) -> torch.Tensor:
+    if is_aligned(t):
+        return t
+    out = aligned_empty(*t.shape, like=t)
+    out.copy_(t)
+    return out
+
+
+class StackedLinear(torch.autograd.Function):
+    """z[m] = h[m] @ w[m].T + b[m] for every member, with every matrix the BLAS reads or
+    writes starting on an aligned boundary, in the forward and the backward pass.
+
+    Why: MKL's batched kernels round differently for a matrix that starts on an unaligned
+    address (measured: a member's weight gradient changed with its position in the
+    batch, repeating every 4 members), so without this a trial's last bits would depend
+    on its batch-mates. Aligned, a member gives the same bits alone (in a stack of two)
+    or in any batch, on one thread.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        h = as_aligned(h)
+        z = aligned_empty(h.shape[0], h.shape[1], w.shape[1], like=h)
+        torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=z)
+        ctx.save_for_backward(h, w)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, w = ctx.saved_tensors
+        grad = as_aligned(grad)
+        grad_h = None
+        if ctx.needs_input_grad[0]:
+            grad_h = aligned_empty(*h.shape, like=h)
+            torch.bmm(grad, w, out=grad_h)
+        grad_w = aligned_empty(*w.shape, like=w)
+        torch.bmm(grad.transpose(1, 2), h, out=grad_w)
+        return grad_h, grad_w, grad.sum(dim=1)
 
 
 class StackedMLP:
@@ -64,8 +138,13 @@ class StackedMLP:
                 raise ValueError("all members of a stack must have the same layer shapes")
         dtype = members[0][0][0].dtype
         m = self.n_members
-        total = sum(m * (o * i + o) for o, i in shapes)
-        self.flat = torch.empty(total, dtype=dtype, device=device)
+        # Each member's block of each tensor starts on a multiple of ALIGN elements, so
+        # whole-buffer elementwise kernels split every member into the same vector chunks
+        # whatever the number of members (a vector path and its scalar tail round
+        # differently, so a member's last bits would otherwise depend on its batch-mates).
+        blocks = [(shape, aligned(math.prod(shape))) for o, i in shapes for shape in ((o, i), (o,))]
+        total = sum(m * padded for _, padded in blocks)
+        self.flat = torch.zeros(total, dtype=dtype, device=device)
         self.flat_grad = torch.zeros(total, dtype=dtype, device=device)
         # Which member owns each element of the flat buffer (for per-member optimiser scalars).
         self.member_of = torch.empty(total, dtype=torch.long, device=device)
@@ -73,18 +152,18 @@ class StackedMLP:
         self.biases: list[torch.Tensor] = []
         offset = 0
         owners = torch.arange(m, device=device)
-        for layer, (o, i) in enumerate(shapes):
-            for size, shape, dest in (((o * i), (o, i), self.weights), (o, (o,), self.biases)):
-                span = slice(offset, offset + m * size)
-                view = self.flat[span].view(m, *shape)
-                with torch.no_grad():
-                    for k, params in enumerate(members):
-                        view[k].copy_(params[layer][0 if dest is self.weights else 1])
-                leaf = view.detach().requires_grad_()
-                leaf.grad = self.flat_grad[span].view(m, *shape)
-                dest.append(leaf)
-                self.member_of[span] = owners.repeat_interleave(size)
-                offset += m * size
+        for k, (shape, padded) in enumerate(blocks):
+            span = slice(offset, offset + m * padded)
+            size = math.prod(shape)
+            view = self.flat[span].view(m, padded)[:, :size].view(m, *shape)
+            with torch.no_grad():
+                for member, params in enumerate(members):
+                    view[member].copy_(params[k // 2][k % 2])
+            leaf = view.detach().requires_grad_()
+            leaf.grad = self.flat_grad[span].view(m, padded)[:, :size].view(m, *shape)
+            (self.weights if k % 2 == 0 else self.biases).append(leaf)
+            self.member_of[span] = owners.repeat_interleave(padded)
+            offset += m * padded
 
     @property
     def depth(self) -> int:
@@ -109,28 +188,16 @@ class StackedMLP:
         """x is `[batch, in]` (shared by all members) or `[M, batch, in]`; returns `[M, batch, out]`."""
         if self.exact:
             return self._forward_exact(x, capture)
-        # Materialised, not a stride-0 view: BLAS treats a broadcast batch differently
-        # depending on the number of members, which changed a member's first-layer gradient.
-        h = x.expand(self.n_members, *x.shape).contiguous() if x.dim() == 2 else x
-        last = len(self.weights) - 1
+        h = x.expand(self.n_members, *x.shape) if x.dim() == 2 else x
         for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if layer == last:
-                return self._output_layer(h, w, b)
-            z = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            z = StackedLinear.apply(h, w, b)
+            if layer == len(self.weights) - 1:
+                return z
             h = self._activate(z)
             if capture is not None:
                 capture.pre.append(z)
                 capture.post.append(h)
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _output_layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if w.shape[1] == 1:
-            # A one-column matmul takes a BLAS path whose rounding depends on the number of
-            # members (measured: a member's output changed with its batch-mates), and so does
-            # the gradient of its transposed form; a multiply-and-sum does not.
-            return (h * w).sum(dim=2, keepdim=True) + b.unsqueeze(1)
-        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
         if len(self.runs) == 1:
@@ -159,19 +226,17 @@ class StackedMLP:
         return torch.stack(outputs)
 
     # -- losses and gradient read-outs ---------------------------------------------------------
+    # Losses are one reduction per member, in both modes: a reduction over a whole tensor
+    # and over the rows of a stack take different summation orders.
     def mse(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-member mean squared error, `[M]`; exact mode uses the reference's F.mse_loss."""
-        if self.exact:
-            return torch.stack(
-                [F.mse_loss(out[m], y if y.dim() == 2 else y[m]) for m in range(self.n_members)]
-            )
-        return (out - y).square().mean(dim=(1, 2))
+        """Per-member mean squared error, `[M]` (the reference's F.mse_loss, member by member)."""
+        return torch.stack(
+            [F.mse_loss(out[m], y if y.dim() == 2 else y[m]) for m in range(self.n_members)]
+        )
 
     def output_mean(self, out: torch.Tensor) -> torch.Tensor:
         """Per-member mean of the output (the gradient-flow protocol's loss), `[M]`."""
-        if self.exact:
-            return torch.stack([out[m].mean() for m in range(self.n_members)])
-        return out.mean(dim=(1, 2))
+        return torch.stack([out[m].mean() for m in range(self.n_members)])
 
     def weight_grad_mean_abs(self) -> torch.Tensor:
         """Mean |dW| per member and layer, `[M, layers]` (input side first)."""

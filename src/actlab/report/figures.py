@@ -30,7 +30,8 @@ def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No dates or software versions in the files: a rebuild gives the same bytes.
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight",
-                metadata={"Date": None, "Creator": None})
+    fig.savefig(
+        path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None}
+    )
     pyplot().close(fig)
     return path

@@ -13,6 +13,9 @@ from actlab.errors import UserError
 
 STUDY_MODULES: dict[str, str] = {
     "gradient_flow": "actlab.studies.gradient_flow",
+    "sparsity": "actlab.studies.sparsity",
+    "stability": "actlab.studies.stability",
+    "capacity": "actlab.studies.capacity",
 }
 
 

@@ -1,0 +1,607 @@
+"""Protocol experiment 4: representational capacity, inside and outside the training interval.
+
+Each network (depth 5, width 64, Xavier weights, zero biases) is trained full batch with
+Adam (lr 0.001, 500 steps, MSE) on one noiseless 1-d target sampled at `n_train` evenly
+spaced points of [x_min, x_max]. The protocol's `test_mse` is measured on `n_test` evenly
+spaced points of the same interval, so it measures interpolation only (a known fault of the
+original); actlab adds an extrapolation test on two grids just outside it: `n_extrap`
+evenly spaced points on each of [x_min - extrap_margin, x_min) and
+(x_max, x_max + extrap_margin], the endpoints x_min and x_max excluded.
+
+Metrics per trial (one row each, no layer/step):
+  test_mse          MSE on the test grid (the protocol metric, interpolation)
+  extrap_mse        MSE on both extrapolation grids pooled
+  train_mse         MSE on the training grid after the final update
+  diverged          1 if the loss rule (NaN, inf or > 1e6) stopped the run, else 0;
+                    a diverged trial has NaN for all three MSEs and its predictions
+  steps_completed   updates applied
+Per-point rows, for the prediction figure:
+  prediction        the network's output at test-grid point `step` (0 .. n_test - 1)
+  extrap_prediction the output at extrapolation-grid point `step` (0 .. 2 n_extrap - 1;
+                    the left grid first, both in increasing x; see `grid_extrap`)
+
+The targets only change y, so every trial of one shape (whatever its target) shares a
+stack; within a seed every activation and every target starts from the same weights.
+MSEs span decades, so statistics over seeds are taken on log10 values (geometric means).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from actlab.studies.base import (
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    build_stack,
+)
+
+# name -> (formula, function of a tensor). Tensor methods only: no torch import at load time.
+TARGETS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "sin": ("sin(x)", lambda x: x.sin()),
+    "abs": ("|x|", lambda x: x.abs()),
+    "step": ("sigmoid(10x)", lambda x: (10 * x).sigmoid()),
+    "sin10": ("sin(10x)", lambda x: (10 * x).sin()),
+    "cubic": ("x^3", lambda x: x**3),
+}
+
+MSE_METRICS = ("test_mse", "extrap_mse", "train_mse")
+TIE_P = 0.05  # paired t-test: p at or above this and the best is "tied" with the runner-up
+
+
+def target_fn(name: str) -> Callable[[Any], Any]:
+    try:
+        return TARGETS[name][1]
+    except KeyError:
+        raise ValueError(f"unknown target '{name}'; available: {', '.join(TARGETS)}") from None
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[str] = Field(["sin", "abs", "step", "sin10", "cubic"], min_length=1)
+    depth: int = Field(5, ge=1, le=1000)
+    width: int = Field(64, ge=1, le=8192)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(0.001, gt=0)
+    steps: int = Field(500, ge=1, le=1_000_000)
+    n_train: int = Field(200, ge=2, le=1_000_000)
+    n_test: int = Field(500, ge=2, le=1_000_000)
+    x_min: float = -2.0
+    x_max: float = 2.0
+    extrap_margin: float = Field(
+        1.0, gt=0, description="the extrapolation grids reach this far beyond each end"
+    )
+    n_extrap: int = Field(100, ge=1, le=1_000_000, description="extrapolation points per side")
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, targets: list[str]) -> list[str]:
+        for name in targets:
+            target_fn(name)
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"targets listed twice: {targets}")
+        return targets
+
+    @model_validator(mode="after")
+    def _interval(self) -> Config:
+        if not (math.isfinite(self.x_min) and math.isfinite(self.x_max)):
+            raise ValueError("x_min and x_max must be finite")
+        if not self.x_min < self.x_max:
+            raise ValueError(
+                f"x_min must be below x_max (got x_min={self.x_min}, x_max={self.x_max})"
+            )
+        return self
+
+
+# -- data ---------------------------------------------------------------------------------------
+def grid_train(cfg: Config, dtype=None):
+    """`[n_train, 1]` evenly spaced points on [x_min, x_max], ends included."""
+    import torch
+
+    return torch.linspace(cfg.x_min, cfg.x_max, cfg.n_train, dtype=dtype).unsqueeze(1)
+
+
+def grid_test(cfg: Config, dtype=None):
+    """`[n_test, 1]` evenly spaced points on [x_min, x_max]: the protocol's test set."""
+    import torch
+
+    return torch.linspace(cfg.x_min, cfg.x_max, cfg.n_test, dtype=dtype).unsqueeze(1)
+
+
+def grid_extrap(cfg: Config, dtype=None):
+    """`[2 n_extrap, 1]`: n_extrap evenly spaced points on [x_min - margin, x_min), then as
+    many on (x_max, x_max + margin]; the training interval's ends are excluded."""
+    import torch
+
+    n, margin = cfg.n_extrap, cfg.extrap_margin
+    left = torch.linspace(cfg.x_min - margin, cfg.x_min, n + 1, dtype=dtype)[:-1]
+    right = torch.linspace(cfg.x_max, cfg.x_max + margin, n + 1, dtype=dtype)[1:]
+    return torch.cat([left, right]).unsqueeze(1)
+
+
+class Capacity(Study):
+    name = "capacity"
+    title = "Representational capacity"
+    Config = Config
+    param_columns = ("target", "depth", "width", "lr", "optimizer", "steps")
+
+    def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
+        return [
+            Trial(
+                self.name,
+                act,
+                seed,
+                {
+                    "target": target,
+                    "depth": config.depth,
+                    "width": config.width,
+                    "lr": config.lr,
+                    "optimizer": config.optimizer,
+                    "steps": config.steps,
+                },
+            )
+            for target in config.targets
+            for act in activations
+            for seed in range(seeds)
+        ]
+
+    def batch_key(self, trial: Trial) -> tuple:
+        # The target only changes y: trials of every target share one stack.
+        return tuple(sorted((k, v) for k, v in trial.params.items() if k != "target"))
+
+    def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
+        import torch
+
+        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+
+        cfg: Config = ctx.config
+        p = trials[0].params
+        dtype = ctx.torch_dtype
+        model = build_stack(trials, ctx, layer_sizes(1, p["width"], p["depth"]))
+        grids = {
+            "train": grid_train(cfg, dtype),
+            "test": grid_test(cfg, dtype),
+            "extrap": grid_extrap(cfg, dtype),
+        }
+        # y per member, [M, n, 1]: members may have different targets.
+        ys = {
+            k: torch.stack([target_fn(t.params["target"])(x) for t in trials]).to(ctx.device)
+            for k, x in grids.items()
+        }
+        xs = {k: x.to(ctx.device) for k, x in grids.items()}
+        optimizer = make_optimizer(p["optimizer"], model, p["lr"])
+        result = train(model, xs["train"], ys["train"], optimizer, p["steps"], DivergenceRule())
+        with torch.no_grad():
+            outputs = {k: model.forward(xs[k]) for k in ("test", "extrap")}
+            test_mse = model.mse(outputs["test"], ys["test"]).double().cpu().tolist()
+            extrap_mse = model.mse(outputs["extrap"], ys["extrap"]).double().cpu().tolist()
+            preds = {k: v.squeeze(2).double().cpu().tolist() for k, v in outputs.items()}
+        rows = []
+        for m in range(len(trials)):
+            diverged = bool(result.diverged[m])
+
+            def nan_if(v: float, diverged: bool = diverged) -> float:
+                return math.nan if diverged else float(v)
+
+            trial_rows = [
+                {"metric": "test_mse", "value": nan_if(test_mse[m])},
+                {"metric": "extrap_mse", "value": nan_if(extrap_mse[m])},
+                {"metric": "train_mse", "value": nan_if(result.loss_after[m])},
+                {"metric": "diverged", "value": float(diverged)},
+                {"metric": "steps_completed", "value": float(result.steps_completed[m])},
+            ]
+            for metric, key in (("prediction", "test"), ("extrap_prediction", "extrap")):
+                trial_rows += [
+                    {"metric": metric, "step": i, "value": nan_if(v)}
+                    for i, v in enumerate(preds[key][m])
+                ]
+            rows.append(trial_rows)
+        return rows
+
+    def summarize(self, results):
+        return summarize(results)
+
+    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
+        cfg: Config = rctx.config
+        summary = summarize(results)
+        activations = [a for a in rctx.activations if a in set(summary["cells"]["activation"])]
+        targets = [t for t in cfg.targets if t in set(summary["cells"]["target"])]
+        heatmap = plot_heatmaps(
+            summary["cells"], activations, targets, rctx.seeds, figure_dir / "capacity_heatmap.png"
+        )
+        predictions = plot_predictions(
+            summary["predictions"],
+            activations,
+            targets,
+            cfg,
+            figure_dir / "capacity_predictions.png",
+        )
+        markdown = report_markdown(
+            results, summary, activations, targets, rctx, heatmap.name, predictions.name
+        )
+        return Section(self.title, markdown, [heatmap, predictions])
+
+    def properties(self, results, rctx: ReportContext):
+        return properties(results)
+
+
+# -- statistics ---------------------------------------------------------------------------------
+def trial_metrics(results):
+    """One row per trial: activation, target, seed and each scalar metric as a column, with
+    log10 columns for the MSEs (NaN for a diverged trial or an MSE of exactly 0)."""
+    import numpy as np
+
+    df = results[(results["study"] == "capacity") & results["step"].isna()]
+    df = df[df["metric"].isin([*MSE_METRICS, "diverged"])]
+    wide = df.pivot(
+        index=["activation", "target", "seed"], columns="metric", values="value"
+    ).reset_index()
+    wide.columns.name = None
+    for metric in MSE_METRICS:
+        wide[f"log10_{metric}"] = np.log10(wide[metric].where(wide[metric] > 0))
+    return wide
+
+
+def summarize(results) -> dict[str, Any]:
+    """`cells`: per activation x target, mean and 95% interval over seeds of log10 test and
+    extrapolation MSE (prefixed `test_` and `extrap_`), diverged count and seed count.
+    `predictions`: per activation x target x grid point, the mean prediction over the seeds
+    that did not diverge. `trials`: the per-trial table the two are computed from."""
+    from actlab.stats import describe
+
+    wide = trial_metrics(results)
+    keys = ["activation", "target"]
+    cells = (
+        wide.groupby(keys, sort=False)["diverged"]
+        .agg(diverged="sum", n_seeds="count")
+        .reset_index()
+    )
+    for metric, prefix in (("test_mse", "test_"), ("extrap_mse", "extrap_")):
+        stats = describe(wide, keys, value=f"log10_{metric}")
+        stats = stats.rename(columns={c: prefix + c for c in stats.columns if c not in keys})
+        cells = cells.merge(stats, on=keys)
+    df = results[(results["study"] == "capacity") & results["step"].notna()]
+    df = df[df["metric"].isin(["prediction", "extrap_prediction"])]
+    predictions = (
+        df.groupby(["activation", "target", "metric", "step"], sort=False)["value"]
+        .mean()
+        .reset_index()
+    )
+    return {"cells": cells, "predictions": predictions, "trials": wide}
+
+
+def properties(results):
+    """Per activation and seed, the mean over targets of log10 test MSE ("fit
+    (interpolation)") and of log10 extrapolation MSE ("extrapolation"); NaN when any target
+    diverged (or is missing) for that seed."""
+    import pandas as pd
+
+    wide = trial_metrics(results)
+    n_targets = wide["target"].nunique()
+    rows = []
+    for (act, seed), g in wide.groupby(["activation", "seed"], sort=False):
+        for prop, column in (
+            ("fit (interpolation)", "log10_test_mse"),
+            ("extrapolation", "log10_extrap_mse"),
+        ):
+            values = g[column]
+            complete = len(values) == n_targets and bool(values.notna().all())
+            score = float(values.mean()) if complete else math.nan
+            rows.append(
+                {
+                    "property": prop,
+                    "activation": act,
+                    "seed": int(seed),
+                    "score": score,
+                    "better": "lower",
+                }
+            )
+    return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
+
+
+def paired_comparison(wide, target: str, best: str, other: str) -> tuple[int, float]:
+    """(pairs, p) of a paired t-test on per-seed log10 test MSE of two activations on one
+    target, over the seeds where both are valid; p is NaN when it cannot be computed."""
+    from scipy import stats
+
+    at = wide[wide["target"] == target]
+    a = at[at["activation"] == best].set_index("seed")["log10_test_mse"]
+    b = at[at["activation"] == other].set_index("seed")["log10_test_mse"]
+    both = (a.to_frame("a").join(b.to_frame("b"), how="inner")).dropna()
+    if len(both) < 2:
+        return len(both), math.nan
+    diff = both["a"] - both["b"]
+    if float(diff.std(ddof=1)) == 0.0:
+        return len(both), math.nan
+    return len(both), float(stats.ttest_rel(both["a"], both["b"]).pvalue)
+
+
+# -- text ---------------------------------------------------------------------------------------
+def sci(value: float) -> str:
+    """Two significant digits in compact scientific notation: 3.1e-3."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def cell_text(row, seeds: int, *, newline: str = " ") -> str:
+    """Geometric mean MSE of a cell, with its 95% interval when there is one."""
+    prefix = row["_prefix"]
+    mean = row[f"{prefix}mean"]
+    n_div, n_seeds = int(row["diverged"]), int(row["n_seeds"])
+    if not math.isfinite(mean):
+        return f"diverged ({n_div} of {n_seeds})" if n_div else "–"
+    text = sci(10**mean)
+    low, high = row[f"{prefix}ci_low"], row[f"{prefix}ci_high"]
+    if seeds > 1 and math.isfinite(low) and math.isfinite(high):
+        text += f"{newline}[{sci(10**low)}, {sci(10**high)}]"
+    if n_div:
+        text += f"{newline}({n_div} of {n_seeds} diverged)"
+    return text
+
+
+def cell_lookup(cells, prefix: str):
+    table = cells.copy()
+    table["_prefix"] = prefix
+    return table.set_index(["activation", "target"])
+
+
+def mse_table(cells, activations, targets, prefix: str, seeds: int) -> list[str]:
+    table = cell_lookup(cells, prefix)
+    lines = [
+        "| activation | " + " | ".join(targets) + " |",
+        "|---" * (len(targets) + 1) + "|",
+    ]
+    for act in activations:
+        texts = [
+            cell_text(table.loc[(act, t)], seeds) if (act, t) in table.index else "–"
+            for t in targets
+        ]
+        lines.append(f"| {act} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def report_markdown(
+    results, summary, activations, targets, rctx: ReportContext, heatmap: str, predictions: str
+) -> str:
+    cfg: Config = rctx.config
+    cells = summary["cells"]
+    one_seed = rctx.seeds == 1
+    target_list = ", ".join(f"{t} = {TARGETS[t][0]}" for t in targets)
+    interval = f"[{cfg.x_min:g}, {cfg.x_max:g}]"
+    left = f"[{cfg.x_min - cfg.extrap_margin:g}, {cfg.x_min:g})"
+    right = f"({cfg.x_max:g}, {cfg.x_max + cfg.extrap_margin:g}]"
+    with_ci = "" if one_seed else ", with 95% interval"
+    lines = [
+        "**Question.** How well does a small network with each activation fit smooth, "
+        "kinked, steep and oscillating functions, and what does it predict just outside "
+        "the interval it was trained on?",
+        "",
+        f"**Method.** Targets ({target_list}) on x in {interval}. Networks of depth "
+        f"{cfg.depth}, width {cfg.width}, Xavier-uniform weights and zero biases, trained "
+        f"full batch with {cfg.optimizer.capitalize()} (learning rate {cfg.lr:g}) for "
+        f"{cfg.steps} steps on {cfg.n_train} evenly spaced points of {interval}, MSE loss. "
+        f"Test MSE (the protocol's metric) on {cfg.n_test} evenly spaced points of the same "
+        f"interval measures interpolation only; extrapolation MSE on {cfg.n_extrap} evenly "
+        f"spaced points on each of {left} and {right}. A run whose loss becomes NaN, "
+        f"infinite or exceeds 1e6 is marked diverged and left out of the statistics. "
+        f"{rctx.seeds} seed(s) per setting; within a seed all activations and targets "
+        "start from the same weights.",
+        "",
+        f"![Test and extrapolation MSE](figures/{heatmap})",
+        "",
+        f"![Predictions per target](figures/{predictions})",
+        "",
+    ]
+    if one_seed:
+        lines += [
+            "*One seed: these numbers are single samples; they carry no error bar and no "
+            "ranking is tested.*",
+            "",
+        ]
+    lines += [
+        f"**Test MSE (interpolation, on {interval})**, geometric mean over seeds{with_ci}:",
+        "",
+        *mse_table(cells, activations, targets, "test_", rctx.seeds),
+        "",
+        f"**Extrapolation MSE (on {left} and {right})**, geometric mean over seeds{with_ci}:",
+        "",
+        *mse_table(cells, activations, targets, "extrap_", rctx.seeds),
+        "",
+        "**What the data says.**",
+        "",
+    ]
+    lines += [f"- {s}" for s in findings(summary, activations, targets, rctx.seeds)]
+    return "\n".join(lines)
+
+
+def findings(summary, activations, targets, seeds: int) -> list[str]:
+    """Sentences computed from the results; nothing here is written in advance."""
+    cells, wide = summary["cells"], summary["trials"]
+    out = []
+    for target in targets:
+        at = cells[(cells["target"] == target) & cells["test_mean"].notna()]
+        at = at[at["activation"].isin(activations)].sort_values("test_mean")
+        if at.empty:
+            out.append(f"{target}: every run diverged; nothing to compare.")
+            continue
+        best = at.iloc[0]
+        sentence = (
+            f"{target} ({TARGETS[target][0]}): lowest test MSE with {best['activation']} "
+            f"({sci(10 ** best['test_mean'])})"
+        )
+        if len(at) == 1:
+            out.append(sentence + "; no other activation has a valid run.")
+            continue
+        runner = at.iloc[1]
+        sentence += f", then {runner['activation']} ({sci(10 ** runner['test_mean'])})"
+        if seeds == 1:
+            out.append(sentence + "; one seed, so the ranking is not tested.")
+            continue
+        pairs, p = paired_comparison(wide, target, best["activation"], runner["activation"])
+        if math.isnan(p):
+            verdict = f"the difference cannot be tested ({pairs} paired seed(s))"
+        elif p < TIE_P:
+            verdict = f"better than the runner-up (paired t-test over {pairs} seeds, p = {p:.2g})"
+        else:
+            verdict = f"tied with the runner-up (paired t-test over {pairs} seeds, p = {p:.2g})"
+        out.append(f"{sentence}: {best['activation']} is {verdict}.")
+
+    # Hardest and easiest target, by geometric mean over activations and seeds.
+    valid = wide[wide["activation"].isin(activations) & wide["log10_test_mse"].notna()]
+    if valid["target"].nunique() > 1:
+        per_target = valid.groupby("target")["log10_test_mse"].mean().sort_values()
+        out.append(
+            f"Hardest target to fit: {per_target.index[-1]} (geometric mean test MSE over "
+            f"activations and seeds {sci(10 ** per_target.iloc[-1])}); easiest: "
+            f"{per_target.index[0]} ({sci(10 ** per_target.iloc[0])})."
+        )
+
+    # Extrapolation / interpolation MSE ratio per activation.
+    both = valid[valid["log10_extrap_mse"].notna()].copy()
+    if not both.empty:
+        both["log_ratio"] = both["log10_extrap_mse"] - both["log10_test_mse"]
+        ratio = both.groupby("activation")["log_ratio"].mean().sort_values()
+        listed = ", ".join(f"{act} {sci(10**v)}" for act, v in ratio.items())
+        out.append(
+            "Outside the training interval the MSE is larger than inside it by a factor of "
+            f"(geometric mean over targets and seeds, smallest first): {listed}."
+        )
+
+    div = wide[wide["activation"].isin(activations) & (wide["diverged"] == 1)]
+    if div.empty:
+        out.append(f"No run diverged ({len(wide)} runs).")
+    else:
+        parts = [
+            f"{act} on {target} ({len(g)} of {seeds})"
+            for (act, target), g in div.groupby(["activation", "target"], sort=False)
+        ]
+        out.append(
+            f"{len(div)} of {len(wide)} runs diverged and are left out of the statistics: "
+            + "; ".join(parts)
+            + "."
+        )
+    return out
+
+
+# -- figures ------------------------------------------------------------------------------------
+def draw_heatmap(ax, cells, activations, targets, prefix: str, seeds: int, title: str):
+    """One heatmap of log10 MSE (rows activations, columns targets) annotated with the
+    geometric-mean MSE and its interval; returns the image for a colour bar."""
+    import numpy as np
+
+    table = cell_lookup(cells, prefix)
+    grid = np.full((len(activations), len(targets)), np.nan)
+    for i, act in enumerate(activations):
+        for j, t in enumerate(targets):
+            if (act, t) in table.index:
+                grid[i, j] = table.loc[(act, t)][f"{prefix}mean"]
+    finite = grid[np.isfinite(grid)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    masked = np.ma.masked_invalid(grid)
+    image = ax.imshow(masked, cmap="viridis", vmin=lo, vmax=hi, aspect="auto")
+    ax.set_facecolor("0.85")  # diverged / missing cells
+    ax.set_xticks(range(len(targets)), [f"{t}\n{TARGETS[t][0]}" for t in targets], fontsize=8)
+    ax.set_yticks(range(len(activations)), activations, fontsize=8)
+    for i, act in enumerate(activations):
+        for j, t in enumerate(targets):
+            if (act, t) not in table.index:
+                continue
+            text = cell_text(table.loc[(act, t)], seeds, newline="\n")
+            value = grid[i, j]
+            dark = math.isfinite(value) and (value - lo) / (hi - lo) < 0.6
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=6.5 if seeds > 1 else 7.5,
+                color="white" if dark else "black",
+            )
+    ax.set_title(title, fontsize=10)
+    return image
+
+
+def plot_heatmaps(cells, activations, targets, seeds: int, path: Path) -> Path:
+    from actlab.report.figures import pyplot, save
+
+    plt = pyplot()
+    width = 1.25 * len(targets) + 2.0
+    height = 0.55 * len(activations) + 1.8
+    fig, axes = plt.subplots(1, 2, figsize=(2 * width, height), squeeze=False)
+    for ax, prefix, title in (
+        (axes[0, 0], "test_", "log10 test MSE (interpolation)"),
+        (axes[0, 1], "extrap_", "log10 extrapolation MSE"),
+    ):
+        image = draw_heatmap(ax, cells, activations, targets, prefix, seeds, title)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="log10 MSE")
+    note = "geometric mean over seeds [95% interval]" if seeds > 1 else "one seed"
+    fig.suptitle(f"Representational capacity: MSE per activation and target ({note})")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_predictions(predictions, activations, targets, cfg: Config, path: Path) -> Path:
+    import numpy as np
+    import torch
+
+    from actlab.report.figures import activation_colours, pyplot, save
+
+    plt = pyplot()
+    cols = min(3, len(targets))
+    rows = math.ceil(len(targets) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.8 * rows), squeeze=False)
+    colours = activation_colours(activations)
+    x_test = grid_test(cfg, torch.float64).squeeze(1).numpy()
+    x_ext = grid_extrap(cfg, torch.float64).squeeze(1).numpy()
+    n = cfg.n_extrap
+    lo, hi = cfg.x_min - cfg.extrap_margin, cfg.x_max + cfg.extrap_margin
+    dense = torch.linspace(lo, hi, 1201, dtype=torch.float64)
+    for ax, target in zip(axes.flat, targets, strict=False):
+        truth = target_fn(target)(dense).numpy()
+        ax.axvspan(cfg.x_min, cfg.x_max, color="0.92", zorder=0, label="training interval")
+        ax.plot(dense.numpy(), truth, color="black", lw=2.2, ls="--", label="target", zorder=3)
+        for act in activations:
+            at = predictions[(predictions["activation"] == act) & (predictions["target"] == target)]
+            test = at[at["metric"] == "prediction"].sort_values("step")
+            ext = at[at["metric"] == "extrap_prediction"].sort_values("step")
+            style = {"color": colours[act], "lw": 1.1, "zorder": 4}
+            if len(test) == len(x_test):
+                ax.plot(x_test, test["value"].to_numpy(), label=act, **style)
+            if len(ext) == len(x_ext):
+                values = ext["value"].to_numpy()
+                ax.plot(x_ext[:n], values[:n], **style)
+                ax.plot(x_ext[n:], values[n:], **style)
+        span = float(np.max(truth) - np.min(truth)) or 1.0
+        ax.set_ylim(np.min(truth) - 0.3 * span, np.max(truth) + 0.3 * span)
+        ax.set_xlim(lo, hi)
+        ax.set_title(f"{target}: {TARGETS[target][0]}", fontsize=10)
+        ax.set_xlabel("x")
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(targets) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        "Predictions (mean over seeds that did not diverge); shaded: training interval, "
+        "outside it: extrapolation"
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+STUDY = Capacity()

@@ -1,0 +1,673 @@
+"""Protocol experiment 2: sparsity, dead units and saturated units after training.
+
+Each network (depth 10, width 128, in_dim 10 by default) is trained full-batch with SGD
+at a deliberately high learning rate on y = sin(sum of x) + noise, then one forward pass
+over the training inputs records every hidden layer's pre- and post-activations.
+
+Metrics per trial (rows carry `layer`, 1 = input side, for the per-layer values; the
+layer mean has no `layer`):
+  sparsity        fraction of post-activation values with |a| < zero_threshold (the
+                  protocol metric: exact zeros only)
+  dead_rate       fraction of units with |a| <= zero_threshold for every sample (protocol)
+  saturated_rate  fraction of units whose slope |f'(z)| < saturation_threshold for every
+                  sample: units through which no gradient flows, whether dead at zero (ReLU)
+                  or stuck on a flat non-zero plateau (Sigmoid at 1, Tanh at +-1). This is
+                  the question the protocol's metrics were meant to answer.
+  act_mean, act_std   mean and (population) std of the finite post-activations pooled
+                  over all hidden layers
+  hist_count      histogram counts of those pooled values clipped to [-clip, clip]
+                  (non-finite values dropped), one row per bin with `step` = bin index
+                  0..bins-1; bin edges are numpy.linspace(-clip, clip, bins + 1). Counts,
+                  not densities, so seeds can be summed.
+  diverged        1 when training diverged (loss rule: NaN, inf or > 1e6), else 0
+  final_loss      MSE of the final parameters (the loss after the last update)
+  steps_completed updates applied before training stopped
+  target_var      variance of the trial's targets: the loss of the best constant output
+
+A diverged trial gets NaN for every measurement of its network (everything above except
+`diverged`, `steps_completed` and `target_var`): it is reported as diverged, never as
+dead. The original counted NaN activations as dead (NaN fails every threshold test) and
+so reported a diverged Linear network as 100% dead. Besides the protocol's per-step loss
+rule, a network whose loss after the last update breaks the same rule counts as diverged.
+
+The data (x ~ N(0, I), targets) and the initial weights are keyed by seed, not by
+activation: within a seed every activation sees the same data and starting weights.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actlab.studies.base import (
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    build_stack,
+)
+
+LAYER_METRICS = ("sparsity", "dead_rate", "saturated_rate")
+NETWORK_METRICS = (*LAYER_METRICS, "act_mean", "act_std", "final_loss")
+LABELS = {"sparsity": "sparsity", "dead_rate": "dead units", "saturated_rate": "saturated units"}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    depth: int = Field(10, ge=1, le=1000)
+    width: int = Field(128, ge=1, le=8192)
+    in_dim: int = Field(10, ge=1, le=8192)
+    n_samples: int = Field(1000, ge=1, le=1_000_000)
+    noise: float = Field(0.1, ge=0, description="std of the Gaussian noise added to the target")
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.1, gt=0, le=1e6, description="learning rate (high on purpose)")
+    steps: int = Field(100, ge=1, le=1_000_000)
+    zero_threshold: float = Field(
+        1e-6, ge=0, description="|a| below this is an exact zero (protocol: 1e-6)"
+    )
+    saturation_threshold: float = Field(
+        1e-3,
+        gt=0,
+        description="a unit is saturated when |f'(z)| is below this for every sample "
+        "(1e-3: Sigmoid beyond |z| ~ 6.9, Tanh beyond |z| ~ 3.8, ELU below z ~ -6.9; "
+        "LeakyReLU's slope 0.01 never counts)",
+    )
+    bins: int = Field(100, ge=1, le=100_000, description="histogram bins")
+    clip: float = Field(5.0, gt=0, description="histogram range [-clip, clip]")
+
+
+class Sparsity(Study):
+    name = "sparsity"
+    title = "Sparsity and dead units"
+    Config = Config
+    param_columns = ("depth", "width", "in_dim", "lr", "optimizer", "steps")
+
+    def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
+        params = {
+            "depth": config.depth,
+            "width": config.width,
+            "in_dim": config.in_dim,
+            "lr": config.lr,
+            "optimizer": config.optimizer,
+            "steps": config.steps,
+        }
+        return [
+            Trial(self.name, act, seed, dict(params))
+            for act in activations
+            for seed in range(seeds)
+        ]
+
+    def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
+        import torch
+
+        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+        from actlab.engine.stack import Captured
+
+        cfg: Config = ctx.config
+        p = trials[0].params
+        model = build_stack(trials, ctx, layer_sizes(p["in_dim"], p["width"], p["depth"]))
+        data = [make_data(ctx, cfg, p["in_dim"], t.seed) for t in trials]
+        x = torch.stack([d[0] for d in data]).to(ctx.device)
+        y = torch.stack([d[1] for d in data]).to(ctx.device)
+        rule = DivergenceRule()
+        result = train(
+            model, x, y, make_optimizer(p["optimizer"], model, p["lr"]), p["steps"], rule
+        )
+
+        capture = Captured()
+        with torch.no_grad():
+            model.forward(x, capture)
+        # Slopes per member (each with its own activation), one layer at a time: a generator,
+        # so only one layer's derivatives are held at once.
+        derivs = (
+            torch.cat(
+                [
+                    ctx.activations[trials[m].activation].derivative(z[m : m + 1])
+                    for m in range(len(trials))
+                ]
+            )
+            for z in capture.pre
+        )
+        per_layer = layer_metrics(
+            capture.post, derivs, cfg.zero_threshold, cfg.saturation_threshold
+        )
+        pooled = pooled_stats(capture.post, cfg.bins, cfg.clip)
+        out = []
+        for m in range(len(trials)):
+            loss = float(result.loss_after[m])
+            diverged = bool(result.diverged[m]) or not loss <= rule.loss_limit
+            out.append(
+                trial_rows(
+                    {k: v[m].tolist() for k, v in per_layer.items()},
+                    act_mean=pooled["mean"][m],
+                    act_std=pooled["std"][m],
+                    hist=pooled["hist"][m].tolist(),
+                    diverged=diverged,
+                    final_loss=loss,
+                    steps_completed=int(result.steps_completed[m]),
+                    target_var=float(data[m][1].double().var(correction=0)),
+                )
+            )
+        return out
+
+    def summarize(self, results):
+        return summarize(results)
+
+    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
+        summary = summarize(results)
+        bars = plot_bars(summary["table"], rctx.activations, figure_dir / "sparsity.png")
+        hists = plot_histograms(summary["histograms"], rctx, figure_dir / "sparsity_histograms.png")
+        markdown = report_markdown(summary, rctx, bars.name, hists.name)
+        return Section(self.title, markdown, [bars, hists])
+
+    def properties(self, results, rctx: ReportContext):
+        import pandas as pd
+
+        df = results[results["study"] == self.name]
+        means = df[df["layer"].isna()]
+        rows = []
+        for prop, metric in (("dead units", "dead_rate"), ("saturated units", "saturated_rate")):
+            sel = means[means["metric"] == metric]
+            for r in sel.itertuples():
+                rows.append(
+                    {
+                        "property": prop,
+                        "activation": r.activation,
+                        "seed": int(r.seed),
+                        "score": float(r.value),
+                        "better": "lower",
+                    }
+                )
+        return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
+
+
+# -- data and measurements ---------------------------------------------------------------------
+
+
+def make_data(ctx: RunContext, cfg: Config, in_dim: int, seed: int):
+    """x ~ N(0, I) [n, in_dim], y = sin(sum of x) + noise * N(0, 1) [n, 1]; keyed by seed only."""
+    import torch
+
+    from actlab.engine import generator
+
+    gen = generator(ctx.run_seed, "sparsity/data", cfg.n_samples, in_dim, seed)
+    x = torch.randn(cfg.n_samples, in_dim, dtype=ctx.torch_dtype, generator=gen)
+    eps = torch.randn(cfg.n_samples, 1, dtype=ctx.torch_dtype, generator=gen)
+    y = torch.sin(x.sum(dim=1, keepdim=True)) + cfg.noise * eps
+    return x, y
+
+
+def sparsity(post, zero_threshold: float = 1e-6):
+    """Fraction of values with |a| < threshold, per member: `[M, n, width]` -> `[M]` (float64)."""
+    zeros = (post.abs() < zero_threshold).flatten(1).sum(dim=1)
+    return zeros.double() / post[0].numel()
+
+
+def dead_rate(post, zero_threshold: float = 1e-6):
+    """Fraction of units with |a| <= threshold for every sample: `[M, n, width]` -> `[M]`."""
+    dead = (post.abs() <= zero_threshold).all(dim=1).sum(dim=1)
+    return dead.double() / post.shape[2]
+
+
+def saturated_rate(deriv, saturation_threshold: float = 1e-3):
+    """Fraction of units with |f'(z)| < threshold for every sample: `[M, n, width]` -> `[M]`."""
+    flat = (deriv.abs() < saturation_threshold).all(dim=1).sum(dim=1)
+    return flat.double() / deriv.shape[2]
+
+
+def layer_metrics(posts, derivs, zero_threshold: float, saturation_threshold: float):
+    """Per metric, a `[M, depth]` float64 numpy array (layer 1 = input side), from each
+    layer's post-activations and slopes f'(z) (`derivs` may be any iterable)."""
+    import torch
+
+    return {
+        "sparsity": torch.stack([sparsity(a, zero_threshold) for a in posts], 1).cpu().numpy(),
+        "dead_rate": torch.stack([dead_rate(a, zero_threshold) for a in posts], 1).cpu().numpy(),
+        "saturated_rate": torch.stack([saturated_rate(d, saturation_threshold) for d in derivs], 1)
+        .cpu()
+        .numpy(),
+    }
+
+
+def pooled_stats(posts, bins: int, clip: float) -> dict[str, list]:
+    """Per member, over all hidden layers' finite post-activations: mean, std (ddof 0),
+    and the histogram counts of the values clipped to [-clip, clip]."""
+    import torch
+
+    means, stds, hists = [], [], []
+    for m in range(posts[0].shape[0]):
+        values = torch.cat([a[m].flatten() for a in posts]).double()
+        values = values[torch.isfinite(values)]
+        if values.numel() == 0:
+            means.append(math.nan)
+            stds.append(math.nan)
+            hists.append(torch.zeros(bins, dtype=torch.float64))
+            continue
+        means.append(float(values.mean()))
+        stds.append(float(values.std(correction=0)))
+        hists.append(torch.histc(values.clamp(-clip, clip), bins=bins, min=-clip, max=clip).cpu())
+    return {"mean": means, "std": stds, "hist": hists}
+
+
+def trial_rows(
+    per_layer: dict[str, list[float]],
+    *,
+    act_mean: float,
+    act_std: float,
+    hist: list[float],
+    diverged: bool,
+    final_loss: float,
+    steps_completed: int,
+    target_var: float,
+) -> list[dict[str, Any]]:
+    """One trial's rows. A diverged trial's network measurements are all NaN."""
+
+    def value(v: float) -> float:
+        return math.nan if diverged else float(v)
+
+    rows: list[dict[str, Any]] = []
+    for metric in LAYER_METRICS:
+        values = per_layer[metric]
+        rows += [
+            {"metric": metric, "layer": i + 1, "value": value(v)} for i, v in enumerate(values)
+        ]
+        rows.append({"metric": metric, "value": value(sum(values) / len(values))})
+    rows += [
+        {"metric": "act_mean", "value": value(act_mean)},
+        {"metric": "act_std", "value": value(act_std)},
+        {"metric": "diverged", "value": float(diverged)},
+        {"metric": "final_loss", "value": value(final_loss)},
+        {"metric": "steps_completed", "value": float(steps_completed)},
+        {"metric": "target_var", "value": float(target_var)},
+    ]
+    rows += [{"metric": "hist_count", "step": b, "value": value(c)} for b, c in enumerate(hist)]
+    return rows
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def summarize(results) -> dict[str, Any]:
+    """Mean and 95% interval over the seeds that did not diverge; diverged seeds counted apart.
+    Intervals of the layer means are clipped to their feasible range ([0, 1] for rates).
+
+    Returns `table` (one row per activation: `<metric>_mean/_low/_high/_n` for the layer
+    means, `diverged`, `n_seeds`, `max_steps_diverged`, `target_var`), `layers` (per
+    activation, metric and layer), and `histograms` (per activation: summed counts over
+    non-diverged seeds, or None when every seed diverged; pooled mean and std).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from actlab.stats import describe
+
+    df = results[results["study"] == "sparsity"]
+    order = list(dict.fromkeys(df["activation"]))
+    per_layer = df[df["metric"].isin(LAYER_METRICS) & df["layer"].notna()]
+    layers = describe(per_layer, ["activation", "metric", "layer"])
+    means = describe(
+        df[df["metric"].isin(NETWORK_METRICS) & df["layer"].isna()], ["activation", "metric"]
+    )
+
+    rows = []
+    for act in order:
+        a = df[df["activation"] == act]
+        div = a[a["metric"] == "diverged"]
+        steps = a[a["metric"] == "steps_completed"].set_index("seed")["value"]
+        diverged_seeds = div[div["value"] == 1]["seed"]
+        row: dict[str, Any] = {
+            "activation": act,
+            "n_seeds": len(div),
+            "diverged": int((div["value"] == 1).sum()),
+            "max_steps_diverged": (
+                float(steps.reindex(diverged_seeds).max()) if len(diverged_seeds) else math.nan
+            ),
+            "target_var": float(a[a["metric"] == "target_var"]["value"].mean()),
+        }
+        m = means[means["activation"] == act].set_index("metric")
+        for metric in NETWORK_METRICS:
+            r = m.loc[metric] if metric in m.index else None
+            row[f"{metric}_mean"] = math.nan if r is None else float(r["mean"])
+            low = math.nan if r is None else float(r["ci_low"])
+            high = math.nan if r is None else float(r["ci_high"])
+            # A t interval can leave the feasible range: clip rates to [0, 1], std and loss at 0.
+            if metric != "act_mean" and math.isfinite(low):
+                low = max(low, 0.0)
+            row[f"{metric}_low"] = low
+            if metric in LAYER_METRICS and math.isfinite(high):
+                high = min(high, 1.0)
+            row[f"{metric}_high"] = high
+            row[f"{metric}_n"] = 0 if r is None else int(r["n"])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+
+    hist_rows = df[df["metric"] == "hist_count"]
+    histograms = {}
+    for act in order:
+        h = hist_rows[hist_rows["activation"] == act]
+        counts = (
+            h.groupby("step")["value"].sum(min_count=1).sort_index().to_numpy(dtype=float)
+            if not h.empty
+            else np.array([])
+        )
+        stats = df[(df["activation"] == act) & df["metric"].isin(["act_mean", "act_std"])]
+        wide = stats.pivot_table(index="seed", columns="metric", values="value").dropna()
+        if wide.empty or counts.size == 0 or not np.isfinite(counts).all():
+            histograms[act] = {"counts": None, "mean": math.nan, "std": math.nan}
+            continue
+        # Pooled over seeds (equal sample sizes): total mean, and std by total variance.
+        mean = float(wide["act_mean"].mean())
+        var = float((wide["act_std"] ** 2 + wide["act_mean"] ** 2).mean() - mean**2)
+        histograms[act] = {"counts": counts, "mean": mean, "std": math.sqrt(max(var, 0.0))}
+    return {"table": table, "layers": layers, "histograms": histograms}
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def plot_bars(table, activations: list[str], path: Path) -> Path:
+    from actlab.report.figures import activation_colours, pyplot, save
+
+    plt = pyplot()
+    colours = activation_colours(activations)
+    names = [a for a in activations if a in set(table["activation"])]
+    t = table.set_index("activation").loc[names]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    titles = {
+        "sparsity": "Exact zeros (|a| < threshold), % of values",
+        "dead_rate": "Dead units (zero for every input), %",
+        "saturated_rate": "Saturated units (|f'| ~ 0 for every input), %",
+    }
+    for ax, metric in zip(axes, LAYER_METRICS, strict=True):
+        mean = 100 * t[f"{metric}_mean"]
+        low, high = 100 * t[f"{metric}_low"], 100 * t[f"{metric}_high"]
+        top = max(5.0, float(max(mean.max(skipna=True), high.max(skipna=True), 0) or 0) * 1.2)
+        top = min(top, 105.0) if math.isfinite(top) else 105.0
+        for i, act in enumerate(names):
+            r = t.loc[act]
+            if r[f"{metric}_n"] == 0:  # every seed diverged: no value to draw
+                ax.bar(
+                    i,
+                    top,
+                    color="none",
+                    edgecolor="0.6",
+                    hatch="///",
+                    linestyle="--",
+                    linewidth=0.8,
+                )
+                ax.text(i, top / 2, "diverged", rotation=90, ha="center", va="center", fontsize=9)
+                continue
+            yerr = None
+            if math.isfinite(r[f"{metric}_low"]):
+                yerr = [[max(mean[act] - low[act], 0)], [max(high[act] - mean[act], 0)]]
+            ax.bar(i, mean[act], color=colours[act], yerr=yerr, capsize=3)
+            if r["diverged"]:
+                ax.text(
+                    i,
+                    mean[act] + top * 0.02,
+                    f"{int(r['diverged'])}/{int(r['n_seeds'])}\ndiverged",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.set_ylim(0, top)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+        ax.set_title(titles[metric], fontsize=10)
+        ax.set_ylabel("% (mean over layers)")
+        ax.grid(True, axis="y", alpha=0.3)
+    bars = "error bars: 95% interval" if (t["n_seeds"] > 1).any() else "one seed: no error bars"
+    fig.suptitle(f"After training: mean over layers and non-diverged seeds ({bars})")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_histograms(histograms: dict[str, Any], rctx: ReportContext, path: Path) -> Path:
+    import numpy as np
+
+    from actlab.report.figures import activation_colours, pyplot, save
+
+    cfg: Config = rctx.config
+    plt = pyplot()
+    colours = activation_colours(rctx.activations)
+    names = [a for a in rctx.activations if a in histograms]
+    cols = min(4, max(1, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    for ax, act in zip(axes.flat, names, strict=False):
+        h = histograms[act]
+        ax.set_title(act)
+        if h["counts"] is None:
+            ax.text(
+                0.5,
+                0.5,
+                "diverged\n(every seed)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=11,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        counts = h["counts"]
+        edges = np.linspace(-cfg.clip, cfg.clip, len(counts) + 1)
+        total = counts.sum()
+        density = counts / (total * np.diff(edges)) if total > 0 else counts
+        ax.stairs(density, edges, fill=True, color=colours[act], alpha=0.8)
+        ax.set_xlim(-cfg.clip, cfg.clip)
+        ax.text(
+            0.97,
+            0.95,
+            f"mean {h['mean']:.3f}\nstd {h['std']:.3f}",
+            ha="right",
+            va="top",
+            transform=ax.transAxes,
+            fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"},
+        )
+        ax.set_xlabel("post-activation value")
+        ax.set_ylabel("density")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"Post-activation values, all hidden layers pooled, clipped to [-{cfg.clip:g}, "
+        f"{cfg.clip:g}] (seeds that diverged left out)"
+    )
+    fig.tight_layout()
+    return save(fig, path)
+
+
+# -- markdown ------------------------------------------------------------------------------------
+
+
+def pct(value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{100 * value:.3g}" if 100 * abs(value) < 0.01 else f"{100 * value:.2f}"
+
+
+def loss_text(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+
+def cell(r, metric: str, fmt, with_interval: bool) -> str:
+    if r[f"{metric}_n"] == 0:
+        return "diverged"
+    text = fmt(r[f"{metric}_mean"])
+    if with_interval and math.isfinite(r[f"{metric}_low"]):
+        text += f" [{fmt(r[f'{metric}_low'])}, {fmt(r[f'{metric}_high'])}]"
+    return text
+
+
+def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, hists: str) -> str:
+    cfg: Config = rctx.config
+    table = summary["table"].set_index("activation")
+    names = [a for a in rctx.activations if a in table.index]
+    many = rctx.seeds > 1
+    lines = [
+        "**Question.** After training at a high learning rate, how many hidden units output "
+        "exactly zero (sparse), how many are zero for every input (dead), and how many have "
+        "lost their slope for every input (saturated: no gradient passes them, whatever their "
+        "output)?",
+        "",
+        f"**Method.** Networks of depth {cfg.depth}, width {cfg.width}, Xavier-uniform weights "
+        f"and zero biases, trained full-batch on {cfg.n_samples} samples x ~ N(0, I_{cfg.in_dim}), "
+        f"y = sin(sum of x) + {cfg.noise:g} N(0, 1), MSE loss, {cfg.optimizer.upper()} at "
+        f"learning rate {cfg.lr:g} for {cfg.steps} steps. A run whose loss becomes NaN, infinite "
+        "or above 1e6 (during training or after the last update) is marked diverged and left "
+        "out of every statistic below. After training, one forward pass over the training "
+        f"inputs; per hidden layer: sparsity = fraction of values with |a| < "
+        f"{cfg.zero_threshold:g}; dead = a unit with |a| <= {cfg.zero_threshold:g} for every "
+        f"sample; saturated = a unit with |f'(z)| < {cfg.saturation_threshold:g} for every "
+        "sample (dead ReLU units are saturated too: their slope is 0). Values are means over "
+        f"the {cfg.depth} layers. {rctx.seeds} seed(s); within a seed every activation starts "
+        "from the same weights and sees the same data.",
+        "",
+        f"![Sparsity, dead and saturated units](figures/{bars})",
+        "",
+        f"![Distribution of post-activation values](figures/{hists})",
+        "",
+        "The histogram panels are annotated with the mean and standard deviation of the "
+        "unclipped finite values.",
+        "",
+    ]
+    if not many:
+        lines += ["*One seed: these numbers are single samples and carry no error bar.*", ""]
+    lines += [
+        "**Results** (% of values or units, mean over layers"
+        + (
+            " and non-diverged seeds, with 95% interval clipped to the feasible range"
+            if many
+            else ""
+        )
+        + "; final loss is the MSE after the last update):",
+        "",
+        "| activation | sparsity % | dead % | saturated % | diverged seeds | final loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for act in names:
+        r = table.loc[act]
+        lines.append(
+            f"| {act} | {cell(r, 'sparsity', pct, many)} | {cell(r, 'dead_rate', pct, many)} | "
+            f"{cell(r, 'saturated_rate', pct, many)} | {int(r['diverged'])} of "
+            f"{int(r['n_seeds'])} | {cell(r, 'final_loss', loss_text, many)} |"
+        )
+    lines += ["", *per_layer_tables(summary["layers"], names, cfg.depth)]
+    lines += ["", "**What the data says.**", ""]
+    lines += [f"- {f}" for f in findings(summary["table"], names, cfg)]
+    return "\n".join(lines)
+
+
+def per_layer_tables(layers, names: list[str], depth: int) -> list[str]:
+    lines = ["<details><summary>Per-layer values (%, mean over non-diverged seeds)</summary>", ""]
+    layer_ids = list(range(1, depth + 1))
+    for metric in LAYER_METRICS:
+        sel = layers[layers["metric"] == metric]
+        lines += [
+            f"*{LABELS[metric]} by layer (1 = input side)*",
+            "",
+            "| activation | " + " | ".join(str(i) for i in layer_ids) + " |",
+            "|---|" + "---|" * len(layer_ids),
+        ]
+        for act in names:
+            s = sel[sel["activation"] == act].set_index("layer")["mean"]
+            vals = [pct(float(s[i])) if i in s.index else "–" for i in layer_ids]
+            if all(v == "–" for v in vals):
+                vals = ["diverged"] + ["–"] * (len(layer_ids) - 1)
+            lines.append(f"| {act} | " + " | ".join(vals) + " |")
+        lines.append("")
+    lines.append("</details>")
+    return lines
+
+
+def findings(table, names: list[str], cfg: Config) -> list[str]:
+    """Sentences computed from the summary; nothing here is written in advance."""
+    t = table.set_index("activation").loc[names]
+    out = []
+    alive = t[t["sparsity_n"] > 0]
+
+    def listing(rows, metric: str) -> str:
+        rows = rows.sort_values(f"{metric}_mean", ascending=False)
+        return ", ".join(f"{a} {pct(v)}%" for a, v in rows[f"{metric}_mean"].items())
+
+    zeros = alive[alive["sparsity_mean"] > 0]
+    none_zero = [a for a in alive.index if a not in zeros.index]
+    if not zeros.empty:
+        out.append(
+            f"Exact zeros (|a| < {cfg.zero_threshold:g}) appear with {listing(zeros, 'sparsity')} "
+            "of values" + (f"; never with {', '.join(none_zero)}." if none_zero else ".")
+        )
+    elif not alive.empty:
+        out.append(
+            f"No activation produced exact zeros (|a| < {cfg.zero_threshold:g}); the protocol's "
+            "sparsity is 0 for all of them."
+        )
+
+    dead = alive[alive["dead_rate_mean"] > 0]
+    if not dead.empty:
+        out.append(f"Dead units (zero for every input): {listing(dead, 'dead_rate')} of units.")
+    elif not alive.empty:
+        out.append("No activation had a dead unit.")
+
+    # Saturated but not dead: flat slope on a non-zero output, invisible to the protocol.
+    gap = alive["saturated_rate_mean"] - alive["dead_rate_mean"]
+    hidden = alive[gap > 0]
+    if not hidden.empty:
+        parts = [
+            f"{a} {pct(r['saturated_rate_mean'])}% saturated vs {pct(r['dead_rate_mean'])}% dead"
+            for a, r in hidden.sort_values("saturated_rate_mean", ascending=False).iterrows()
+        ]
+        out.append(
+            "Units with no slope but a non-zero output, which the sparsity and dead-unit "
+            f"metrics cannot see (|f'| < {cfg.saturation_threshold:g} for every input): "
+            + "; ".join(parts)
+            + "."
+        )
+    flat_is_dead = alive[(alive["saturated_rate_mean"] > 0) & (gap <= 0)]
+    if not flat_is_dead.empty:
+        out.append(
+            f"For {', '.join(flat_is_dead.index)}, every saturated unit is a dead one "
+            "(slope and output both zero)."
+        )
+    if not alive.empty and (alive["saturated_rate_mean"] == 0).all():
+        out.append("No activation had a saturated unit.")
+
+    for act, r in t.iterrows():
+        if r["diverged"] == 0:
+            continue
+        steps = r["max_steps_diverged"]
+        after = f" after at most {int(steps)} update(s)" if math.isfinite(steps) else ""
+        if r["diverged"] == r["n_seeds"]:
+            out.append(
+                f"{act} diverged in every seed ({int(r['n_seeds'])} of {int(r['n_seeds'])})"
+                f"{after}; it is reported as diverged, not as dead or sparse."
+            )
+        else:
+            out.append(
+                f"{act} diverged in {int(r['diverged'])} of {int(r['n_seeds'])} seeds{after}; "
+                f"its numbers above come from the other {int(r['n_seeds'] - r['diverged'])}."
+            )
+
+    trained = alive[alive["final_loss_mean"].notna()]
+    if not trained.empty:
+        best = trained["final_loss_mean"].idxmin()
+        var = float(trained["target_var"].mean())
+        stuck = trained[trained["final_loss_mean"] >= 0.9 * trained["target_var"]]
+        sentence = (
+            f"Lowest final loss: {best} ({loss_text(trained.loc[best, 'final_loss_mean'])}); "
+            f"the target's variance, the loss of a constant output, is {loss_text(var)}."
+        )
+        if not stuck.empty:
+            sentence += (
+                f" {', '.join(stuck.index)} ended at 90% or more of it: learned little or nothing."
+            )
+        out.append(sentence)
+    return out
+
+
+STUDY = Sparsity()

@@ -1,0 +1,275 @@
+"""Experiment 2: exact zeros, dead and saturated units, divergence kept apart, the report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+
+import actlab
+from actlab import reference
+from actlab.activations import get_activation
+from actlab.engine import StackedMLP, generator, init_mlp_params, layer_sizes
+from actlab.engine.stack import Captured
+from actlab.studies import get_study
+from actlab.studies.base import ReportContext, RunContext
+from actlab.studies.sparsity import (
+    Config,
+    dead_rate,
+    layer_metrics,
+    make_data,
+    saturated_rate,
+    sparsity,
+    trial_rows,
+)
+
+TINY = {"depth": 3, "width": 8, "in_dim": 4, "n_samples": 32, "steps": 5, "bins": 20}
+
+
+def tiny_run(tmp_path, name="run", activations=("Linear", "Sigmoid", "ReLU"), **overrides):
+    settings = {"seeds": 2, "max_members": 64, **overrides}
+    return actlab.run(
+        config=actlab.RunConfig(
+            activations=list(activations),
+            studies=["sparsity"],
+            seeds=settings["seeds"],
+            max_members=settings["max_members"],
+            study_config={"sparsity": {**TINY, **settings.get("sparsity", {})}},
+        ),
+        out=tmp_path / name,
+        report=settings.get("report", True),
+    )
+
+
+def forward_capture(params, act_name: str, x: torch.Tensor) -> Captured:
+    model = StackedMLP([params], [get_activation(act_name).fn])
+    capture = Captured()
+    with torch.no_grad():
+        model.forward(x, capture)
+    return capture
+
+
+def metrics_of(params, act_name: str, x: torch.Tensor) -> dict[str, np.ndarray]:
+    act = get_activation(act_name)
+    cap = forward_capture(params, act_name, x)
+    derivs = [act.derivative(z) for z in cap.pre]
+    return {k: v[0] for k, v in layer_metrics(cap.post, derivs, 1e-6, 1e-3).items()}
+
+
+def random_params(depth=3, width=16, in_dim=4, seed=0):
+    sizes = layer_sizes(in_dim, width, depth)
+    return init_mlp_params(sizes, generator(0, "test-init", seed))
+
+
+# -- the metric functions ------------------------------------------------------------------------
+
+
+def test_metric_functions_count_by_hand():
+    # Two members, 3 samples, 4 units. Member 0: unit 0 zero for every sample (dead), unit 1
+    # zero for one sample only; member 1: nothing is zero.
+    post = torch.ones(2, 3, 4)
+    post[0, :, 0] = 0.0
+    post[0, 1, 1] = 1e-8
+    assert sparsity(post).tolist() == [4 / 12, 0.0]
+    assert dead_rate(post).tolist() == [1 / 4, 0.0]
+    # |a| = 1e-6 is not an exact zero (strict <) but is dead (<=), as the protocol says.
+    edge = torch.full((1, 2, 1), 1e-6, dtype=torch.float64)
+    assert sparsity(edge).tolist() == [0.0] and dead_rate(edge).tolist() == [1.0]
+    deriv = torch.ones(2, 3, 4)
+    deriv[1, :, 2:] = 1e-5
+    deriv[0, 0, 3] = 0.0  # flat on one sample only: not saturated
+    assert saturated_rate(deriv).tolist() == [0.0, 0.5]
+
+
+def test_a_relu_network_killed_on_purpose_is_fully_dead_and_sparse():
+    params = random_params()
+    w1, b1 = params[0]
+    params[0] = (w1, torch.full_like(b1, -100.0))  # every first-layer pre-activation < 0
+    x = torch.randn(50, 4, generator=generator(0, "test-x"))
+    m = metrics_of(params, "ReLU", x)
+    # Layer 1 is zero by construction; deeper layers see zero input and zero bias: relu(0) = 0.
+    assert m["sparsity"].tolist() == [1.0, 1.0, 1.0]
+    assert m["dead_rate"].tolist() == [1.0, 1.0, 1.0]
+    assert m["saturated_rate"].tolist() == [1.0, 1.0, 1.0]  # relu'(z <= 0) = 0
+
+
+def test_a_linear_network_has_no_zeros_no_dead_and_no_saturated_units():
+    x = torch.randn(200, 4, generator=generator(0, "test-x"))
+    m = metrics_of(random_params(), "Linear", x)
+    assert m["sparsity"].tolist() == [0.0, 0.0, 0.0]
+    assert m["dead_rate"].tolist() == [0.0, 0.0, 0.0]
+    assert m["saturated_rate"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_sigmoid_unit_stuck_at_one_is_saturated_not_dead_or_sparse():
+    params = random_params(depth=1, width=4)
+    w1, b1 = params[0]
+    b1 = b1.clone()
+    b1[0] = 40.0  # sigmoid(~40) = 1: output far from zero, slope ~4e-18
+    b1[1] = -40.0  # sigmoid(~-40) ~ 4e-18: an exact zero, dead and saturated
+    params[0] = (w1 * 0.01, b1)
+    x = torch.randn(100, 4, generator=generator(0, "test-x"))
+    m = metrics_of(params, "Sigmoid", x)
+    assert m["saturated_rate"].tolist() == [0.5]
+    assert m["dead_rate"].tolist() == [0.25]
+    assert m["sparsity"].tolist() == [0.25]
+
+
+def test_a_diverged_trial_is_nan_never_dead():
+    rows = trial_rows(
+        {"sparsity": [0.0, 0.0], "dead_rate": [1.0, 1.0], "saturated_rate": [1.0, 1.0]},
+        act_mean=math.nan,
+        act_std=math.nan,
+        hist=[0.0, 0.0],
+        diverged=True,
+        final_loss=math.inf,
+        steps_completed=3,
+        target_var=0.5,
+    )
+    by = {(r["metric"], r.get("layer"), r.get("step")): r["value"] for r in rows}
+    assert by[("diverged", None, None)] == 1.0
+    assert by[("steps_completed", None, None)] == 3.0
+    for metric in ("sparsity", "dead_rate", "saturated_rate"):
+        assert math.isnan(by[(metric, None, None)])
+        assert math.isnan(by[(metric, 1, None)]) and math.isnan(by[(metric, 2, None)])
+    assert math.isnan(by[("final_loss", None, None)])
+    assert math.isnan(by[("hist_count", None, 0)])
+
+
+def test_linear_at_lr_5_diverges_and_is_reported_as_diverged(tmp_path):
+    study = get_study("sparsity")
+    cfg = Config(**{**TINY, "lr": 5.0, "steps": 20})
+    acts = {"Linear": get_activation("Linear")}
+    trials = study.trials(cfg, ["Linear"], seeds=2)
+    for rows in study.run(trials, RunContext(0, cfg, acts)):
+        by = {(r["metric"], r.get("layer")): r["value"] for r in rows}
+        assert by[("diverged", None)] == 1.0
+        assert by[("steps_completed", None)] < 20
+        measured = [
+            r["value"]
+            for r in rows
+            if r["metric"] not in ("diverged", "steps_completed") and r["metric"] != "target_var"
+        ]
+        assert measured and all(math.isnan(v) for v in measured)
+    # At lr 0.5 (these tiny sizes) Linear diverges and Sigmoid does not: the report and
+    # the best/worst scores keep the diverged network apart, with no dead-rate number.
+    run = tiny_run(tmp_path, activations=("Linear", "Sigmoid"), sparsity={"lr": 0.5, "steps": 20})
+    report = run.report_path.read_text()
+    assert "| Linear | diverged | diverged | diverged | 2 of 2 | diverged |" in report
+    assert "| Sigmoid | " in report and "| Sigmoid | diverged" not in report
+    assert "Linear diverged in every seed" in report
+    props = study.properties(run.results, ReportContext(2, ["Linear", "Sigmoid"], cfg))
+    lin = props[props["activation"] == "Linear"]
+    assert len(lin) == 4 and lin["score"].isna().all()
+    assert set(props["property"]) == {"dead units", "saturated units"}
+    assert props[props["activation"] == "Sigmoid"]["score"].notna().all()
+    assert (props["better"] == "lower").all()
+
+
+def test_config_validates_ranges():
+    assert Config().model_dump()["lr"] == 0.1
+    for bad in (
+        {"lr": 0.0},
+        {"depth": 0},
+        {"width": 0},
+        {"steps": 0},
+        {"n_samples": 0},
+        {"unknown": 1},
+    ):
+        with pytest.raises(ValidationError):
+            Config(**bad)
+    with pytest.raises(actlab.errors.UserError, match="lr"):
+        actlab.run(activations=["ReLU"], studies=["sparsity"], sparsity={"lr": -1})
+
+
+# -- protocol fidelity and invariance ------------------------------------------------------------
+
+
+def test_exact_mode_matches_the_reference_training_loop():
+    """Trained with the reference nn.Sequential + torch.optim loop from the same init and
+    data, the network's post-activations give the same metrics as the study's rows."""
+    study = get_study("sparsity")
+    cfg = Config(**{**TINY, "steps": 8, "lr": 0.5})
+    names = ["ReLU", "Sigmoid"]
+    acts = {n: get_activation(n) for n in names}
+    trials = study.trials(cfg, names, seeds=1)
+    ctx = RunContext(run_seed=3, config=cfg, activations=acts, exact=True)
+    rows = study.run(trials, ctx)
+    sizes = layer_sizes(cfg.in_dim, cfg.width, cfg.depth)
+    for trial, trial_rows_ in zip(trials, rows, strict=True):
+        params = init_mlp_params(
+            sizes, generator(3, "init", f"sizes={sizes}", "xavier_uniform", trial.seed)
+        )
+        x, y = make_data(ctx, cfg, cfg.in_dim, trial.seed)
+        result, model = reference.train(params, acts[trial.activation].fn, x, y, "sgd", 0.5, 8)
+        posts, h = [], x
+        with torch.no_grad():
+            for layer in list(model)[:-1]:
+                h = layer(h)
+                if isinstance(layer, reference.Act):
+                    posts.append(h)
+        expected = [float(sparsity(p.unsqueeze(0))[0]) for p in posts]
+        got = [r["value"] for r in trial_rows_ if r["metric"] == "sparsity" and "layer" in r]
+        assert got == expected
+        expected_dead = [float(dead_rate(p.unsqueeze(0))[0]) for p in posts]
+        got_dead = [r["value"] for r in trial_rows_ if r["metric"] == "dead_rate" and "layer" in r]
+        assert got_dead == expected_dead
+        final = next(r["value"] for r in trial_rows_ if r["metric"] == "final_loss")
+        assert final == float(result.loss_after[0])
+
+
+def test_data_is_paired_across_activations_and_differs_across_seeds():
+    cfg = Config(**TINY)
+    ctx = RunContext(0, cfg, {})
+    x0, y0 = make_data(ctx, cfg, 4, seed=0)
+    x1, _ = make_data(ctx, cfg, 4, seed=1)
+    assert x0.shape == (32, 4) and y0.shape == (32, 1)
+    assert not torch.equal(x0, x1)
+    noise = y0 - torch.sin(x0.sum(dim=1, keepdim=True))
+    assert 0.02 < float(noise.std()) < 0.3  # noise 0.1
+
+
+def test_results_do_not_depend_on_batch_mates(tmp_path):
+    names = ("Sigmoid", "ReLU", "GELU")
+    together = tiny_run(tmp_path, "together", activations=names, report=False).results
+    alone = tiny_run(tmp_path, "alone", activations=names, max_members=1, report=False).results
+    key = ["trial", "metric", "layer", "step"]
+    pd.testing.assert_frame_equal(
+        together.sort_values(key).reset_index(drop=True),
+        alone.sort_values(key).reset_index(drop=True),
+    )
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+def test_run_end_to_end_writes_rows_figures_and_report(tmp_path):
+    run = tiny_run(tmp_path)
+    df = run.results
+    assert set(df["study"]) == {"sparsity"} and df["trial"].nunique() == 6
+    assert {"depth", "width", "in_dim", "lr", "optimizer", "steps"} <= set(df.columns)
+    one = df[df["trial"] == df["trial"].iloc[0]]
+    assert sorted(one[one["metric"] == "dead_rate"]["layer"].dropna().tolist()) == [1, 2, 3]
+    assert one[one["metric"] == "hist_count"]["step"].tolist() == list(range(20))
+    for stem in ("sparsity", "sparsity_histograms"):
+        for ext in ("png", "svg"):
+            assert (run.path / "figures" / f"{stem}.{ext}").stat().st_size > 5_000
+    report = run.report_path.read_text()
+    assert (
+        "| activation | sparsity % | dead % | saturated % | diverged seeds | final loss |" in report
+    )
+    assert "figures/sparsity.png" in report and "figures/sparsity_histograms.png" in report
+    # A table number comes from the stored rows: ReLU's mean layer-mean sparsity.
+    relu = df[(df["activation"] == "ReLU") & (df["metric"] == "sparsity") & df["layer"].isna()]
+    assert f"| ReLU | {100 * relu['value'].mean():.2f} [" in report
+    assert "**What the data says.**" in report
+
+
+def test_one_seed_report_says_there_is_no_error_bar(tmp_path):
+    report = tiny_run(tmp_path, seeds=1).report_path.read_text()
+    assert "no error bar" in report
+    assert " [" not in report.split("| final loss |")[1].split("\n\n")[0]  # no intervals
