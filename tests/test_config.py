@@ -29,6 +29,44 @@ def test_tutorial_preset_has_the_protocol_numbers():
         "xavier_uniform",
     )
     assert cfg.seeds == 3
+    assert cfg.studies == ["gradient_flow", "sparsity", "stability", "capacity"]
+    sp = cfg.study("sparsity")
+    assert (
+        sp.depth,
+        sp.width,
+        sp.in_dim,
+        sp.n_samples,
+        sp.noise,
+        sp.optimizer,
+        sp.lr,
+        sp.steps,
+    ) == (10, 128, 10, 1000, 0.1, "sgd", 0.1, 100)
+    st = cfg.study("stability")
+    assert (st.lrs, st.lr_depth, st.lr_optimizer, st.lr_steps) == (
+        [0.001, 0.01, 0.1, 0.5, 1.0],
+        10,
+        "sgd",
+        100,
+    )
+    assert (st.depths, st.depth_lr, st.depth_optimizer, st.depth_steps, st.width, st.n_points) == (
+        [5, 10, 20, 50, 100],
+        0.01,
+        "adam",
+        200,
+        64,
+        200,
+    )
+    cap = cfg.study("capacity")
+    assert (
+        cap.targets,
+        cap.depth,
+        cap.width,
+        cap.optimizer,
+        cap.lr,
+        cap.steps,
+        cap.n_train,
+        cap.n_test,
+    ) == (["sin", "abs", "step", "sin10", "cubic"], 5, 64, "adam", 0.001, 500, 200, 500)
 
 
 def test_default_preset_is_tutorial_and_presets_are_listed():

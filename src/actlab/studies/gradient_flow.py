@@ -121,6 +121,21 @@ class GradientFlow(Study):
     def summarize(self, results):
         return summarize(results)
 
+    def properties(self, results, rctx: ReportContext):
+        """Per seed, log10 of the weakest layer's mean |dW| at the report depth: it is low
+        both when the gradient decays towards the input and when it vanishes everywhere."""
+        import numpy as np
+        import pandas as pd
+
+        df = results[(results["study"] == self.name) & (results["metric"] == "grad_min")]
+        depth = rctx.config.report_depth
+        if depth not in set(df["depth"]):
+            depth = int(df["depth"].max())
+        at = df[df["depth"] == depth]
+        return pd.DataFrame({
+            "property": "gradient flow", "activation": at["activation"], "seed": at["seed"],
+            "score": np.log10(at["value"].where(at["value"] > 0)), "better": "higher"})
+
     def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
         summary = summarize(results)
         figure = plot(summary["layers"], rctx.activations, figure_dir / "gradient_flow.png")
