@@ -203,6 +203,23 @@ CASES = {
     "config-seeds-zero": Case(
         bad_config(tiny_toml().replace("seeds = 2", "seeds = 0")), ("seeds", "bad.toml")
     ),
+    "config-lr-zero": Case(
+        bad_config(
+            tiny_toml().replace(
+                'studies = ["gradient_flow"]',
+                'studies = ["stability"]\n[stability]\nlrs = [0.1, 0.0]',
+            )
+        ),
+        ("lrs", "positive", "bad.toml"),
+    ),
+    "config-lr-negative": Case(
+        bad_config(
+            tiny_toml().replace(
+                'studies = ["gradient_flow"]', 'studies = ["sparsity"]\n[sparsity]\nlr = -0.1'
+            )
+        ),
+        ("lr", "bad.toml"),
+    ),
     "config-missing": Case(config_path(lambda p: None, "missing.toml"), ("missing.toml",)),
     "config-is-a-directory": Case(config_path(lambda p: p.mkdir(), "confdir"), ("confdir",)),
     "config-invalid-toml": Case(

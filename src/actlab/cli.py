@@ -178,6 +178,33 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> N
     typer.echo(f"report: {path}")
 
 
+@app.command("theory")
+def theory_cmd(
+    activation: str = typer.Argument(
+        ..., help="a name, an expression in x, NAME=EXPR or module:attr"
+    ),
+    sigma_w: float = typer.Option(1.0, "--sigma-w", help="weights ~ N(0, sigma_w^2 / fan_in)"),
+    sigma_b: float = typer.Option(0.0, "--sigma-b", help="biases ~ N(0, sigma_b^2)"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Mean-field signal propagation: q*, chi_1, c*, depth scales, edge of chaos, gain."""
+    from actlab.errors import UserError
+
+    try:
+        from actlab.activations import parse_activation_arg
+        from actlab.theory import summarise
+
+        summary = summarise(parse_activation_arg(activation), sigma_w, sigma_b)
+    except UserError as e:
+        fail(str(e))
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(summary.to_dict(), allow_nan=False))
+    else:
+        typer.echo(summary.text())
+
+
 def main() -> None:
     app()
 

@@ -68,8 +68,14 @@ def build_report(run, activations: dict[str, Any] | None = None) -> Path:
         contexts[name] = rctx
         summaries[name] = study.summarize(results)
         section = study.report(results, figure_dir, rctx)
-        sections.append({"title": section.title, "anchor": anchor(section.title),
-                         "markdown": section.markdown, "figures": section.figures})
+        sections.append(
+            {
+                "title": section.title,
+                "anchor": anchor(section.title),
+                "markdown": section.markdown,
+                "figures": section.figures,
+            }
+        )
 
     rankings = cross.rank_properties(cross.collect_properties(results, contexts))
     folklore = cross.folklore(summaries, names)
@@ -78,23 +84,36 @@ def build_report(run, activations: dict[str, Any] | None = None) -> Path:
     sheet_findings += [f.replace("*", "") for f in folklore]
     sheet = None
     if len(contexts) > 1:
-        sheet = cross.summary_sheet(summaries, contexts, names, sheet_findings,
-                                    figure_dir / "summary.png")
+        sheet = cross.summary_sheet(
+            summaries, contexts, names, sheet_findings, figure_dir / "summary.png"
+        )
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("actlab.report", "templates"),
-        keep_trailing_newline=True, autoescape=False)
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     figures = [f for sec in sections for f in sec["figures"]] + ([sheet] if sheet else [])
     text = env.get_template("report.md.j2").render(
         title=config.description or ", ".join(get_study(s).title for s in config.studies),
-        run_name=run.path.name, run_path=str(run.path), preset=config.preset or "custom",
-        seeds=config.seeds, config_hash=manifest["config_hash"], env=manifest["environment"],
-        started=manifest["started"], finished=manifest.get("finished"),
-        activations=activation_rows(activations), sections=sections,
+        run_name=run.path.name,
+        run_path=str(run.path),
+        preset=config.preset or "custom",
+        seeds=config.seeds,
+        config_hash=manifest["config_hash"],
+        env=manifest["environment"],
+        started=manifest["started"],
+        finished=manifest.get("finished"),
+        activations=activation_rows(activations),
+        sections=sections,
         best_worst=cross.best_worst_table(rankings, config.seeds) if rankings else "",
-        recommendations=recommendations, guide=cross.decision_guide(rankings),
-        folklore=folklore, sheet=sheet.name if sheet else None, figures=figures,
+        recommendations=recommendations,
+        guide=cross.decision_guide(rankings),
+        folklore=folklore,
+        sheet=sheet.name if sheet else None,
+        figures=figures,
         columns=", ".join(f"`{c}`" for c in manifest["columns"]),
-        parquet=(run.path / "results.parquet").exists())
+        parquet=(run.path / "results.parquet").exists(),
+    )
     path = run.path / "report.md"
     path.write_text(text)
     return path

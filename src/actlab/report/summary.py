@@ -91,15 +91,20 @@ def best_worst_table(rankings: list[PropertyRanking], seeds: int) -> str:
 
         how = f"{DESCRIPTIONS.get(pr.property, '')}, {pr.better} is better"
         if len(r.order) > 1 and set(r.best) == set(r.order):
-            lines.append(f"| {pr.property} | {how} | all tied: the seeds do not separate "
-                         f"{show(r.order)} | – |")
+            lines.append(
+                f"| {pr.property} | {how} | all tied: the seeds do not separate "
+                f"{show(r.order)} | – |"
+            )
         else:
             lines.append(f"| {pr.property} | {how} | {show(r.best)} | {show(r.worst)} |")
-    note = ("Each cell lists the activation with the best (worst) mean and every activation "
-            "whose paired difference from it over the seeds is not significant (t-test, "
-            "p >= 0.05): those are ties." if seeds > 1 else
-            "One seed: the best and worst are by value only; no difference is tested, so none "
-            "of these orderings is established.")
+    note = (
+        "Each cell lists the activation with the best (worst) mean and every activation "
+        "whose paired difference from it over the seeds is not significant (t-test, "
+        "p >= 0.05): those are ties."
+        if seeds > 1
+        else "One seed: the best and worst are by value only; no difference is tested, so none "
+        "of these orderings is established."
+    )
     return "\n".join(lines) + "\n\n" + note
 
 
@@ -122,8 +127,7 @@ def recommendations(rankings: list[PropertyRanking], seeds: int) -> list[str]:
             continue
         r = pr.ranking
         if r.best == r.order:  # everything tied: the data does not separate them
-            out.append(f"For {situation}: no activation separated from the others "
-                       f"({prop}).")
+            out.append(f"For {situation}: no activation separated from the others ({prop}).")
             continue
         avoid = [a for a in r.worst if a not in r.best]
         text = f"For {situation}: {names(r.best)}"
@@ -134,11 +138,15 @@ def recommendations(rankings: list[PropertyRanking], seeds: int) -> list[str]:
     ranks = average_ranks(rankings)
     if ranks:
         top = ", ".join(f"{a} ({mean:.1f})" for a, mean, _ in ranks[:3])
-        out.append(f"Across all {len(rankings)} properties, the best average positions "
-                   f"(1 = best) were: {top}. An average hides trade-offs: read the table.")
+        out.append(
+            f"Across all {len(rankings)} properties, the best average positions "
+            f"(1 = best) were: {top}. An average hides trade-offs: read the table."
+        )
     if seeds == 1:
-        out.append("These recommendations rest on a single seed each and are untested; "
-                   "run with --seeds 3 or more before relying on them.")
+        out.append(
+            "These recommendations rest on a single seed each and are untested; "
+            "run with --seeds 3 or more before relying on them."
+        )
     return out
 
 
@@ -155,8 +163,13 @@ def decision_guide(rankings: list[PropertyRanking]) -> str:
 # -- folklore ------------------------------------------------------------------------------------
 def folklore(summaries: dict[str, Any], activations: list[str]) -> list[str]:
     """Common claims tested against this run; one sentence per contradicted claim."""
-    checks = (bounded_is_stable, smooth_fits_smooth, relu_dies_most, smooth_relus_keep_gradient,
-              finite_means_learned)
+    checks = (
+        bounded_is_stable,
+        smooth_fits_smooth,
+        relu_dies_most,
+        smooth_relus_keep_gradient,
+        finite_means_learned,
+    )
     out = []
     for check in checks:
         try:
@@ -176,10 +189,12 @@ def bounded_is_stable(s, acts):
         for rate in sorted(lr["lr"].unique()):
             at = lr[lr["lr"] == rate].set_index("activation")
             if at.loc[bounded, "diverged"] > 0 and at.loc["ReLU", "diverged"] == 0:
-                return (f"*\"Bounded activations are the stable choice at high learning "
-                        f"rates.\"* Here {bounded} diverged in {at.loc[bounded, 'diverged']} of "
-                        f"{at.loc[bounded, 'seeds']} seeds at learning rate {rate:g}, where ReLU "
-                        "never diverged.")
+                return (
+                    f'*"Bounded activations are the stable choice at high learning '
+                    f'rates."* Here {bounded} diverged in {at.loc[bounded, "diverged"]} of '
+                    f"{at.loc[bounded, 'seeds']} seeds at learning rate {rate:g}, where ReLU "
+                    "never diverged."
+                )
     return None
 
 
@@ -196,10 +211,15 @@ def smooth_fits_smooth(s, acts):
         return None
     if diff.tested and not diff.significant:
         return None
-    evidence = (f"(paired over {diff.n} seeds, p = {diff.p_value:.2g})" if diff.tested
-                else "(one seed, untested)")
-    return ("*\"Smooth activations fit smooth functions better than ReLU.\"* On sin(x), ReLU's "
-            f"test MSE was {10 ** -diff.mean_diff:.3g}x lower than Tanh's {evidence}.")
+    evidence = (
+        f"(paired over {diff.n} seeds, p = {diff.p_value:.2g})"
+        if diff.tested
+        else "(one seed, untested)"
+    )
+    return (
+        '*"Smooth activations fit smooth functions better than ReLU."* On sin(x), ReLU\'s '
+        f"test MSE was {10**-diff.mean_diff:.3g}x lower than Tanh's {evidence}."
+    )
 
 
 def relu_dies_most(s, acts):
@@ -210,9 +230,11 @@ def relu_dies_most(s, acts):
     worse = [a for a in table.index if a != "ReLU" and table.loc[a, "dead_rate_mean"] > relu]
     if not worse:
         return None
-    return ("*\"Dead units are a ReLU problem.\"* Here " + names(
-        [f"{a} ({100 * table.loc[a, 'dead_rate_mean']:.3g}%)" for a in worse])
-        + f" had more dead units than ReLU ({100 * relu:.3g}%).")
+    return (
+        '*"Dead units are a ReLU problem."* Here '
+        + names([f"{a} ({100 * table.loc[a, 'dead_rate_mean']:.3g}%)" for a in worse])
+        + f" had more dead units than ReLU ({100 * relu:.3g}%)."
+    )
 
 
 def smooth_relus_keep_gradient(s, acts):
@@ -221,12 +243,17 @@ def smooth_relus_keep_gradient(s, acts):
         at = ratio[ratio["depth"] == depth].set_index("activation")
         if "ReLU" not in at.index or at.loc["ReLU", "vanished"] == at.loc["ReLU", "n_seeds"]:
             continue
-        lost = [a for a in ("GELU", "Swish", "Mish") if a in at.index
-                and at.loc[a, "vanished"] == at.loc[a, "n_seeds"]]
+        lost = [
+            a
+            for a in ("GELU", "Swish", "Mish")
+            if a in at.index and at.loc[a, "vanished"] == at.loc[a, "n_seeds"]
+        ]
         if lost:
-            return (f"*\"Smooth ReLU variants keep gradients alive at least as well as ReLU.\"* "
-                    f"At depth {depth} the gradients of {names(lost)} vanished in every seed "
-                    "(every layer below the threshold) while ReLU's did not.")
+            return (
+                f'*"Smooth ReLU variants keep gradients alive at least as well as ReLU."* '
+                f"At depth {depth} the gradients of {names(lost)} vanished in every seed "
+                "(every layer below the threshold) while ReLU's did not."
+            )
     return None
 
 
@@ -235,13 +262,20 @@ def finite_means_learned(s, acts):
     stuck, total = int(depth["stuck"].sum()), int(depth["seeds"].sum())
     if stuck == 0:
         return None
-    return (f"*\"A run that did not diverge is stable.\"* {stuck} of {total} depth-stress runs "
-            "stayed finite yet ended stuck at about the target's variance: they learned nothing.")
+    return (
+        f'*"A run that did not diverge is stable."* {stuck} of {total} depth-stress runs '
+        "stayed finite yet ended stuck at about the target's variance: they learned nothing."
+    )
 
 
 # -- the summary sheet ---------------------------------------------------------------------------
-def summary_sheet(summaries: dict[str, Any], contexts: dict[str, Any], activations: list[str],
-                  findings: list[str], path: Path) -> Path:
+def summary_sheet(
+    summaries: dict[str, Any],
+    contexts: dict[str, Any],
+    activations: list[str],
+    findings: list[str],
+    path: Path,
+) -> Path:
     from actlab.report.figures import activation_colours, pyplot, save
 
     plt = pyplot()
@@ -249,8 +283,7 @@ def summary_sheet(summaries: dict[str, Any], contexts: dict[str, Any], activatio
     fig = plt.figure(figsize=(18, 15))
     grid = fig.add_gridspec(3, 3, height_ratios=[1, 1, 0.75])
     panels = [fig.add_subplot(grid[r, c]) for r in range(2) for c in range(3)]
-    drawers = (panel_gradient, panel_sparsity, panel_dead, panel_lr, panel_depth,
-               panel_capacity)
+    drawers = (panel_gradient, panel_sparsity, panel_dead, panel_lr, panel_depth, panel_capacity)
     for ax, draw in zip(panels, drawers, strict=True):
         try:
             draw(ax, summaries, contexts, activations, colours)
@@ -260,12 +293,24 @@ def summary_sheet(summaries: dict[str, Any], contexts: dict[str, Any], activatio
     text_ax = fig.add_subplot(grid[2, :])
     text_ax.axis("off")
     wrapped = "\n".join(f"• {f}" for f in findings[:12])
-    text_ax.text(0.0, 1.0, "Key findings (computed from this run)\n\n" + wrapped,
-                 va="top", ha="left", fontsize=10, wrap=True)
+    text_ax.text(
+        0.0,
+        1.0,
+        "Key findings (computed from this run)\n\n" + wrapped,
+        va="top",
+        ha="left",
+        fontsize=10,
+        wrap=True,
+    )
     handles = [plt.Line2D([], [], color=colours[a], lw=3, label=a) for a in activations]
     fig.subplots_adjust(top=0.92, hspace=0.35)
-    fig.legend(handles=handles, loc="upper center", ncol=min(len(activations), 10), fontsize=9,
-               bbox_to_anchor=(0.5, 0.965))
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=min(len(activations), 10),
+        fontsize=9,
+        bbox_to_anchor=(0.5, 0.965),
+    )
     fig.suptitle("actlab summary sheet", y=0.99, fontsize=14)
     return save(fig, path)
 
@@ -294,8 +339,9 @@ def _bars(ax, table, column, acts, colours, title):
     ax.bar(range(len(acts)), np.nan_to_num(values), color=[colours[a] for a in acts])
     for i, v in enumerate(values):
         if not math.isfinite(v):
-            ax.text(i, 0, "diverged", rotation=90, ha="center", va="bottom", fontsize=8,
-                    color="red")
+            ax.text(
+                i, 0, "diverged", rotation=90, ha="center", va="bottom", fontsize=8, color="red"
+            )
     ax.set_xticks(range(len(acts)), acts, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("%")
     ax.set_title(title)
@@ -320,8 +366,14 @@ def _loss_lines(ax, table, key, acts, colours):
                 ax.plot(r[key], r["variance"] * 30, marker="x", color="red")
             else:
                 learned = r["learned"] * 2 > r["seeds"]
-                ax.plot(r[key], r["loss"], marker="o", ms=5, color=colours[act],
-                        markerfacecolor=colours[act] if learned else "white")
+                ax.plot(
+                    r[key],
+                    r["loss"],
+                    marker="o",
+                    ms=5,
+                    color=colours[act],
+                    markerfacecolor=colours[act] if learned else "white",
+                )
     from matplotlib.ticker import NullFormatter
 
     ax.axhline(float(table["variance"].mean()), color="grey", ls="--", lw=1)
@@ -349,5 +401,12 @@ def panel_capacity(ax, s, ctx, acts, colours):
     from actlab.studies.capacity import draw_heatmap
 
     cfg = ctx["capacity"].config
-    draw_heatmap(ax, s["capacity"]["cells"], acts, list(cfg.targets), "test_",
-                 ctx["capacity"].seeds, "Capacity: test MSE")
+    draw_heatmap(
+        ax,
+        s["capacity"]["cells"],
+        acts,
+        list(cfg.targets),
+        "test_",
+        ctx["capacity"].seeds,
+        "Capacity: test MSE",
+    )

@@ -132,9 +132,15 @@ class GradientFlow(Study):
         if depth not in set(df["depth"]):
             depth = int(df["depth"].max())
         at = df[df["depth"] == depth]
-        return pd.DataFrame({
-            "property": "gradient flow", "activation": at["activation"], "seed": at["seed"],
-            "score": np.log10(at["value"].where(at["value"] > 0)), "better": "higher"})
+        return pd.DataFrame(
+            {
+                "property": "gradient flow",
+                "activation": at["activation"],
+                "seed": at["seed"],
+                "score": np.log10(at["value"].where(at["value"] > 0)),
+                "better": "higher",
+            }
+        )
 
     def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
         summary = summarize(results)
