@@ -100,7 +100,8 @@ def best_worst_table(rankings: list[PropertyRanking], seeds: int) -> str:
     note = (
         "Each cell lists the activation with the best (worst) mean and every activation "
         "whose paired difference from it over the seeds is not significant (t-test, "
-        "p >= 0.05): those are ties."
+        "p >= 0.05): those are ties. An activation listed in both columns cannot be told "
+        "apart from either end with this many seeds."
         if seeds > 1
         else "One seed: the best and worst are by value only; no difference is tested, so none "
         "of these orderings is established."
