@@ -1,9 +1,13 @@
-"""Vectorised SGD and Adam over a stack's flat buffers, with a per-member learning rate
-and an `active` mask that freezes diverged members.
+"""Vectorised SGD and Adam over a stack's member-major buffers, with a per-member learning
+rate and an `active` mask that freezes diverged members.
 
-Fast mode is a few whole-buffer operations. Exact mode repeats, member by member and
-parameter by parameter, the operations of torch.optim's single-tensor implementations
-(what torch.optim runs on the CPU), so it is bit-identical to the reference loop.
+Fast mode is whole-buffer work: SGD is one multiply-add with the learning rates broadcast
+as [M, 1]; Adam is PyTorch's fused multi-tensor kernel over the active members' rows
+(one call per distinct learning rate). Frozen members are simply left out.
+
+Exact mode repeats, member by member and parameter by parameter, the operations of
+torch.optim's single-tensor implementations (what torch.optim runs on the CPU), so it is
+bit-identical to the reference loop.
 """
 
 from __future__ import annotations
@@ -22,19 +26,11 @@ class _StackedOptimizer:
         lrs = [float(lr)] * m if isinstance(lr, int | float) else [float(v) for v in lr]
         if len(lrs) != m:
             raise ValueError(f"got {len(lrs)} learning rates for {m} members")
+        if not all(v > 0 for v in lrs):
+            raise ValueError(f"learning rates must be positive, got {lrs}")
         self.lr = lrs
-        self._lr = torch.tensor(lrs, dtype=model.flat.dtype, device=model.flat.device)
+        self._lr = torch.tensor(lrs, dtype=model.flat.dtype, device=model.flat.device)[:, None]
         self.steps = [0] * m  # updates taken by each member
-
-    def _masked_grad(self, active: torch.Tensor) -> torch.Tensor:
-        """The flat gradient with frozen members' entries zeroed (they may hold NaN)."""
-        g = self.model.flat_grad
-        if bool(active.all()):
-            return g
-        return torch.where(active[self.model.member_of], g, torch.zeros((), dtype=g.dtype))
-
-    def _per_element(self, per_member: torch.Tensor) -> torch.Tensor:
-        return per_member[self.model.member_of]
 
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
@@ -46,13 +42,13 @@ class _StackedOptimizer:
             for m in members:
                 for i, p in enumerate(params):
                     self._exact_update(m, i, p[m], p.grad[m])
-        else:
-            self._fast_update(active)
+        elif members:
+            self._fast_update(active, members)
 
     def _exact_update(self, m: int, i: int, p: torch.Tensor, g: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def _fast_update(self, active: torch.Tensor) -> None:
+    def _fast_update(self, active: torch.Tensor, members: list[int]) -> None:
         raise NotImplementedError
 
 
@@ -62,9 +58,13 @@ class StackedSGD(_StackedOptimizer):
     def _exact_update(self, m, i, p, g):
         p.add_(g, alpha=-self.lr[m])
 
-    def _fast_update(self, active):
-        neg_lr = self._per_element(torch.where(active, -self._lr, 0.0))
-        self.model.flat.addcmul_(self._masked_grad(active), neg_lr)
+    def _fast_update(self, active, members):
+        g = self.model.flat_grad
+        if len(members) < self.model.n_members:
+            # Frozen members' gradients may hold NaN, and NaN * 0 is NaN: zero them first.
+            g = torch.where(active[:, None], g, torch.zeros((), dtype=g.dtype))
+        neg_lr = torch.where(active[:, None], -self._lr, torch.zeros((), dtype=g.dtype))
+        self.model.flat.addcmul_(g, neg_lr)
 
 
 class StackedAdam(_StackedOptimizer):
@@ -76,6 +76,8 @@ class StackedAdam(_StackedOptimizer):
         self.eps = eps
         self.exp_avg = torch.zeros_like(model.flat)
         self.exp_avg_sq = torch.zeros_like(model.flat)
+        # Per-member step counters, as the fused kernel wants them.
+        self._step_t = [torch.zeros((), dtype=torch.float32) for _ in range(model.n_members)]
         # Per-parameter views of the moment buffers, for the exact path.
         self._views = [self._state_views(p) for p in model.parameters()]
 
@@ -99,17 +101,28 @@ class StackedAdam(_StackedOptimizer):
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
         p.addcdiv_(exp_avg, denom, value=-step_size)
 
-    def _fast_update(self, active):
-        g = self._masked_grad(active)
-        # Active members have all taken the same number of steps: they started together.
-        step = float(max(self.steps))
-        bias_correction1 = 1 - self.beta1**step
-        bias_correction2_sqrt = (1 - self.beta2**step) ** 0.5
-        self.exp_avg.lerp_(g, 1 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
-        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-        neg_step = self._per_element(torch.where(active, -self._lr / bias_correction1, 0.0))
-        self.model.flat.addcmul_(self.exp_avg / denom, neg_step)
+    def _fast_update(self, active, members):
+        by_lr: dict[float, list[int]] = {}
+        for m in members:
+            by_lr.setdefault(self.lr[m], []).append(m)
+        for m in members:  # the fused kernel reads the step count; torch.optim sets it first
+            self._step_t[m].fill_(self.steps[m])
+        for lr, group in by_lr.items():
+            torch._fused_adam_(
+                [self.model.flat[m] for m in group],
+                [self.model.flat_grad[m] for m in group],
+                [self.exp_avg[m] for m in group],
+                [self.exp_avg_sq[m] for m in group],
+                [],
+                [self._step_t[m] for m in group],
+                amsgrad=False,
+                lr=lr,
+                beta1=self.beta1,
+                beta2=self.beta2,
+                weight_decay=0.0,
+                eps=self.eps,
+                maximize=False,
+            )
 
 
 OPTIMIZERS = {"sgd": StackedSGD, "adam": StackedAdam}

@@ -138,32 +138,29 @@ class StackedMLP:
                 raise ValueError("all members of a stack must have the same layer shapes")
         dtype = members[0][0][0].dtype
         m = self.n_members
-        # Each member's block of each tensor starts on a multiple of ALIGN elements, so
-        # whole-buffer elementwise kernels split every member into the same vector chunks
-        # whatever the number of members (a vector path and its scalar tail round
-        # differently, so a member's last bits would otherwise depend on its batch-mates).
-        blocks = [(shape, aligned(math.prod(shape))) for o, i in shapes for shape in ((o, i), (o,))]
-        total = sum(m * padded for _, padded in blocks)
-        self.flat = torch.zeros(total, dtype=dtype, device=device)
-        self.flat_grad = torch.zeros(total, dtype=dtype, device=device)
-        # Which member owns each element of the flat buffer (for per-member optimiser scalars).
-        self.member_of = torch.empty(total, dtype=torch.long, device=device)
+        # Member-major: row k of `flat` holds all of member k's parameters, each tensor in a
+        # block starting on an ALIGN-element boundary. Per-member scalars (learning rate,
+        # active mask) then broadcast as [M, 1] over whole-buffer operations, and every
+        # member's block is split into the same vector chunks whatever the number of
+        # members (a vector path and its scalar tail round differently).
+        shapes_flat = [shape for o, i in shapes for shape in ((o, i), (o,))]
+        offsets, width = [], 0
+        for shape in shapes_flat:
+            offsets.append(width)
+            width += aligned(math.prod(shape))
+        self.flat = torch.zeros(m, width, dtype=dtype, device=device)
+        self.flat_grad = torch.zeros(m, width, dtype=dtype, device=device)
         self.weights: list[torch.Tensor] = []
         self.biases: list[torch.Tensor] = []
-        offset = 0
-        owners = torch.arange(m, device=device)
-        for k, (shape, padded) in enumerate(blocks):
-            span = slice(offset, offset + m * padded)
-            size = math.prod(shape)
-            view = self.flat[span].view(m, padded)[:, :size].view(m, *shape)
+        for k, (shape, offset) in enumerate(zip(shapes_flat, offsets, strict=True)):
+            span = slice(offset, offset + math.prod(shape))
+            view = self.flat[:, span].view(m, *shape)
             with torch.no_grad():
                 for member, params in enumerate(members):
                     view[member].copy_(params[k // 2][k % 2])
             leaf = view.detach().requires_grad_()
-            leaf.grad = self.flat_grad[span].view(m, padded)[:, :size].view(m, *shape)
+            leaf.grad = self.flat_grad[:, span].view(m, *shape)
             (self.weights if k % 2 == 0 else self.biases).append(leaf)
-            self.member_of[span] = owners.repeat_interleave(padded)
-            offset += m * padded
 
     @property
     def depth(self) -> int:
@@ -202,7 +199,10 @@ class StackedMLP:
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
         if len(self.runs) == 1:
             return self.runs[0][2](z)
-        return torch.cat([act(z[start:stop]) for start, stop, act in self.runs])
+        # split, not slicing: the backward of a split is one concatenation, where each
+        # slice's backward would fill and add a full-size zero tensor.
+        parts = z.split([stop - start for start, stop, _ in self.runs])
+        return torch.cat([act(part) for part, (_, _, act) in zip(parts, self.runs, strict=True)])
 
     def _forward_exact(self, x: torch.Tensor, capture: Captured | None) -> torch.Tensor:
         outputs, pres, posts = [], [], []
