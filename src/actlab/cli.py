@@ -84,6 +84,10 @@ def run_cmd(
     device: str = typer.Option(None, help="cpu or cuda"),
     dtype: str = typer.Option(None, help="float32 or float64"),
     exact: bool = typer.Option(None, "--exact/--fast", help="bit-identical to the reference loop"),
+    executor: str = typer.Option(
+        None, help="local or process (default: process pool when there are several cores)"
+    ),
+    workers: int = typer.Option(None, help="worker processes for --executor process"),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
     resume: Path = typer.Option(None, help="continue an interrupted run in this directory"),
     config: Path = typer.Option(None, help="TOML config file (same format as the presets)"),
@@ -100,6 +104,8 @@ def run_cmd(
         "device": device,
         "dtype": dtype,
         "exact": exact,
+        "executor": executor,
+        "workers": workers,
     }
     try:
         from actlab.runner import run

@@ -27,7 +27,7 @@ from actlab.errors import UserError
 
 # Fields that change how a run is executed, never its numbers; left out of the hash so a
 # run can be resumed with another executor or batch size.
-NOT_HASHED = ("preset", "description", "executor", "workers", "max_members")
+NOT_HASHED = ("preset", "description", "executor", "workers", "max_members", "batch_memory_mb")
 
 PRESET_DIRS = (
     Path(__file__).parent / "configs",  # installed wheel
@@ -47,9 +47,14 @@ class RunConfig(BaseModel):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     exact: bool = Field(False, description="bit-identical to the reference loop (slower)")
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "process"] | None = Field(
+        None, description="default: a process pool when there is more than one core"
+    )
     workers: int | None = Field(None, ge=1)
     max_members: int = Field(64, ge=1, le=100_000, description="networks per stacked batch")
+    batch_memory_mb: int = Field(
+        128, ge=1, le=1_000_000, description="rough memory cap of one stacked batch"
+    )
     study_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

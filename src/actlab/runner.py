@@ -101,8 +101,8 @@ def execute(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
 ) -> Run:
-    from actlab.executors import get_executor
-    from actlab.plan import plan
+    from actlab.executors import batch_cost, choose_executor
+    from actlab.plan import balance, plan
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
 
@@ -140,7 +140,14 @@ def execute(
         if len(set(keys)) != len(keys):
             raise AssertionError(f"study {study_name} produced duplicate trial keys")
         todo = [t for t in trials if t.key not in store.done]
-        batches += plan(study, todo, names, config.max_members)
+        batches += plan(
+            study,
+            todo,
+            names,
+            config.max_members,
+            max_bytes=config.batch_memory_mb * 2**20,
+            config=study_cfg,
+        )
         contexts[study_name] = RunContext(
             run_seed=config.seed,
             config=study_cfg,
@@ -150,10 +157,11 @@ def execute(
             exact=config.exact,
         )
 
+    executor = choose_executor(config.executor, config.workers, contexts, batches)
+    batches = balance(batches, getattr(executor, "workers", 1), batch_cost)
     total = sum(len(b.trials) for b in batches)
     finished = 0
     store.mark("running")
-    executor = get_executor(config.executor)
     for batch, per_trial_rows in executor.map(batches, contexts, run_batch):
         rows = []
         for trial, trial_rows in zip(batch.trials, per_trial_rows, strict=True):

@@ -260,7 +260,7 @@ def read_results(path: Path):
         data = f.read() if committed is None else f.read(committed)
     if committed is None:
         data = store._header_line().encode()
-    df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
+    df = pd.read_csv(io.BytesIO(data), keep_default_na=True, low_memory=False)
     for col in ("layer", "step", "seed"):
         if col in df:
             df[col] = df[col].astype("Int64")

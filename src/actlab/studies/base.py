@@ -89,6 +89,20 @@ class Study:
         """Trials with equal keys have equal shapes and may share one stack."""
         return tuple(sorted(trial.params.items()))
 
+    def member_bytes(self, trial: Trial, config: BaseModel) -> int:
+        """A rough size of one network in a stack: the activations autograd keeps for the
+        backward pass dominate (about six float tensors of depth x samples x width)."""
+        p = trial.params
+        samples = next(
+            (
+                getattr(config, name)
+                for name in ("n_samples", "n_points", "n_train")
+                if hasattr(config, name)
+            ),
+            256,
+        )
+        return 4 * 6 * int(p.get("depth", 1)) * int(p.get("width", 1)) * int(samples)
+
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         """Rows (metric, value, and layer/step where they apply) for each trial, in order."""
         raise NotImplementedError

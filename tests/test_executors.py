@@ -1,0 +1,89 @@
+"""Executors and planning: any executor and any batching give the same numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import actlab
+from actlab.executors import batch_cost, choose_executor, picklable
+from actlab.plan import Batch, balance, plan
+from actlab.studies import get_study
+
+SMALL = {
+    "gradient_flow": {"depths": [2, 3], "width": 8, "n_samples": 8, "report_depth": 3},
+    "stability": {
+        "lrs": [0.01, 1.0],
+        "lr_depth": 3,
+        "lr_steps": 10,
+        "depths": [2, 4],
+        "depth_steps": 10,
+        "width": 8,
+        "n_points": 30,
+    },
+}
+
+
+def small(tmp_path, name, **extra):
+    cfg = actlab.RunConfig(
+        activations=["ReLU", "Tanh", "x*sigmoid(x)"],
+        studies=list(SMALL),
+        seeds=2,
+        study_config=SMALL,
+        **extra,
+    )
+    return actlab.run(config=cfg, out=tmp_path / name, report=False).results
+
+
+def sort(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["trial", "metric", "layer", "step"]).reset_index(drop=True)
+
+
+def test_process_pool_gives_the_local_executors_numbers(tmp_path):
+    local = small(tmp_path, "local", executor="local")
+    pooled = small(tmp_path, "pool", executor="process", workers=2, max_members=3)
+    pd.testing.assert_frame_equal(sort(local), sort(pooled))
+
+
+def test_plan_puts_one_activation_per_batch_and_respects_limits():
+    study = get_study("stability")
+    cfg = study.Config(**SMALL["stability"])
+    trials = study.trials(cfg, ["ReLU", "Tanh"], seeds=3)
+    batches = plan(study, trials, ["ReLU", "Tanh"], max_members=2)
+    assert all(len({t.activation for t in b.trials}) == 1 for b in batches)
+    assert all(len(b.trials) <= 2 for b in batches)
+    assert sorted(t.key for b in batches for t in b.trials) == sorted(t.key for t in trials)
+    tight = plan(study, trials, ["ReLU", "Tanh"], 64, max_bytes=1, config=cfg)
+    assert all(len(b.trials) == 2 or len(b.trials) == 1 for b in tight)  # floor of 2 members
+
+
+def test_balance_splits_the_big_batch_for_the_workers_and_keeps_every_trial():
+    study = get_study("stability")
+    cfg = study.Config(**SMALL["stability"])
+    trials = study.trials(cfg, ["ReLU"], seeds=8)
+    one = [
+        Batch(
+            "stability",
+            [t for t in trials if t.params["part"] == "depth" and t.params["depth"] == 4],
+        )
+    ]
+    split = balance(one, workers=2, cost=batch_cost)
+    assert len(split) >= 2
+    assert [t.key for b in split for t in b.trials] == [t.key for t in one[0].trials]
+    assert balance(one, workers=1, cost=batch_cost) == one
+
+
+def test_default_executor_is_local_for_small_work_and_refuses_unpicklable(tmp_path):
+    from actlab.errors import UserError
+    from actlab.studies.base import RunContext
+
+    study = get_study("gradient_flow")
+    cfg = study.Config(depths=[2], width=4)
+    trials = study.trials(cfg, ["ReLU"], 1)
+    batches = plan(study, trials, ["ReLU"], 64)
+    ok = {"gradient_flow": RunContext(0, cfg, {"ReLU": actlab.get_activation("relu")})}
+    assert choose_executor(None, 2, ok, batches).name == "local"  # too little work
+    bad = {"gradient_flow": RunContext(0, cfg, {"f": actlab.get_activation(lambda x: x * 2)})}
+    assert not picklable(bad)
+    with pytest.raises(UserError, match="executor"):
+        choose_executor("process", 2, bad, batches)
