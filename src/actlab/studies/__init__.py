@@ -16,6 +16,7 @@ STUDY_MODULES: dict[str, str] = {
     "sparsity": "actlab.studies.sparsity",
     "stability": "actlab.studies.stability",
     "capacity": "actlab.studies.capacity",
+    "signal_propagation": "actlab.studies.signal_propagation",
 }
 
 
