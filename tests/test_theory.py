@@ -450,3 +450,47 @@ def test_cli_user_errors_exit_2_with_one_line(args, fragment):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("actlab: error: ") and fragment in lines[0]
     assert result.stdout == ""
+
+
+def test_critical_init_uses_the_edge_of_chaos_and_refuses_where_there_is_none(tmp_path):
+    import actlab
+    from actlab.errors import UserError
+    from actlab.studies.base import RunContext, initial_params
+    from actlab.theory import edge_of_chaos
+
+    tanh = actlab.get_activation("tanh")
+    edge = edge_of_chaos(tanh, 0.05).sigma_w
+    ctx = RunContext(run_seed=0, config=None, activations={"Tanh": tanh})
+    (w1, _), (w2, b2), _ = initial_params(ctx, [(256, 256)] * 3, "critical", 0, "Tanh", 0.05)
+    assert abs(w2.std().item() * 16 / edge - 1) < 0.02  # N(0, sigma_w*^2 / fan_in)
+    assert abs(b2.std().item() / 0.05 - 1) < 0.2
+
+    cfg = {
+        "gradient_flow": {
+            "depths": [12],
+            "width": 256,
+            "n_samples": 64,
+            "init": "critical",
+            "sigma_b": 0.05,
+            "report_depth": 12,
+        }
+    }
+    run = actlab.run(
+        config=actlab.RunConfig(
+            activations=["Tanh"], studies=["gradient_flow"], seeds=2, study_config=cfg
+        ),
+        out=tmp_path / "ok",
+        report=False,
+    )
+    df = run.results
+    g = df[df["metric"] == "grad_mean_abs"].groupby("layer")["value"].mean()
+    # At the edge of chaos the hidden layers' gradients neither vanish nor explode.
+    assert 1 / 3 < g.loc[12] / g.loc[2] < 3
+    with pytest.raises(UserError, match="GELU has no usable"):
+        actlab.run(
+            config=actlab.RunConfig(
+                activations=["GELU"], studies=["gradient_flow"], seeds=1, study_config=cfg
+            ),
+            out=tmp_path / "no",
+        )
+    assert not (tmp_path / "no").exists()  # refused before anything was written

@@ -113,6 +113,8 @@ def execute(
         ]
     )
     check_device(config.device)
+    for study_name in config.studies:
+        get_study(study_name).check(config.study(study_name), table)
 
     if resume is not None:
         # Compare before opening: opening repairs a torn tail, and a refused resume must

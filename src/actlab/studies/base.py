@@ -85,6 +85,13 @@ class Study:
     def trials(self, config: BaseModel, activations: list[str], seeds: int) -> list[Trial]:
         raise NotImplementedError
 
+    def check(self, config: BaseModel, activations: dict[str, Activation]) -> None:
+        """Refuse, with a UserError, a config that cannot run with these activations; called
+        before anything is written."""
+        if getattr(config, "init", None) == "critical":
+            for act in activations.values():
+                critical_sigma_w(act, getattr(config, "sigma_b", 0.0))
+
     def batch_key(self, trial: Trial) -> tuple:
         """Trials with equal keys have equal shapes and may share one stack."""
         return tuple(sorted(trial.params.items()))
@@ -127,14 +134,53 @@ class Study:
         return pd.DataFrame(columns=["property", "activation", "seed", "score", "better"])
 
 
-def initial_params(ctx: RunContext, sizes: list[tuple[int, int]], scheme: str, seed: int):
+def initial_params(
+    ctx: RunContext,
+    sizes: list[tuple[int, int]],
+    scheme: str,
+    seed: int,
+    activation: str | None = None,
+    sigma_b: float = 0.0,
+):
     """A trial's initial weights. The stream is keyed by shapes, scheme and seed but not by
     the activation (common random numbers): within a seed, every activation starts from
-    the same weights, so differences between activations are paired."""
+    the same weights, so differences between activations are paired.
+
+    `scheme = "critical"` is Gaussian initialisation at the activation's edge of chaos,
+    sigma_w*(sigma_b) from the mean-field theory (Schoenholz et al. 2017), with biases of
+    standard deviation sigma_b; an activation with no usable critical point is refused.
+    """
     from actlab.engine import generator, init_mlp_params
 
     gen = generator(ctx.run_seed, "init", f"sizes={sizes}", scheme, seed)
+    if scheme == "critical":
+        gain = critical_sigma_w(ctx.activations[activation], sigma_b)
+        return init_mlp_params(
+            sizes, gen, scheme="gaussian", gain=gain, bias_std=sigma_b, dtype=ctx.torch_dtype
+        )
     return init_mlp_params(sizes, gen, scheme=scheme, dtype=ctx.torch_dtype)
+
+
+_CRITICAL: dict[tuple[str, float], float] = {}
+
+
+def critical_sigma_w(activation, sigma_b: float) -> float:
+    """sigma_w*(sigma_b) for an activation, or a UserError naming why there is none."""
+    from actlab.errors import UserError
+
+    key = (activation.name, sigma_b)
+    if key not in _CRITICAL:
+        from actlab.theory import edge_of_chaos
+
+        edge = edge_of_chaos(activation, sigma_b)
+        if edge.sigma_w is None:
+            raise UserError(
+                f"init 'critical' needs an edge of chaos, and {activation.name} has "
+                f"no usable one at sigma_b = {sigma_b:g} ({edge.status}: "
+                f"{edge.note}); choose another init or sigma_b"
+            )
+        _CRITICAL[key] = edge.sigma_w
+    return _CRITICAL[key]
 
 
 def build_stack(
@@ -146,7 +192,8 @@ def build_stack(
     """One StackedMLP holding every trial of a batch, each with its own initial weights."""
     from actlab.engine import StackedMLP
 
-    members = [initial_params(ctx, sizes, scheme, t.seed) for t in trials]
+    sigma_b = getattr(ctx.config, "sigma_b", 0.0)
+    members = [initial_params(ctx, sizes, scheme, t.seed, t.activation, sigma_b) for t in trials]
     return StackedMLP(
         members,
         [ctx.activations[t.activation].fn for t in trials],

@@ -54,7 +54,11 @@ class Config(BaseModel):
         "kaiming_normal",
         "lecun_normal",
         "orthogonal",
+        "critical",
     ] = "xavier_uniform"
+    sigma_b: float = Field(
+        0.0, ge=0, le=10, description="bias standard deviation for init = 'critical'"
+    )
     vanish_threshold: float = Field(
         1e-8,
         gt=0,
