@@ -87,3 +87,17 @@ def test_default_executor_is_local_for_small_work_and_refuses_unpicklable(tmp_pa
     assert not picklable(bad)
     with pytest.raises(UserError, match="executor"):
         choose_executor("process", 2, bad, batches)
+
+
+def test_one_seed_keeps_activations_together_so_no_stack_is_a_lone_trial():
+    study = get_study("stability")
+    cfg = study.Config(**SMALL["stability"])
+    trials = [
+        t
+        for t in study.trials(cfg, ["ReLU", "Tanh", "GELU"], seeds=1)
+        if t.params["part"] == "depth"
+    ]
+    batches = plan(study, trials, ["ReLU", "Tanh", "GELU"], max_members=64)
+    assert len(batches) == len(cfg.depths)
+    assert all(len(b.trials) == 3 for b in batches)  # one per activation, mixed
+    assert [t.activation for t in batches[0].trials] == ["ReLU", "Tanh", "GELU"]

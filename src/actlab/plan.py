@@ -33,11 +33,10 @@ def plan(
     rank = {name: i for i, name in enumerate(activation_order)}
     groups: dict[tuple, list[Trial]] = {}
     for trial in trials:
-        # One activation per batch: the activation is then applied to the whole stack at
-        # once, with no split and concatenation per layer (measured: 7% of a step).
-        groups.setdefault((study.batch_key(trial), trial.activation), []).append(trial)
+        groups.setdefault(study.batch_key(trial), []).append(trial)
+    parts = [part for members in groups.values() for part in split_by_activation(members)]
     batches = []
-    for members in groups.values():
+    for members in parts:
         members.sort(key=lambda t: (rank.get(t.activation, len(rank)), t.seed, t.key))
         size = max_members
         if max_bytes is not None and config is not None:
@@ -46,6 +45,20 @@ def plan(
         for start in range(0, len(members), size):
             batches.append(Batch(study.name, members[start : start + size]))
     return batches
+
+
+def split_by_activation(members: list[Trial]) -> list[list[Trial]]:
+    """One activation per batch when every activation has at least two trials: the
+    activation is then applied to the whole stack at once, with no split and
+    concatenation per layer (measured: 7% of a step). With one trial per activation
+    (one seed) they stay together: a stack of one would be run beside a copy of itself,
+    doubling its cost."""
+    by_act: dict[str, list[Trial]] = {}
+    for t in members:
+        by_act.setdefault(t.activation, []).append(t)
+    if min(len(v) for v in by_act.values()) >= 2:
+        return list(by_act.values())
+    return [members]
 
 
 def balance(batches: list[Batch], workers: int, cost) -> list[Batch]:
