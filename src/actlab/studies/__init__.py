@@ -17,6 +17,7 @@ STUDY_MODULES: dict[str, str] = {
     "stability": "actlab.studies.stability",
     "capacity": "actlab.studies.capacity",
     "signal_propagation": "actlab.studies.signal_propagation",
+    "speed": "actlab.studies.speed",
 }
 
 
