@@ -18,6 +18,7 @@ STUDY_MODULES: dict[str, str] = {
     "capacity": "actlab.studies.capacity",
     "signal_propagation": "actlab.studies.signal_propagation",
     "speed": "actlab.studies.speed",
+    "real_data": "actlab.studies.real_data",
 }
 
 
