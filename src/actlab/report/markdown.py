@@ -44,8 +44,9 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def build_report(run, activations: dict[str, Any] | None = None) -> Path:
-    """Write figures and report.md for a run; returns the report's path."""
+def build_report(run, activations: dict[str, Any] | None = None, *, html: bool = True) -> Path:
+    """Write figures and report.md (and report.html unless html=False) for a run; returns
+    report.md's path."""
     import jinja2
 
     from actlab.report import summary as cross
@@ -116,4 +117,8 @@ def build_report(run, activations: dict[str, Any] | None = None) -> Path:
     )
     path = run.path / "report.md"
     path.write_text(text)
+    if html:
+        from actlab.report.html import build_html
+
+        build_html(run, text, activations)
     return path
