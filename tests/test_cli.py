@@ -181,6 +181,40 @@ def report_not_a_run(tmp: Path, good: Path) -> list[str]:
     return ["report", "notarun"]
 
 
+def out_unwritable(tmp: Path, good: Path) -> list[str]:
+    if IS_ROOT:  # root writes anywhere it may; nobody can make a directory in /proc/1
+        return ["run", "--config", "tiny.toml", "--no-report", "--out", "/proc/1/actlab-run"]
+    (tmp / "readonly").mkdir()
+    (tmp / "readonly").chmod(0o555)
+    return ["run", "--config", "tiny.toml", "--no-report", "--out", "readonly/run"]
+
+
+def resume_damaged(damage: Callable[[Path], None]) -> Callable[[Path, Path], list[str]]:
+    def setup(tmp: Path, good: Path) -> list[str]:
+        damage(copy_good(tmp, good))
+        return ["run", "--resume", "existing", "--no-report"]
+
+    return setup
+
+
+def truncate_results(run_dir: Path) -> None:
+    results = run_dir / "results.csv"
+    results.write_bytes(results.read_bytes().splitlines(keepends=True)[0])
+
+
+def killed_before_start(tmp: Path, good: Path) -> list[str]:
+    (tmp / "early").mkdir()  # what a kill before the manifest was written leaves
+    (tmp / "early" / "results.csv").write_text("study,trial\n")
+    return ["run", "--resume", "early", "--no-report"]
+
+
+def config_text(old: str, new: str) -> Callable[[Path, Path], list[str]]:
+    return bad_config(tiny_toml().replace(old, new))
+
+
+HUGE = tiny_toml(depths="[1000]", width="8192").replace("n_samples = 8", "n_samples = 1000000")
+
+
 HOSTILE = "__import__('os').system('touch PWNED')"
 
 CASES = {
@@ -245,6 +279,62 @@ CASES = {
     ),
     "resume-different-config": Case(resume_different_config, ("existing", "different config")),
     "report-not-a-run": Case(report_not_a_run, ("notarun",)),
+    # wrong types, in the config file and on the command line
+    "config-seeds-wrong-type": Case(
+        config_text("seeds = 2", 'seeds = "three"'), ("seeds", "'three'", "bad.toml")
+    ),
+    "config-depths-wrong-type": Case(
+        bad_config(tiny_toml(depths='"5"')), ("depths", "valid list", "'5'")
+    ),
+    "config-width-fractional": Case(bad_config(tiny_toml(width="8.5")), ("width", "8.5")),
+    "config-max-members-wrong-type": Case(
+        bad_config(tiny_toml(top='max_members = "many"')), ("max_members", "'many'")
+    ),
+    "config-activations-not-a-list": Case(
+        config_text('activations = ["ReLU", "Tanh", "GELU"]', 'activations = "ReLU"'),
+        ("activations", "valid list"),
+    ),
+    "flag-seeds-wrong-type": Case(run_args("--seeds", "three"), ("--seeds", "integer")),
+    "flag-unknown": Case(run_args("--sedes", "3"), ("--sedes", "--seeds")),
+    "flag-workers-zero": Case(run_args("--workers", "0"), ("workers", "0")),
+    "flag-executor-unknown": Case(run_args("--executor", "gpu"), ("executor", "gpu")),
+    "flag-dtype-unknown": Case(run_args("--dtype", "float16"), ("dtype", "float16")),
+    # empty lists
+    "config-activations-empty": Case(
+        config_text('activations = ["ReLU", "Tanh", "GELU"]', "activations = []"),
+        ("activations", "at least 1"),
+    ),
+    "config-studies-empty": Case(
+        config_text('studies = ["gradient_flow"]', "studies = []"), ("studies", "at least 1")
+    ),
+    "config-depths-empty": Case(bad_config(tiny_toml(depths="[]")), ("depths", "at least 1")),
+    "flag-activations-empty": Case(run_args("--activations", ""), ("activations", "at least 1")),
+    # sizes that would exhaust memory: refused up front, with an estimate
+    "config-huge-sizes": Case(
+        bad_config(HUGE), ("needs about", "TB", "width 8192", "available", "reduce width")
+    ),
+    # names and expressions
+    "activation-listed-twice": Case(run_args("--activations", "relu,ReLU"), ("ReLU", "twice")),
+    "expression-not-finite": Case(
+        run_args("--activations", "log(x)"), ("log(x)", "not finite at x = -10")
+    ),
+    "expression-attribute-access": Case(
+        run_args("--activations", "x.__class__"), ("x.__class__", "attribute access")
+    ),
+    "expression-two-lines": Case(run_args("--activations", "x\n+ 1"), ("x\\n+ 1", "one line")),
+    "expression-syntax-warning": Case(
+        run_args("--activations", "1if x else 2"), ("1if x else 2", "where(cond, a, b)")
+    ),
+    # paths and damaged run directories
+    "out-unwritable": Case(out_unwritable, ("cannot write", "--out")),
+    "resume-manifest-missing-keys": Case(
+        resume_with_manifest('{"status": "running"}'), ("manifest.json", "missing")
+    ),
+    "resume-results-missing": Case(
+        resume_damaged(lambda d: (d / "results.csv").unlink()), ("existing", "results.csv")
+    ),
+    "resume-results-truncated": Case(resume_damaged(truncate_results), ("existing", "corrupt")),
+    "resume-killed-before-start": Case(killed_before_start, ("early", "--out early")),
 }
 
 MARKS = {
@@ -260,6 +350,7 @@ def case_params(ids=None):
 
 def prepare(case: Case, tmp_path: Path, good: Path) -> tuple[list[str], dict]:
     (tmp_path / "tiny.toml").write_text(tiny_toml())
+    copy_good(tmp_path, good, "other-run")  # a bystander run: it must keep every byte
     args = case.setup(tmp_path, good)
     return args, snapshot(tmp_path)
 
@@ -285,7 +376,18 @@ def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch, goo
 
 
 @pytest.mark.parametrize(
-    "case", case_params(["config-missing", "preset-unknown", "expression-hostile"])
+    "case",
+    case_params(
+        [
+            "config-missing",
+            "preset-unknown",
+            "expression-hostile",
+            # Python's SyntaxWarning and click's usage box would each add lines here.
+            "expression-syntax-warning",
+            "flag-seeds-wrong-type",
+            "config-huge-sizes",
+        ]
+    ),
 )
 def test_bad_input_through_the_console_script(case, tmp_path, good_run):
     _, good, _ = good_run

@@ -126,7 +126,7 @@ def test_resume_after_interrupt_gives_the_uninterrupted_results(
 
     assert calls == [(2, N_TRIALS, "gradient_flow"), (4, N_TRIALS, "gradient_flow")]
     manifest = read_manifest(out)
-    assert manifest["status"] == "running"
+    assert manifest["status"] == "interrupted"
     assert manifest["finished"] is None
     lines = (out / PROGRESS).read_text().splitlines()
     assert len(lines) == 2

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 app = typer.Typer(
     add_completion=False,
@@ -49,6 +50,20 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+class OneLineUsageErrors(TyperCommand):
+    """A flag of the wrong type or an unknown flag is bad input like any other: one line on
+    stderr and exit status 2, not click's usage box."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as e:  # click's UsageError, from typer's vendored click or click
+            if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
+                raise
+            message = " ".join(e.format_message().split())
+            fail(f"{message}; see 'actlab {self.name} --help'")
+
+
 @app.command("list")
 def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
     """List the available activations, studies or presets."""
@@ -70,7 +85,7 @@ def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
             typer.echo(f"{name:<12} {read_toml(preset_path(name)).get('description', '')}")
 
 
-@app.command("run")
+@app.command("run", cls=OneLineUsageErrors)
 def run_cmd(
     preset: str = typer.Option(
         None, help="preset name (default: tutorial); see 'actlab list presets'"
@@ -123,17 +138,30 @@ def run_cmd(
             )
     except UserError as e:
         fail(str(e))
-    except KeyboardInterrupt:
-        where = f" --resume {resume or out}" if (resume or out) else ""
-        typer.echo(
-            "\nactlab: interrupted; every finished batch is saved. Continue with: "
-            f"actlab run{where or ' --resume RUN_DIR'}",
-            err=True,
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        interrupted(e, resume)
     typer.echo(f"run directory: {result.path}")
     if not no_report:
         typer.echo(f"report:        {result.report_path}")
+
+
+def interrupted(error: KeyboardInterrupt, resume: Path | None) -> None:
+    """Ctrl-C: one line saying what was kept and how to continue; exit status 130."""
+    from actlab.runner import Interrupted
+
+    if isinstance(error, Interrupted):
+        message = (
+            f"interrupted; {error.saved} of {error.total} trials saved; "
+            f"continue with: actlab run --resume {error.path}"
+        )
+    elif resume is not None:  # stopped before the run reopened its directory
+        message = f"interrupted; nothing changed; continue with: actlab run --resume {resume}"
+    else:
+        message = "interrupted before the run started; nothing was saved"
+    if sys.stderr.isatty():
+        typer.echo("", err=True)  # the terminal echoed ^C without a newline
+    typer.echo(f"actlab: {message}", err=True)
+    raise typer.Exit(130)
 
 
 class Progress:
@@ -170,18 +198,25 @@ class Progress:
 
 
 @app.command("report")
-def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
-    """Rebuild figures and report.md from a run's stored results (no training)."""
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    html: bool = typer.Option(
+        True, "--html/--no-html", help="also write report.html (one self-contained page)"
+    ),
+) -> None:
+    """Rebuild figures, report.md and report.html from a run's stored results (no training)."""
     from actlab.errors import UserError
 
     try:
         from actlab.report.markdown import build_report
         from actlab.runner import load
 
-        path = build_report(load(run_dir))
+        path = build_report(load(run_dir), html=html)
     except UserError as e:
         fail(str(e))
     typer.echo(f"report: {path}")
+    if html:
+        typer.echo(f"html:   {path.with_name('report.html')}")
 
 
 @app.command("theory")

@@ -53,8 +53,13 @@ class LocalExecutor:
 
 
 def _init_worker() -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C reaches the whole process group; only the parent acts on it (it stops the
+    # workers), so a worker never prints a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -88,14 +93,31 @@ class ProcessExecutor:
             mp_context=context,
             initializer=_init_worker,
         )
+        finished = False
         try:
             futures = {
                 pool.submit(_run_in_worker, run_batch, b, contexts[b.study]): b for b in ordered
             }
             for future in as_completed(futures):
                 yield futures[future], future.result()
+            finished = True
         finally:
+            if not finished:
+                # Interrupted (Ctrl-C, an error, the consumer closed us): stop the workers
+                # now rather than wait for the batches they are running.
+                stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(pool) -> None:
+    """Terminate a ProcessPoolExecutor's worker processes (3.14 has terminate_workers)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def batch_cost(batch: Batch) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -168,8 +169,13 @@ def _allowed_names_text() -> str:
     return f"allowed names: x, {', '.join(ALLOWED_CONSTANTS)}; functions: {', '.join(_FUNCTIONS)}"
 
 
+def _shown(text: str) -> str:
+    """The text as quoted in a message: stripped, on one line."""
+    return "".join(repr(ch)[1:-1] if len(f"a{ch}b".splitlines()) > 1 else ch for ch in text.strip())
+
+
 def _fail(text: str, problem: str) -> UserError:
-    return UserError(f"expression '{text}': {problem}")
+    return UserError(f"expression '{_shown(text)}': {problem}")
 
 
 def _syntax_tree(text: str) -> ast.Expression:
@@ -180,13 +186,18 @@ def _syntax_tree(text: str) -> ast.Expression:
         raise UserError(
             f"expression '{text[:40]}...' is {len(text)} characters long; the limit is {MAX_LENGTH}"
         )
+    if len(text.strip().splitlines()) > 1:
+        raise UserError(f"cannot parse expression '{_shown(text)}': it spans lines; give one line")
     try:
-        # Leading spaces would be an IndentationError; they mean nothing here.
-        return ast.parse(text.strip(), mode="eval")
+        # Leading spaces would be an IndentationError; they mean nothing here. Python's
+        # SyntaxWarnings (e.g. '1if x') would print a second line; the refusal says enough.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise UserError(f"cannot parse expression '{text}': {exc.msg}") from None
+        raise UserError(f"cannot parse expression '{_shown(text)}': {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise UserError(f"cannot parse expression '{text}': {exc}") from None
+        raise UserError(f"cannot parse expression '{_shown(text)}': {exc}") from None
 
 
 def _expression_nodes(tree: ast.AST) -> list[ast.AST]:

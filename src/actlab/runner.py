@@ -1,11 +1,20 @@
 """A run, top to bottom: config -> trials -> batches -> executor -> store -> report.
 
 `actlab.run(...)` and the `actlab run` command both land in `execute`.
+
+Test-only hook: the environment variable ACTLAB_TEST_BATCH_DELAY (seconds) makes `execute`
+sleep after each batch is computed and before it is committed, so the kill and interrupt
+tests can land inside a run reliably. It is never set outside tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +49,15 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run('{self.path}')"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: every committed batch is kept, the manifest says "interrupted",
+    and `actlab run --resume path` continues."""
+
+    def __init__(self, path: Path, saved: int, total: int) -> None:
+        super().__init__(f"interrupted; {saved} of {total} trials saved in '{path}'")
+        self.path, self.saved, self.total = path, saved, total
 
 
 def load(run_dir: str | Path) -> Run:
@@ -92,6 +110,127 @@ def columns_for(config: RunConfig) -> list[str]:
     return cols
 
 
+def available_memory(device: str = "cpu") -> int | None:
+    """Bytes this process can still allocate without swapping (MemAvailable, capped by a
+    cgroup v2 limit), or free memory on the CUDA device; None when unknown."""
+    if device == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    available = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            available = None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            room = max(int(limit) - int(used), 0)
+            available = room if available is None else min(available, room)
+    except OSError:
+        pass
+    return available
+
+
+def network_bytes(study, trial, study_cfg, dtype: str) -> int:
+    """A rough peak size of one network of a trial while it trains: the study's estimate of
+    the activations kept for the backward pass, plus its parameters four times over
+    (weights, gradients and two Adam moments)."""
+    scale = 2 if dtype == "float64" else 1
+    p = trial.params
+    depth, width = int(p.get("depth", 1)), int(p.get("width", 1))
+    in_dim = int(p.get("in_dim", 1))
+    n_params = (in_dim + 1) * width + max(depth - 1, 0) * (width + 1) * width + width + 1
+    return scale * (study.member_bytes(trial, study_cfg) + 4 * 4 * n_params)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError  # unreachable
+
+
+def check_memory(config: RunConfig, batches, executor) -> None:
+    """Refuse, before anything is written, a run whose biggest batch (or, with a process
+    pool, whose biggest batches running at once) cannot fit in the memory available now."""
+    from actlab.studies import get_study
+
+    available = available_memory(config.device)
+    if available is None or not batches:
+        return
+    sizes = []
+    for batch in batches:
+        study = get_study(batch.study)
+        one = network_bytes(study, batch.trials[0], config.study(batch.study), config.dtype)
+        # A lone trial runs beside a copy of itself (run_batch) unless in exact mode.
+        members = len(batch.trials) if config.exact else max(2, len(batch.trials))
+        sizes.append((members * one, members, one, batch))
+    sizes.sort(key=lambda s: s[0], reverse=True)
+    at_once = min(getattr(executor, "workers", 1), len(sizes))
+    need = sum(s[0] for s in sizes[:at_once])
+    if need <= available:
+        return
+    _, members, one, batch = sizes[0]
+    p = batch.trials[0].params
+    shape = ", ".join(f"{k} {p[k]}" for k in ("depth", "width", "in_dim") if k in p)
+    study_cfg = config.study(batch.study)
+    for name in ("n_samples", "n_points", "n_train"):
+        if hasattr(study_cfg, name):
+            shape += f", {name} {getattr(study_cfg, name)}"
+            break
+    networks = (
+        f"{members} networks of {batch.study}" if members > 1 else f"one {batch.study} network"
+    )
+    what = f"{networks} ({shape}; about {human_bytes(one)} each)"
+    if at_once > 1 and sizes[0][0] <= available:
+        raise UserError(
+            f"this run needs about {human_bytes(need)} with {at_once} worker processes "
+            f"running batches at once (the biggest: {what}); the machine has "
+            f"{human_bytes(available)} available; use fewer --workers or --executor local"
+        )
+    raise UserError(
+        f"this run needs about {human_bytes(sizes[0][0])} for {what}; the machine has "
+        f"{human_bytes(available)} available; reduce width, depth or the number of samples"
+    )
+
+
+def _test_delay(name: str) -> float:
+    """A test-only delay from the environment (see the module docstring); 0 when unset."""
+    try:
+        return max(float(os.environ.get(name, "0")), 0.0)
+    except ValueError:
+        return 0.0
+
+
+@contextmanager
+def deferred_sigint() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so a batch's commit is never cut in half; the
+    interrupt is raised right after it."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def execute(
     config: RunConfig,
     *,
@@ -116,6 +255,44 @@ def execute(
     for study_name in config.studies:
         get_study(study_name).check(config.study(study_name), table)
 
+    contexts, trials_by_study = {}, {}
+    for study_name in config.studies:
+        study = get_study(study_name)
+        study_cfg = config.study(study_name)
+        trials = study.trials(study_cfg, names, config.seeds)
+        keys = [t.key for t in trials]
+        if len(set(keys)) != len(keys):
+            raise AssertionError(f"study {study_name} produced duplicate trial keys")
+        trials_by_study[study_name] = trials
+        contexts[study_name] = RunContext(
+            run_seed=config.seed,
+            config=study_cfg,
+            activations=table,
+            device=config.device,
+            dtype=config.dtype,
+            exact=config.exact,
+        )
+    all_keys = {t.key for trials in trials_by_study.values() for t in trials}
+
+    def planned(done: set[str]) -> list:
+        batches = []
+        for study_name, trials in trials_by_study.items():
+            batches += plan(
+                get_study(study_name),
+                [t for t in trials if t.key not in done],
+                names,
+                config.max_members,
+                max_bytes=config.batch_memory_mb * 2**20,
+                config=config.study(study_name),
+            )
+        return batches
+
+    # Everything that can refuse the run does so before anything is written.
+    everything = planned(set())
+    check_memory(
+        config, everything, choose_executor(config.executor, config.workers, contexts, everything)
+    )
+
     if resume is not None:
         # Compare before opening: opening repairs a torn tail, and a refused resume must
         # leave the directory exactly as it was.
@@ -133,59 +310,44 @@ def execute(
             path, config.model_dump(mode="json"), config.hash(), columns_for(config), config.device
         )
 
-    batches, contexts = [], {}
-    for study_name in config.studies:
-        study = get_study(study_name)
-        study_cfg = config.study(study_name)
-        trials = study.trials(study_cfg, names, config.seeds)
-        keys = [t.key for t in trials]
-        if len(set(keys)) != len(keys):
-            raise AssertionError(f"study {study_name} produced duplicate trial keys")
-        todo = [t for t in trials if t.key not in store.done]
-        batches += plan(
-            study,
-            todo,
-            names,
-            config.max_members,
-            max_bytes=config.batch_memory_mb * 2**20,
-            config=study_cfg,
-        )
-        contexts[study_name] = RunContext(
-            run_seed=config.seed,
-            config=study_cfg,
-            activations=table,
-            device=config.device,
-            dtype=config.dtype,
-            exact=config.exact,
-        )
+    try:
+        batches = planned(store.done)
+        executor = choose_executor(config.executor, config.workers, contexts, batches)
+        batches = balance(batches, getattr(executor, "workers", 1), batch_cost)
+        total = sum(len(b.trials) for b in batches)
+        finished = 0
+        delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
+        store.mark("running")
+        with closing(executor.map(batches, contexts, run_batch)) as results:
+            for batch, per_trial_rows in results:
+                if delay:
+                    time.sleep(delay)  # test-only: computed, not yet committed
+                rows = []
+                for trial, trial_rows in zip(batch.trials, per_trial_rows, strict=True):
+                    ident = {
+                        "study": trial.study,
+                        "trial": trial.key,
+                        "activation": trial.activation,
+                        "seed": trial.seed,
+                        **trial.params,
+                    }
+                    rows += [{**ident, **row} for row in trial_rows]
+                with deferred_sigint():
+                    store.append(batch.keys, rows)
+                finished += len(batch.trials)
+                if progress is not None:
+                    progress(finished, total, batch.study)
+        store.mark("complete")
+        store.write_parquet()
+        run = Run(store.path)
+        if report:
+            from actlab.report.markdown import build_report
 
-    executor = choose_executor(config.executor, config.workers, contexts, batches)
-    batches = balance(batches, getattr(executor, "workers", 1), batch_cost)
-    total = sum(len(b.trials) for b in batches)
-    finished = 0
-    store.mark("running")
-    for batch, per_trial_rows in executor.map(batches, contexts, run_batch):
-        rows = []
-        for trial, trial_rows in zip(batch.trials, per_trial_rows, strict=True):
-            ident = {
-                "study": trial.study,
-                "trial": trial.key,
-                "activation": trial.activation,
-                "seed": trial.seed,
-                **trial.params,
-            }
-            rows += [{**ident, **row} for row in trial_rows]
-        store.append(batch.keys, rows)
-        finished += len(batch.trials)
-        if progress is not None:
-            progress(finished, total, batch.study)
-    store.mark("complete")
-    store.write_parquet()
-    run = Run(store.path)
-    if report:
-        from actlab.report.markdown import build_report
-
-        build_report(run, table)
+            build_report(run, table)
+    except KeyboardInterrupt:
+        if store.manifest.get("status") != "complete":
+            store.mark("interrupted")
+        raise Interrupted(store.path, len(store.done & all_keys), len(all_keys)) from None
     return run
 
 

@@ -10,7 +10,15 @@
 Durability: a batch's rows are written and fsynced before its progress line, so the
 progress log is the commit record. Opening a run truncates anything after the last
 committed batch (a torn row or a batch killed mid-write), so a resumed run recomputes
-exactly the unfinished trials: none lost, none duplicated.
+exactly the unfinished trials: none lost, none duplicated. The manifest is written last
+when a run directory is created: a directory killed before that holds only creation
+leftovers (no manifest) and is simply created again by the same command.
+
+Manifest status: "running" while a run works (and after it was killed, which it cannot
+record), "interrupted" after Ctrl-C, "complete" once every trial is stored.
+
+Test-only hook: ACTLAB_TEST_COMMIT_DELAY (seconds) sleeps inside each commit, after the
+rows and before the progress line, so kill tests can land in the middle of a commit.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import os
 import platform
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +38,12 @@ from typing import Any
 from actlab.errors import UserError
 
 CORE_COLUMNS = ("study", "trial", "activation", "seed", "metric", "value", "layer", "step")
+NAME_COLUMNS = ("study", "trial", "activation", "metric")
 MANIFEST = "manifest.json"
 RESULTS = "results.csv"
 PROGRESS = "progress.jsonl"
+# What a creation killed before its manifest was written can leave behind.
+CREATION_LEFTOVERS = frozenset({RESULTS, PROGRESS, ".write-test", MANIFEST + ".tmp"})
 
 
 def now() -> str:
@@ -90,7 +102,7 @@ class RunStore:
     def create(
         cls, path: Path, config: dict[str, Any], config_hash: str, columns: list[str], device: str
     ) -> RunStore:
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or not creation_leftovers_only(path)):
             raise UserError(
                 f"output directory '{path}' already exists and is not empty; "
                 f"resume it with --resume {path} or choose another --out"
@@ -117,7 +129,7 @@ class RunStore:
         store = cls(path, manifest)
         with open(path / RESULTS, "w", newline="") as f:
             csv.writer(f).writerow(columns)
-        (path / PROGRESS).touch()
+        (path / PROGRESS).write_text("")  # truncates what a killed creation left
         store._csv_bytes = (path / RESULTS).stat().st_size
         store.write_manifest()
         return store
@@ -193,6 +205,9 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
         self._csv_bytes += len(data)
+        delay = os.environ.get("ACTLAB_TEST_COMMIT_DELAY")
+        if delay:
+            time.sleep(float(delay))  # test-only: rows written, batch not yet committed
         entry = {"csv_bytes": self._csv_bytes, "rows": len(rows), "trials": trial_keys}
         with open(self.path / PROGRESS, "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -219,6 +234,14 @@ class RunStore:
         return path
 
 
+def creation_leftovers_only(path: Path) -> bool:
+    """True for an empty directory, or one that holds only what a run directory's creation
+    leaves when it is killed before its manifest is written."""
+    return not (path / MANIFEST).exists() and all(
+        p.name in CREATION_LEFTOVERS and p.is_file() for p in path.iterdir()
+    )
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
     if path.exists() and not path.is_dir():
@@ -230,6 +253,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(file.read_text())
     except FileNotFoundError:
+        if (path / RESULTS).exists() and creation_leftovers_only(path):
+            raise UserError(
+                f"run '{path}' was stopped before it started (it has no {MANIFEST}); "
+                f"start it again with --out {path}"
+            ) from None
         raise UserError(f"'{path}' has no {MANIFEST}; it is not an actlab run directory") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"manifest '{file}' is corrupt ({e}); start a new run") from None
@@ -261,6 +289,15 @@ def read_results(path: Path):
     if committed is None:
         data = store._header_line().encode()
     df = pd.read_csv(io.BytesIO(data), keep_default_na=True, low_memory=False)
+    # Names are text whatever they spell: an activation called 'nan', 'NA' or 'null' must
+    # not come back as a missing value.
+    names = [c for c in NAME_COLUMNS if c in df]
+    if names and not df.empty:
+        text = pd.read_csv(
+            io.BytesIO(data), usecols=names, dtype=str, keep_default_na=False, low_memory=False
+        )
+        for col in names:
+            df[col] = text[col]
     for col in ("layer", "step", "seed"):
         if col in df:
             df[col] = df[col].astype("Int64")
