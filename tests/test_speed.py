@@ -40,3 +40,36 @@ def test_relu_is_always_measured_as_the_yardstick():
     metrics = {r["metric"] for r in rows[0]}
     assert {"rel_relu_fwd", "rel_relu_fwdbwd"} <= metrics  # ReLU timed though not listed
     assert len(rows) == 1
+
+
+def test_timing_batches_run_alone_after_the_parallel_work(tmp_path, monkeypatch):
+    """The speed study is exclusive: its batches run in the main process, after the pool."""
+    import os
+
+    from actlab.studies.speed import Speed
+
+    seen = []
+    original = Speed.run
+
+    def spy(self, trials, ctx):
+        seen.append(os.getpid())
+        return original(self, trials, ctx)
+
+    monkeypatch.setattr(Speed, "run", spy)
+    cfg = {
+        "speed": {"sizes": {"tiny": [512]}, "rounds": 3, "warmup": 0},
+        "gradient_flow": {"depths": [2, 3], "width": 8, "n_samples": 8, "report_depth": 3},
+    }
+    actlab.run(
+        config=actlab.RunConfig(
+            activations=["ReLU", "Tanh"],
+            seeds=2,
+            studies=["gradient_flow", "speed"],
+            study_config=cfg,
+            executor="process",
+            workers=2,
+        ),
+        out=tmp_path / "r",
+        report=False,
+    )
+    assert seen and set(seen) == {os.getpid()}

@@ -685,13 +685,17 @@ def custom_activation(name: str, fn: Callable[[Tensor], Tensor], source: str) ->
     )
 
 
+DISPLAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
 def parse_activation_arg(text: str) -> Activation:
     """A CLI argument: 'NAME=EXPR' (e.g. 'mish2=x*tanh(softplus(x))') or a plain spec.
 
-    Split on the first '=' only when the left side is an identifier and the right side does not
-    start with '=', so an expression such as 'where(x==0, 1, x)' is never split."""
+    Split on the first '=' only when the left side is a name (letters, digits, '_', '-', '.',
+    starting with a letter or '_') and the right side does not start with '=', so an
+    expression such as 'where(x==0, 1, x)' or 'where(x<=0, 0, x)' is never split."""
     left, equals, right = text.partition("=")
-    if equals and left.strip().isidentifier() and not right.startswith("="):
+    if equals and DISPLAY_NAME.fullmatch(left.strip()) and not right.startswith("="):
         return get_activation(right.strip(), name=left.strip())
     return get_activation(text)
 

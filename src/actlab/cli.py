@@ -143,6 +143,8 @@ def run_cmd(
     typer.echo(f"run directory: {result.path}")
     if not no_report:
         typer.echo(f"report:        {result.report_path}")
+        if (result.path / "report.html").exists():
+            typer.echo(f"html:          {result.path / 'report.html'}")
 
 
 def interrupted(error: KeyboardInterrupt, resume: Path | None) -> None:
@@ -217,6 +219,48 @@ def report_cmd(
     typer.echo(f"report: {path}")
     if html:
         typer.echo(f"html:   {path.with_name('report.html')}")
+
+
+@app.command("profile")
+def profile_cmd(
+    activation: str = typer.Argument(
+        ..., help="the activation: a built-in name, an expression in x, or module:attr"
+    ),
+    name: str = typer.Option(None, help="display name (default: the text given)"),
+    against: str = typer.Option("ReLU,GELU,Swish,Tanh", help="comma-separated baselines"),
+    seeds: int = typer.Option(None, help="seeds per configuration (default: the preset's)"),
+    preset: str = typer.Option("full", help="which studies and sizes (quick: a fast look)"),
+    out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
+    executor: str = typer.Option(None, help="local or process"),
+) -> None:
+    """Profile one activation: every study of the preset beside the baselines, and a report
+    centred on it (its rank per property, with intervals, and the theory's predictions)."""
+    from actlab.errors import UserError
+
+    try:
+        from actlab.activations import parse_activation_arg
+        from actlab.runner import run
+
+        spec = f"{name}={activation}" if name else activation
+        focus = parse_activation_arg(spec).name
+        baselines = [b for b in split_top_level(against) if parse_activation_arg(b).name != focus]
+        overrides = {"seeds": seeds, "executor": executor}
+        progress = Progress()
+        with progress:
+            result = run(
+                preset,
+                out=out,
+                activations=[spec, *baselines],
+                focus=focus,
+                progress=progress.update,
+                **{k: v for k, v in overrides.items() if v is not None},
+            )
+    except UserError as e:
+        fail(str(e))
+    except KeyboardInterrupt as e:
+        interrupted(e, None)
+    typer.echo(f"run directory: {result.path}")
+    typer.echo(f"report:        {result.report_path}")
 
 
 @app.command("theory")

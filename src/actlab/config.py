@@ -27,7 +27,15 @@ from actlab.errors import UserError
 
 # Fields that change how a run is executed, never its numbers; left out of the hash so a
 # run can be resumed with another executor or batch size.
-NOT_HASHED = ("preset", "description", "executor", "workers", "max_members", "batch_memory_mb")
+NOT_HASHED = (
+    "preset",
+    "description",
+    "executor",
+    "workers",
+    "max_members",
+    "batch_memory_mb",
+    "focus",
+)
 
 PRESET_DIRS = (
     Path(__file__).parent / "configs",  # installed wheel
@@ -52,6 +60,9 @@ class RunConfig(BaseModel):
     )
     workers: int | None = Field(None, ge=1)
     max_members: int = Field(64, ge=1, le=100_000, description="networks per stacked batch")
+    focus: str | None = Field(
+        None, description="an activation the report profiles against the others"
+    )
     batch_memory_mb: int = Field(
         128, ge=1, le=1_000_000, description="rough memory cap of one stacked batch"
     )

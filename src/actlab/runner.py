@@ -240,7 +240,7 @@ def execute(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
 ) -> Run:
-    from actlab.executors import batch_cost, choose_executor
+    from actlab.executors import LocalExecutor, batch_cost, choose_executor
     from actlab.plan import balance, plan
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
@@ -312,13 +312,22 @@ def execute(
 
     try:
         batches = planned(store.done)
-        executor = choose_executor(config.executor, config.workers, contexts, batches)
-        batches = balance(batches, getattr(executor, "workers", 1), batch_cost)
+        # Studies that time things need the machine to themselves: their batches run one
+        # at a time in this process, after the parallel work.
+        alone = [b for b in batches if getattr(get_study(b.study), "exclusive", False)]
+        shared = [b for b in batches if not getattr(get_study(b.study), "exclusive", False)]
+        executor = choose_executor(config.executor, config.workers, contexts, shared)
+        shared = balance(shared, getattr(executor, "workers", 1), batch_cost)
+        batches = shared + alone
         total = sum(len(b.trials) for b in batches)
         finished = 0
         delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
-        with closing(executor.map(batches, contexts, run_batch)) as results:
+        streams = in_turn(
+            executor.map(shared, contexts, run_batch),
+            LocalExecutor().map(alone, contexts, run_batch),
+        )
+        with closing(streams) as results:
             for batch, per_trial_rows in results:
                 if delay:
                     time.sleep(delay)  # test-only: computed, not yet committed
@@ -349,6 +358,13 @@ def execute(
             store.mark("interrupted")
         raise Interrupted(store.path, len(store.done & all_keys), len(all_keys)) from None
     return run
+
+
+def in_turn(*streams):
+    """Each stream to its end, then the next; closing this closes the open one."""
+    for stream in streams:
+        with closing(stream):
+            yield from stream
 
 
 def run_batch(batch, ctx):

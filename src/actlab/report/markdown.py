@@ -79,6 +79,11 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         )
 
     rankings = cross.rank_properties(cross.collect_properties(results, contexts))
+    profile = None
+    if config.focus is not None and config.focus in activations:
+        from actlab.report.profile import profile_markdown
+
+        profile = profile_markdown(config.focus, activations[config.focus], rankings, config.seeds)
     folklore = cross.folklore(summaries, names)
     recommendations = cross.recommendations(rankings, config.seeds)
     sheet_findings = [cross.ranking_sentence(pr) for pr in rankings if pr.ranking.order]
@@ -110,6 +115,9 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         recommendations=recommendations,
         guide=cross.decision_guide(rankings),
         folklore=folklore,
+        focus=config.focus if profile else None,
+        profile=profile,
+        profile_anchor=anchor(f"Profile: {config.focus}") if profile else None,
         sheet=sheet.name if sheet else None,
         figures=figures,
         columns=", ".join(f"`{c}`" for c in manifest["columns"]),
