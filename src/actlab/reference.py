@@ -27,22 +27,58 @@ class Act(nn.Module):
         return self.fn(x)
 
 
-def build_mlp(params: Params, activation: Callable[[torch.Tensor], torch.Tensor]) -> nn.Sequential:
-    """Linear -> activation blocks, then a final Linear, loaded with the given parameters."""
+class Residual(nn.Module):
+    """x + block(x)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def build_mlp(
+    params: Params,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    norm: str | None = None,
+    residual: bool = False,
+) -> nn.Sequential:
+    """Linear -> [norm ->] activation blocks, then a final Linear, loaded with the given
+    parameters. norm: "batch" (BatchNorm1d, always in training mode: full-batch training
+    and evaluation both use the batch statistics) or "layer" (LayerNorm over the width).
+    residual: every hidden block after the first becomes x + block(x)."""
     layers: list[nn.Module] = []
     for i, (w, b) in enumerate(params):
         linear = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
         with torch.no_grad():
             linear.weight.copy_(w)
             linear.bias.copy_(b)
-        layers.append(linear)
-        if i < len(params) - 1:
-            layers.append(Act(activation))
+        if i == len(params) - 1:
+            layers.append(linear)
+            break
+        block: list[nn.Module] = [linear]
+        if norm == "batch":
+            block.append(nn.BatchNorm1d(w.shape[0], dtype=w.dtype, track_running_stats=False))
+        elif norm == "layer":
+            block.append(nn.LayerNorm(w.shape[0], dtype=w.dtype))
+        elif norm is not None:
+            raise ValueError(f"unknown norm {norm!r}")
+        block.append(Act(activation))
+        if residual and i > 0:
+            layers.append(Residual(nn.Sequential(*block)))
+        else:
+            layers.extend(block)
     return nn.Sequential(*layers)
 
 
-def linears(model: nn.Sequential) -> list[nn.Linear]:
-    return [layer for layer in model if isinstance(layer, nn.Linear)]
+def linears(model: nn.Module) -> list[nn.Linear]:
+    return [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
+
+
+def norms(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.BatchNorm1d | nn.LayerNorm)]
 
 
 def gradient_flow(params: Params, activation, x: torch.Tensor) -> list[float]:
@@ -61,9 +97,14 @@ def train(
     lr: float,
     steps: int,
     rule: DivergenceRule = DivergenceRule(),
+    *,
+    norm: str | None = None,
+    residual: bool = False,
+    clip: float | None = None,
 ) -> tuple[TrainResult, nn.Sequential]:
-    """The training loop of the protocol's stress tests, one network."""
-    model = build_mlp(params, activation)
+    """The training loop of the protocol's stress tests, one network. `clip`: the total
+    gradient norm is clipped to this after the divergence checks, before the update."""
+    model = build_mlp(params, activation, norm=norm, residual=residual)
     opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer.lower()]
     opt = opt_cls(model.parameters(), lr=lr)
     losses = np.full(steps, math.nan)
@@ -81,6 +122,8 @@ def train(
             if not largest <= rule.grad_limit:
                 diverged = True
                 break
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=False)
         opt.step()
         updates += 1
     with torch.no_grad():

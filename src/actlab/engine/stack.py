@@ -16,6 +16,14 @@ Two forward modes:
 - exact: each member through the very operations the reference loop uses (F.linear on
   its slice), so results are bit-identical to `reference.py`. Slower; it is how the
   stacking, seeding, masking and optimiser machinery is proven correct.
+
+Options for the remedies study (defaults = a plain MLP):
+- norm="batch" | "layer": each hidden pre-activation is normalised before its activation
+  (batch norm in training mode: statistics over the samples, biased variance; layer norm
+  over the width; eps 1e-5; learnable gamma = 1, beta = 0 at the start, stored in the flat
+  buffer after the layer's bias, so the optimisers update them like any other parameter);
+- residual=True: hidden block l >= 2 computes h_l = h_{l-1} + act(norm(z_l)) (the first
+  block has no skip: its input width differs).
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ import torch
 import torch.nn.functional as F
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
+
+NORMS = (None, "batch", "layer")
+NORM_EPS = 1e-5
+BN_MOMENTUM = 0.1  # nn.BatchNorm1d's default; it touches only running statistics
 
 # Gradients live in padded (not dense) views of the flat gradient buffer on purpose; autograd
 # still accumulates into them in place, and only warns that this may be slower.
@@ -117,6 +129,71 @@ class StackedLinear(torch.autograd.Function):
         return grad_h, grad_w, grad.sum(dim=1)
 
 
+def _sum_rows(t: torch.Tensor) -> torch.Tensor:
+    """Per member, the sum over the samples: `[M, B, W] -> [M, 1, W]`, as an aligned
+    batched product with a ones vector (a reduction kernel splits a member's numbers
+    differently with its position in the batch; the aligned BLAS call does not)."""
+    m, b, _ = t.shape
+    ones = aligned_empty(m, 1, b, like=t).fill_(1.0)
+    out = aligned_empty(m, 1, t.shape[2], like=t)
+    return torch.bmm(ones, as_aligned(t), out=out)
+
+
+def _sum_cols(t: torch.Tensor) -> torch.Tensor:
+    """Per member and sample, the sum over the width: `[M, B, W] -> [M, B, 1]`."""
+    m, _, w = t.shape
+    ones = aligned_empty(m, w, 1, like=t).fill_(1.0)
+    out = aligned_empty(m, t.shape[1], 1, like=t)
+    return torch.bmm(as_aligned(t), ones, out=out)
+
+
+def _affine(xhat: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    out = aligned_empty(*xhat.shape, like=xhat)
+    torch.mul(xhat, gamma.unsqueeze(1), out=out)
+    return out.add_(beta.unsqueeze(1))
+
+
+class _StackedNorm(torch.autograd.Function):
+    """y = gamma * (z - mean) / sqrt(var + eps) + beta per member, statistics over the
+    samples (batch norm) or over the width (layer norm), biased variance. Written out, with
+    its reductions as aligned BLAS calls and only correctly rounded elementwise operations
+    otherwise, so a member's bits do not depend on its batch-mates; the output is aligned
+    like StackedLinear's."""
+
+    over_samples: bool
+
+    @classmethod
+    def _mean(cls, t: torch.Tensor) -> torch.Tensor:
+        if cls.over_samples:
+            return _sum_rows(t) / t.shape[1]
+        return _sum_cols(t) / t.shape[2]
+
+    @classmethod
+    def forward(cls, ctx, z, gamma, beta):
+        xc = z - cls._mean(z)
+        std = torch.sqrt(cls._mean(xc * xc) + NORM_EPS)
+        xhat = xc / std
+        ctx.save_for_backward(xhat, std, gamma)
+        return _affine(xhat, gamma, beta)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        xhat, std, gamma = ctx.saved_tensors
+        d_beta = _sum_rows(grad).squeeze(1)
+        d_gamma = _sum_rows(grad * xhat).squeeze(1)
+        d_xhat = grad * gamma.unsqueeze(1)
+        d_z = (d_xhat - cls._mean(d_xhat) - xhat * cls._mean(d_xhat * xhat)) / std
+        return d_z, d_gamma, d_beta
+
+
+class StackedBatchNorm(_StackedNorm):
+    over_samples = True
+
+
+class StackedLayerNorm(_StackedNorm):
+    over_samples = False
+
+
 class StackedMLP:
     def __init__(
         self,
@@ -125,11 +202,17 @@ class StackedMLP:
         *,
         exact: bool = False,
         device: str | torch.device = "cpu",
+        norm: str | None = None,
+        residual: bool = False,
     ) -> None:
         if len(members) != len(activations) or not members:
             raise ValueError("need one activation per member, and at least one member")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.n_members = len(members)
         self.exact = exact
+        self.norm = norm
+        self.residual = residual
         self.activations = list(activations)
         self.runs = activation_runs(self.activations)
         shapes = [tuple(w.shape) for w, _ in members[0]]
@@ -143,24 +226,41 @@ class StackedMLP:
         # active mask) then broadcast as [M, 1] over whole-buffer operations, and every
         # member's block is split into the same vector chunks whatever the number of
         # members (a vector path and its scalar tail round differently).
-        shapes_flat = [shape for o, i in shapes for shape in ((o, i), (o,))]
+        # Per layer, in the reference nn.Sequential's parameter order: weight, bias, then
+        # (hidden layers with a norm) the norm's gamma and beta.
+        n_hidden = len(shapes) - 1
+        entries: list[tuple[str, int, tuple[int, ...]]] = []
+        for layer, (o, i) in enumerate(shapes):
+            entries += [("w", layer, (o, i)), ("b", layer, (o,))]
+            if norm is not None and layer < n_hidden:
+                entries += [("g", layer, (o,)), ("beta", layer, (o,))]
         offsets, width = [], 0
-        for shape in shapes_flat:
+        for _, _, shape in entries:
             offsets.append(width)
             width += aligned(math.prod(shape))
         self.flat = torch.zeros(m, width, dtype=dtype, device=device)
         self.flat_grad = torch.zeros(m, width, dtype=dtype, device=device)
         self.weights: list[torch.Tensor] = []
         self.biases: list[torch.Tensor] = []
-        for k, (shape, offset) in enumerate(zip(shapes_flat, offsets, strict=True)):
+        self.gammas: list[torch.Tensor] = []
+        self.betas: list[torch.Tensor] = []
+        self._params: list[torch.Tensor] = []
+        store = {"w": self.weights, "b": self.biases, "g": self.gammas, "beta": self.betas}
+        for (kind, layer, shape), offset in zip(entries, offsets, strict=True):
             span = slice(offset, offset + math.prod(shape))
             view = self.flat[:, span].view(m, *shape)
             with torch.no_grad():
-                for member, params in enumerate(members):
-                    view[member].copy_(params[k // 2][k % 2])
+                if kind == "g":
+                    view.fill_(1.0)
+                elif kind == "beta":
+                    view.zero_()
+                else:
+                    for member, params in enumerate(members):
+                        view[member].copy_(params[layer][0 if kind == "w" else 1])
             leaf = view.detach().requires_grad_()
             leaf.grad = self.flat_grad[:, span].view(m, *shape)
-            (self.weights if k % 2 == 0 else self.biases).append(leaf)
+            store[kind].append(leaf)
+            self._params.append(leaf)
 
     @property
     def depth(self) -> int:
@@ -168,8 +268,8 @@ class StackedMLP:
         return len(self.weights) - 1
 
     def parameters(self) -> list[torch.Tensor]:
-        """Leaves in the reference loop's order: w1, b1, w2, b2, ..."""
-        return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
+        """Leaves in the reference loop's order: w1, b1, [gamma1, beta1,] w2, b2, ..."""
+        return list(self._params)
 
     def member_params(self, m: int) -> Params:
         return [
@@ -177,8 +277,34 @@ class StackedMLP:
             for w, b in zip(self.weights, self.biases, strict=True)
         ]
 
+    def member_norm_params(self, m: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A member's (gamma, beta) per hidden layer; empty without a norm."""
+        return [
+            (g[m].detach().clone(), b[m].detach().clone())
+            for g, b in zip(self.gammas, self.betas, strict=True)
+        ]
+
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
+
+    @torch.no_grad()
+    def clip_grad_norm(self, max_norm: float) -> None:
+        """Scale each member's gradients so their total L2 norm is at most max_norm, as
+        torch.nn.utils.clip_grad_norm_(foreach=False) does for one network: coefficient
+        max_norm / (norm + 1e-6), clamped to 1, always multiplied in."""
+        if self.exact:
+            params = self.parameters()
+            for m in range(self.n_members):
+                grads = [p.grad[m] for p in params]
+                norms = [torch.linalg.vector_norm(g, 2.0) for g in grads]
+                total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+                coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+                for g in grads:
+                    g.mul_(coef)
+            return
+        # The padding of the flat gradient buffer is zero, so a row's norm is the member's.
+        total = torch.linalg.vector_norm(self.flat_grad, 2.0, dim=1, keepdim=True)
+        self.flat_grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, capture: Captured | None = None) -> torch.Tensor:
@@ -190,11 +316,19 @@ class StackedMLP:
             z = StackedLinear.apply(h, w, b)
             if layer == len(self.weights) - 1:
                 return z
-            h = self._activate(z)
+            if self.norm is not None:
+                z = self._normalise(z, layer)
+            a = self._activate(z)
+            h = h + a if self.residual and layer > 0 else a
             if capture is not None:
                 capture.pre.append(z)
                 capture.post.append(h)
         raise AssertionError("unreachable")
+
+    def _normalise(self, z: torch.Tensor, layer: int) -> torch.Tensor:
+        """Batch or layer norm of `[M, batch, width]`, each member with its own gamma/beta."""
+        fn = StackedBatchNorm if self.norm == "batch" else StackedLayerNorm
+        return fn.apply(z, self.gammas[layer], self.betas[layer])
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
         if len(self.runs) == 1:
@@ -211,11 +345,20 @@ class StackedMLP:
             h = x if x.dim() == 2 else x[m]
             pre_m, post_m = [], []
             for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-                h = F.linear(h, w[m], b[m])
-                if layer < last:
-                    pre_m.append(h)
-                    h = act(h)
-                    post_m.append(h)
+                if layer == last:
+                    h = F.linear(h, w[m], b[m])
+                    break
+                z = F.linear(h, w[m], b[m])
+                if self.norm == "batch":
+                    g, beta = self.gammas[layer][m], self.betas[layer][m]
+                    z = F.batch_norm(z, None, None, g, beta, True, BN_MOMENTUM, NORM_EPS)
+                elif self.norm == "layer":
+                    g, beta = self.gammas[layer][m], self.betas[layer][m]
+                    z = F.layer_norm(z, z.shape[-1:], g, beta, NORM_EPS)
+                pre_m.append(z)
+                a = act(z)
+                h = h + a if self.residual and layer > 0 else a
+                post_m.append(h)
             outputs.append(h)
             pres.append(pre_m)
             posts.append(post_m)

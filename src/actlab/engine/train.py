@@ -7,7 +7,9 @@ Each step, read top to bottom:
   3. record the loss, backward;
   4. gradient rule (optional): a member whose largest |gradient| exceeds `grad_limit`
      has diverged and stops before its update;
-  5. update the members still active.
+  5. gradient-norm clipping (optional, `clip`): each member's gradients are scaled so
+     their total L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_);
+  6. update the members still active.
 After the last step one more forward gives the loss after the final update, which the
 protocol's "last recorded loss" misses.
 """
@@ -51,6 +53,7 @@ def train(
     optimizer,
     steps: int,
     rule: DivergenceRule = DivergenceRule(),
+    clip: float | None = None,
 ) -> TrainResult:
     m = model.n_members
     device = model.flat.device
@@ -75,6 +78,8 @@ def train(
             active &= ~too_big
             if not bool(active.any()):
                 break
+        if clip is not None:
+            model.clip_grad_norm(clip)
         optimizer.step(active)
 
     with torch.no_grad():

@@ -19,6 +19,7 @@ STUDY_MODULES: dict[str, str] = {
     "signal_propagation": "actlab.studies.signal_propagation",
     "speed": "actlab.studies.speed",
     "real_data": "actlab.studies.real_data",
+    "remedies": "actlab.studies.remedies",
 }
 
 
