@@ -100,9 +100,16 @@ def run_cmd(
     dtype: str = typer.Option(None, help="float32 or float64"),
     exact: bool = typer.Option(None, "--exact/--fast", help="bit-identical to the reference loop"),
     executor: str = typer.Option(
-        None, help="local or process (default: process pool when there are several cores)"
+        None,
+        help="local, process or ray (default: process pool when there are several cores)",
     ),
-    workers: int = typer.Option(None, help="worker processes for --executor process"),
+    workers: int = typer.Option(
+        None, help="worker processes (process), or CPUs of a local Ray / tasks per GPU (ray)"
+    ),
+    address: str = typer.Option(
+        None,
+        help="Ray cluster for --executor ray: auto or HOST:PORT (default: start a local Ray)",
+    ),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
     resume: Path = typer.Option(None, help="continue an interrupted run in this directory"),
     config: Path = typer.Option(None, help="TOML config file (same format as the presets)"),
@@ -121,6 +128,7 @@ def run_cmd(
         "exact": exact,
         "executor": executor,
         "workers": workers,
+        "address": address,
     }
     try:
         from actlab.runner import run

@@ -32,6 +32,7 @@ NOT_HASHED = (
     "description",
     "executor",
     "workers",
+    "address",
     "max_members",
     "batch_memory_mb",
     "focus",
@@ -55,10 +56,14 @@ class RunConfig(BaseModel):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     exact: bool = Field(False, description="bit-identical to the reference loop (slower)")
-    executor: Literal["local", "process"] | None = Field(
+    executor: Literal["local", "process", "ray"] | None = Field(
         None, description="default: a process pool when there is more than one core"
     )
     workers: int | None = Field(None, ge=1)
+    address: str | None = Field(
+        None,
+        description="Ray cluster for --executor ray: auto or HOST:PORT (default: a local Ray)",
+    )
     max_members: int = Field(64, ge=1, le=100_000, description="networks per stacked batch")
     focus: str | None = Field(
         None, description="an activation the report profiles against the others"

@@ -5,6 +5,9 @@
   batches first. The default when the machine has more than one core: two processes
   with one thread each beat one process with two threads, and a trial's numbers are the
   same whichever worker runs it.
+- `ray`: Ray core tasks (`pip install actlab[ray]`), on a Ray cluster (`address`) or a
+  local Ray instance started for the run; one torch thread per task, failed workers'
+  batches retried. Ray is imported only when this executor runs.
 A study never knows which executor ran it; the store commits batches as they arrive.
 """
 
@@ -134,7 +137,170 @@ def picklable(obj: object) -> bool:
     return True
 
 
-EXECUTORS = {"local": LocalExecutor, "process": ProcessExecutor}
+RAY_MISSING = "ray is not installed (pip install actlab[ray])"
+# A batch whose worker process dies (killed, out of memory, node lost) is run again this
+# many times; an exception raised by the study itself is never retried.
+RAY_MAX_RETRIES = 3
+# Seconds to wait for a TCP connection to a given Ray address before refusing the run.
+RAY_CONNECT_TIMEOUT = 5.0
+
+
+def ray_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
+    """Fail fast (UserError) when HOST:PORT does not accept connections: ray.init keeps
+    retrying an unreachable address for minutes. `auto` is left to Ray, which fails at
+    once when no cluster is running on this machine."""
+    import socket
+
+    from actlab.errors import UserError
+
+    if address == "auto":
+        address = find_local_cluster()
+        if address is None:
+            return  # Ray's lookup changed: ray.init will say what it finds
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"invalid --address '{address}'; give auto or HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise UserError(
+            f"cannot reach a Ray cluster at {hostport} ({reason}); start one with "
+            "'ray start --head' and pass --address auto or its HOST:PORT"
+        ) from None
+
+
+def find_local_cluster() -> str | None:
+    """HOST:PORT of the cluster `ray start --head` started on this machine (what Ray's
+    `auto` connects to); None when Ray's (private) lookup is not available."""
+    from actlab.errors import UserError
+
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return None
+    try:
+        found = canonicalize_bootstrap_address("auto")
+    except ConnectionError:  # Ray found no cluster
+        found = None
+    except Exception:  # noqa: BLE001 - an unexpected lookup failure: let ray.init decide
+        return None
+    if found is None:
+        raise UserError(
+            "--address auto: no Ray cluster is running on this machine; start one with "
+            "'ray start --head', or leave out --address to start a local Ray for this run"
+        )
+    return found
+
+
+def _ray_task(
+    run_batch: RunBatch, batch: Batch, contexts: dict[str, RunContext], kill_marker: str | None
+) -> list[list[dict]]:
+    """One batch in a Ray worker, with one torch thread (the local executor's numbers)."""
+    if kill_marker:
+        # Test-only fault (ACTLAB_TEST_RAY_KILL_ONCE): the first task to create the marker
+        # file dies as a killed worker would; Ray then retries its batch.
+        try:
+            os.close(os.open(kill_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pass
+        else:
+            os._exit(1)
+    with one_intra_op_thread():
+        return run_batch(batch, contexts[batch.study])
+
+
+class RayExecutor:
+    """Batches as Ray core tasks. With an address, connect to that cluster (`auto`: the
+    one started on this machine with `ray start --head`); without one, start a local Ray
+    instance (no dashboard, on loopback) for the run and shut it down at the end. A Ray
+    already initialized in this process is used as it is and left running."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        from actlab.errors import UserError
+
+        if not ray_installed():
+            raise UserError(f"--executor ray: {RAY_MISSING}")
+        # Ray's own convention: RAY_ADDRESS names the cluster when --address is not given.
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        # CPUs of a local instance, and how many batches share one GPU with --device cuda.
+        self.workers = workers or os.cpu_count() or 1
+        if self.address is not None:
+            check_ray_address(self.address)
+
+    def _connect(self) -> bool:
+        """Connect or start Ray; True when this executor must shut it down at the end."""
+        import logging
+
+        import ray
+
+        from actlab.errors import UserError
+
+        if ray.is_initialized():
+            return False
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if self.address is not None:
+            try:
+                ray.init(address=self.address, **quiet)
+            except ConnectionError as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise UserError(f"cannot connect to Ray at '{self.address}': {first}") from None
+            return True
+        ray.init(
+            num_cpus=self.workers,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            **quiet,
+        )
+        return True
+
+    def map(
+        self, batches: list[Batch], contexts: dict[str, RunContext], run_batch: RunBatch
+    ) -> Iterator[tuple[Batch, list[list[dict]]]]:
+        if not batches:
+            return
+        import ray
+
+        owned = self._connect()
+        pending: dict = {}
+        try:
+            gpu = any(c.device == "cuda" for c in contexts.values())
+            task = ray.remote(_ray_task).options(
+                num_cpus=1,
+                num_gpus=1 / self.workers if gpu else 0,
+                max_retries=RAY_MAX_RETRIES,
+                retry_exceptions=False,
+            )
+            shared = ray.put(contexts)  # sent once, read by every task
+            kill_marker = os.environ.get("ACTLAB_TEST_RAY_KILL_ONCE") or None
+            ordered = sorted(batches, key=batch_cost, reverse=True)  # longest first
+            pending = {task.remote(run_batch, b, shared, kill_marker): b for b in ordered}
+            while pending:
+                [done], _ = ray.wait(list(pending), num_returns=1)
+                rows = ray.get(done)
+                yield pending.pop(done), rows
+        finally:
+            for ref in pending:  # interrupted or failed: stop what is still running
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            if owned:
+                ray.shutdown()
+
+
+EXECUTORS = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecutor}
 
 
 # Below this much work (batch_cost units; about 3 s on one core) starting worker
@@ -143,10 +309,16 @@ POOL_THRESHOLD = 5e7
 
 
 def choose_executor(
-    name: str | None, workers: int | None, contexts: dict[str, RunContext], batches: list[Batch]
+    name: str | None,
+    workers: int | None,
+    contexts: dict[str, RunContext],
+    batches: list[Batch],
+    address: str | None = None,
 ):
     """The named executor, or by default a process pool when there is more than one core,
     enough work to pay for starting workers, and activations that can be sent to them."""
+    if name is None and address:
+        name = "ray"  # an address only means something to Ray; other executors ignore it
     if name is None:
         cores = workers or os.cpu_count() or 1
         big = len(batches) > 1 and sum(map(batch_cost, batches)) > POOL_THRESHOLD
@@ -159,12 +331,14 @@ def choose_executor(
             "processes (a lambda or a function defined in __main__ cannot); "
             "use a module-level function, an expression, or --executor local"
         )
-    return get_executor(name, workers)
+    return get_executor(name, workers, address)
 
 
-def get_executor(name: str, workers: int | None = None):
+def get_executor(name: str, workers: int | None = None, address: str | None = None):
     if name not in EXECUTORS:
         from actlab.errors import UserError
 
         raise UserError(f"unknown executor '{name}'; available: {', '.join(EXECUTORS)}")
+    if name == "ray":
+        return RayExecutor(workers, address)
     return ProcessExecutor(workers) if name == "process" else EXECUTORS[name]()

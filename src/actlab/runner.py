@@ -290,7 +290,9 @@ def execute(
     # Everything that can refuse the run does so before anything is written.
     everything = planned(set())
     check_memory(
-        config, everything, choose_executor(config.executor, config.workers, contexts, everything)
+        config,
+        everything,
+        choose_executor(config.executor, config.workers, contexts, everything, config.address),
     )
 
     if resume is not None:
@@ -316,7 +318,9 @@ def execute(
         # at a time in this process, after the parallel work.
         alone = [b for b in batches if getattr(get_study(b.study), "exclusive", False)]
         shared = [b for b in batches if not getattr(get_study(b.study), "exclusive", False)]
-        executor = choose_executor(config.executor, config.workers, contexts, shared)
+        executor = choose_executor(
+            config.executor, config.workers, contexts, shared, config.address
+        )
         shared = balance(shared, getattr(executor, "workers", 1), batch_cost)
         batches = shared + alone
         total = sum(len(b.trials) for b in batches)
