@@ -101,3 +101,25 @@ def test_one_seed_keeps_activations_together_so_no_stack_is_a_lone_trial():
     assert len(batches) == len(cfg.depths)
     assert all(len(b.trials) == 3 for b in batches)  # one per activation, mixed
     assert [t.activation for t in batches[0].trials] == ["ReLU", "Tanh", "GELU"]
+
+
+def test_an_unguarded_script_runs_once_and_completes(tmp_path):
+    """A worker process re-imports the caller's main module; a plain script without a
+    __main__ guard must not be re-run in workers, so by default it runs locally."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import actlab, actlab.executors\n"
+        "actlab.executors.POOL_THRESHOLD = 0  # would pick the pool for any multi-batch run\n"
+        f"r = actlab.run(config=actlab.RunConfig(activations=['ReLU', 'Tanh'], seeds=2,\n"
+        f"    studies=['gradient_flow'], study_config={SMALL!r}), out={str(tmp_path / 'r')!r},\n"
+        "    report=False)\n"
+        "print('ran', len(r.results))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("ran ") == 1

@@ -308,6 +308,25 @@ EXECUTORS = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecu
 POOL_THRESHOLD = 5e7
 
 
+def main_module_is_safe() -> bool:
+    """Whether worker processes may start here without re-running the caller's script.
+
+    A worker re-imports the parent's main module; a plain script without an
+    `if __name__ == "__main__":` guard would then run again inside every worker. Safe: the
+    `actlab` command, `python -m module` (run under its own name), and interactive sessions
+    and notebooks (no main file). A plain script gets the local executor unless it asks for
+    `executor="process"` (and has the guard).
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.basename(path) == "actlab"
+
+
 def choose_executor(
     name: str | None,
     workers: int | None,
@@ -322,7 +341,8 @@ def choose_executor(
     if name is None:
         cores = workers or os.cpu_count() or 1
         big = len(batches) > 1 and sum(map(batch_cost, batches)) > POOL_THRESHOLD
-        name = "process" if cores > 1 and big and picklable(contexts) else "local"
+        pool_ok = cores > 1 and big and picklable(contexts) and main_module_is_safe()
+        name = "process" if pool_ok else "local"
     if name == "process" and not picklable(contexts):
         from actlab.errors import UserError
 
