@@ -181,3 +181,24 @@ def test_report_command_rebuilds_identical_files(quick_run):
     result = CliRunner().invoke(app, ["report", str(quick_run.path)])
     assert result.exit_code == 0, result.output
     assert digest() == before
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("Sigmoid", "(0, 1)"),
+        ("Tanh", "(-1, 1)"),
+        ("ELU", "(-1, ∞)"),
+        ("ReLU", "[0, ∞)"),
+        ("GELU", "[-0.169972, ∞)"),
+        ("Hardtanh", "[-1, 1]"),
+        ("LogSigmoid", "(-∞, 0)"),
+    ],
+)
+def test_output_ranges_bracket_only_the_bounds_that_are_reached(name, text):
+    from actlab.activations import get_activation
+    from actlab.report.markdown import bounds_attained, interval_text
+
+    act = get_activation(name)
+    lo, hi = act.output_range
+    assert interval_text(lo, hi, bounds_attained(act, lo, hi)) == text

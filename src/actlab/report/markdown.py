@@ -15,11 +15,33 @@ def anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
 
 
-def interval_text(lo: float, hi: float) -> str:
-    """An output range in interval notation: open at infinite ends."""
-    left = "(-∞" if lo == -math.inf else f"[{lo:g}"
-    right = "∞)" if hi == math.inf else f"{hi:g}]"
+def interval_text(lo: float, hi: float, attained: tuple[bool, bool] = (True, True)) -> str:
+    """An output range in interval notation: a bracket where the bound is reached, a
+    parenthesis where it is only approached (and at infinite ends)."""
+    left = "(-∞" if lo == -math.inf else f"{'[' if attained[0] else '('}{lo:g}"
+    right = "∞)" if hi == math.inf else f"{hi:g}{']' if attained[1] else ')'}"
     return f"{left}, {right}"
+
+
+def bounds_attained(act: Any, lo: float, hi: float) -> tuple[bool, bool]:
+    """Whether the activation reaches each finite bound of its declared range, judged on a
+    fine float64 grid over [-10, 10]: reached exactly (ReLU's 0, Hardtanh's 1), or at an
+    interior extreme (GELU's minimum); an extreme found only at the grid's end is
+    approached, not reached (Sigmoid's 0 and 1, Tanh's and ELU's -1)."""
+    import torch
+
+    y = act.fn(torch.linspace(-10, 10, 20001, dtype=torch.float64))
+
+    def reached(value: float, index: int, bound: float) -> bool:
+        if not math.isfinite(bound):
+            return False
+        interior = 0 < index < len(y) - 1
+        return value == bound or (interior and abs(value - bound) <= 1e-6 * max(1, abs(bound)))
+
+    return (
+        reached(y.min().item(), int(y.argmin()), lo),
+        reached(y.max().item(), int(y.argmax()), hi),
+    )
 
 
 def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,7 +55,7 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "name": act.name,
                 "formula": act.formula or act.source or act.name,
-                "range": interval_text(lo, hi),
+                "range": interval_text(lo, hi, bounds_attained(act, lo, hi)),
                 "zero_centred": yn(act.zero_centred),
                 "saturating": act.saturating,
                 "monotonic": yn(act.monotonic),
