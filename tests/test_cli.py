@@ -451,3 +451,20 @@ def test_help_is_fast_and_does_not_import_torch(tmp_path):
     assert {"actlab", "typer"} <= imported  # importtime output was captured at all
     heavy = sorted(m for m in imported if m.split(".")[0] in {"torch", "matplotlib"})
     assert heavy == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "nothing"],
+        ["theory", "relu", "--bogus"],
+        ["report", "--x"],
+        ["profile", "relu", "--seeds", "three"],
+        ["run", "--sedes", "3"],
+    ],
+)
+def test_every_command_reports_a_usage_error_in_one_line(args):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("actlab: error:"), result.stderr

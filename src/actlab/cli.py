@@ -64,7 +64,7 @@ class OneLineUsageErrors(TyperCommand):
             fail(f"{message}; see 'actlab {self.name} --help'")
 
 
-@app.command("list")
+@app.command("list", cls=OneLineUsageErrors)
 def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
     """List the available activations, studies or presets."""
     if kind is Kind.activations:
@@ -207,7 +207,7 @@ class Progress:
         self.bar.update(self.task, completed=done, description=study)
 
 
-@app.command("report")
+@app.command("report", cls=OneLineUsageErrors)
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory"),
     html: bool = typer.Option(
@@ -229,7 +229,7 @@ def report_cmd(
         typer.echo(f"html:   {path.with_name('report.html')}")
 
 
-@app.command("profile")
+@app.command("profile", cls=OneLineUsageErrors)
 def profile_cmd(
     activation: str = typer.Argument(
         ..., help="the activation: a built-in name, an expression in x, or module:attr"
@@ -271,7 +271,7 @@ def profile_cmd(
     typer.echo(f"report:        {result.report_path}")
 
 
-@app.command("theory")
+@app.command("theory", cls=OneLineUsageErrors)
 def theory_cmd(
     activation: str = typer.Argument(
         ..., help="a name, an expression in x, NAME=EXPR or module:attr"
