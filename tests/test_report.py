@@ -202,3 +202,17 @@ def test_output_ranges_bracket_only_the_bounds_that_are_reached(name, text):
     act = get_activation(name)
     lo, hi = act.output_range
     assert interval_text(lo, hi, bounds_attained(act, lo, hi)) == text
+
+
+def test_versus_runner_up_sentences():
+    from actlab.stats import versus_runner_up
+
+    better = paired_comparison([2.0, 3.1, 4.0, 5.2], [1.0, 2.0, 3.1, 4.0])
+    assert versus_runner_up("ReLU", better).startswith("ReLU is better than the runner-up")
+    tie = paired_comparison([1.0, 2.0, 1.5], [1.9, 1.2, 1.6])
+    assert versus_runner_up("ReLU", tie, "+0.1 points").startswith(
+        "ReLU is tied with the runner-up (+0.1 points, paired t-test over 3 seeds"
+    )
+    assert versus_runner_up("ReLU", paired_comparison([1.0], [2.0])) == (
+        "the difference cannot be tested (1 paired seed(s))"
+    )

@@ -145,3 +145,13 @@ def rank(scores: pd.DataFrame, better: str) -> Ranking:
     if not tested:  # no test possible: name only the single best and worst
         best, worst = [top], [bottom]
     return Ranking(order, means, best, worst, tested, {a: vs_top[a].p_value for a in order})
+
+
+def versus_runner_up(best: str, paired: Paired, detail: str = "") -> str:
+    """'BEST is better than / tied with the runner-up (...)', or why it cannot be tested;
+    `detail` (e.g. the difference with its interval) goes before the test's numbers."""
+    if not paired.tested:
+        return f"the difference cannot be tested ({paired.n} paired seed(s))"
+    word = "better than" if paired.significant else "tied with"
+    test = f"paired t-test over {paired.n} seeds, p = {paired.p_value:.2g}"
+    return f"{best} is {word} the runner-up ({detail + ', ' if detail else ''}{test})"

@@ -53,7 +53,6 @@ TARGETS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 MSE_METRICS = ("test_mse", "extrap_mse", "train_mse")
-TIE_P = 0.05  # paired t-test: p at or above this and the best is "tied" with the runner-up
 
 
 def target_fn(name: str) -> Callable[[Any], Any]:
@@ -307,21 +306,15 @@ def properties(results):
     return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
 
 
-def paired_comparison(wide, target: str, best: str, other: str) -> tuple[int, float]:
-    """(pairs, p) of a paired t-test on per-seed log10 test MSE of two activations on one
-    target, over the seeds where both are valid; p is NaN when it cannot be computed."""
-    from scipy import stats
+def compare(wide, target: str, best: str, other: str):
+    """Paired comparison of per-seed log10 test MSE on one target, best minus other."""
+    from actlab.stats import paired_comparison
 
     at = wide[wide["target"] == target]
     a = at[at["activation"] == best].set_index("seed")["log10_test_mse"]
     b = at[at["activation"] == other].set_index("seed")["log10_test_mse"]
-    both = (a.to_frame("a").join(b.to_frame("b"), how="inner")).dropna()
-    if len(both) < 2:
-        return len(both), math.nan
-    diff = both["a"] - both["b"]
-    if float(diff.std(ddof=1)) == 0.0:
-        return len(both), math.nan
-    return len(both), float(stats.ttest_rel(both["a"], both["b"]).pvalue)
+    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
+    return paired_comparison(both["a"], both["b"])
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -426,6 +419,8 @@ def report_markdown(
 
 def findings(summary, activations, targets, seeds: int) -> list[str]:
     """Sentences computed from the results; nothing here is written in advance."""
+    from actlab.stats import versus_runner_up
+
     cells, wide = summary["cells"], summary["trials"]
     out = []
     for target in targets:
@@ -447,14 +442,8 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
         if seeds == 1:
             out.append(sentence + "; one seed, so the ranking is not tested.")
             continue
-        pairs, p = paired_comparison(wide, target, best["activation"], runner["activation"])
-        if math.isnan(p):
-            verdict = f"the difference cannot be tested ({pairs} paired seed(s))"
-        elif p < TIE_P:
-            verdict = f"better than the runner-up (paired t-test over {pairs} seeds, p = {p:.2g})"
-        else:
-            verdict = f"tied with the runner-up (paired t-test over {pairs} seeds, p = {p:.2g})"
-        out.append(f"{sentence}: {best['activation']} is {verdict}.")
+        c = compare(wide, target, best["activation"], runner["activation"])
+        out.append(f"{sentence}: {versus_runner_up(best['activation'], c)}.")
 
     # Hardest and easiest target, by geometric mean over activations and seeds.
     valid = wide[wide["activation"].isin(activations) & wide["log10_test_mse"].notna()]

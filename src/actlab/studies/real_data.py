@@ -50,8 +50,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial, build_stack
 
-TIE_P = 0.05  # paired t-test: p at or above this and the best is "tied" with the runner-up
-
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -675,6 +673,8 @@ def report_markdown(summary, activations, datasets, rctx: ReportContext, accurac
 
 def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
     """Sentences computed from the results; nothing here is written in advance."""
+    from actlab.stats import versus_runner_up
+
     cfg: Config = rctx.config
     cells, wide = summary["cells"], summary["trials"]
     cells = cells[cells["activation"].isin(activations)]
@@ -703,17 +703,12 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
                 out.append(sentence + "; one seed, so the ranking is not tested.")
                 continue
             c = compare(wide, dataset, depth, best["activation"], runner["activation"])
-            if not c.tested:
-                verdict = f"the difference cannot be tested ({c.n} paired seed(s))"
-            else:
-                diff = (
-                    f"{100 * c.mean_diff:+.1f} points [{100 * c.ci_low:+.1f}, "
-                    f"{100 * c.ci_high:+.1f}], paired t-test over {c.n} seeds, "
-                    f"p = {c.p_value:.2g}"
-                )
-                word = "better than" if c.p_value < TIE_P else "tied with"
-                verdict = f"{word} the runner-up ({diff})"
-            out.append(f"{sentence}: {best['activation']} is {verdict}.")
+            diff = (
+                (f"{100 * c.mean_diff:+.1f} points [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]")
+                if c.tested
+                else ""
+            )
+            out.append(f"{sentence}: {versus_runner_up(best['activation'], c, diff)}.")
         # Depth: the mean over activations (valid runs) per depth.
         valid = wide[(wide["dataset"] == dataset) & wide["test_accuracy"].notna()]
         if valid["depth"].nunique() > 1:
