@@ -45,6 +45,20 @@ class _StackedOptimizer:
         elif members:
             self._fast_update(active, members)
 
+    def subset(self, model: StackedMLP, rows: Sequence[int]) -> _StackedOptimizer:
+        """This optimizer for `model` = the stack's subset(rows), its state copied."""
+        sub = self._new(model, [self.lr[r] for r in rows])
+        sub.steps = [self.steps[r] for r in rows]
+        return sub
+
+    def write_back(self, sub: _StackedOptimizer, rows: Sequence[int]) -> None:
+        """Copy the state of `sub` (made by subset(rows)) back into members `rows`."""
+        for i, r in enumerate(rows):
+            self.steps[r] = sub.steps[i]
+
+    def _new(self, model: StackedMLP, lrs: list[float]) -> _StackedOptimizer:
+        return type(self)(model, lrs)
+
     def _exact_update(self, m: int, i: int, p: torch.Tensor, g: torch.Tensor) -> None:
         raise NotImplementedError
 
@@ -80,6 +94,20 @@ class StackedAdam(_StackedOptimizer):
         self._step_t = [torch.zeros((), dtype=torch.float32) for _ in range(model.n_members)]
         # Per-parameter views of the moment buffers, for the exact path.
         self._views = [self._state_views(p) for p in model.parameters()]
+
+    def _new(self, model, lrs):
+        return StackedAdam(model, lrs, (self.beta1, self.beta2), self.eps)
+
+    def subset(self, model, rows):
+        sub = super().subset(model, rows)
+        sub.exp_avg.copy_(self.exp_avg[list(rows)])
+        sub.exp_avg_sq.copy_(self.exp_avg_sq[list(rows)])
+        return sub
+
+    def write_back(self, sub, rows):
+        super().write_back(sub, rows)
+        self.exp_avg[list(rows)] = sub.exp_avg
+        self.exp_avg_sq[list(rows)] = sub.exp_avg_sq
 
     def _state_views(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Views of the moment buffers laid out exactly like parameter p in the flat buffer."""

@@ -7,7 +7,10 @@ whole-buffer operations.
 
 Two forward modes:
 - fast: one batched matmul per layer, each activation applied once to its run of
-  members. Equal to the reference loop within float rounding.
+  members. Equal to the reference loop within float rounding. A plain MLP (no norm, no
+  residual) runs as one fused autograd node over reusable buffers (_FusedMLP), with the
+  same operations and bits as the layer-by-layer autograd path that norms and residual
+  connections use.
   A member's numbers do not depend on its batch-mates (tests/test_engine.py checks it
   bit for bit): parameters and every matrix handed to BLAS start on aligned boundaries
   (see StackedLinear), and a stack always has at least two members (BLAS multiplies a
@@ -35,6 +38,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from actlab.engine.kernels import KERNELS, generic_backward, generic_forward
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -194,6 +199,69 @@ class StackedLayerNorm(_StackedNorm):
     over_samples = False
 
 
+@dataclass
+class _Layer:
+    """One hidden layer's buffers, and per activation run its slices of them (made once:
+    slicing anew at every step was a measurable cost on mixed stacks)."""
+
+    z: torch.Tensor  # pre-activation
+    a: torch.Tensor  # activation
+    grad_h: torch.Tensor | None  # dL/da
+    grad_z: torch.Tensor | None  # dL/dz
+    runs: list[tuple]  # (fn, kernel, z, a, grad_h, grad_z) per run of members
+
+
+@dataclass
+class _Workspace:
+    """The aligned buffers of one plain forward and backward pass, kept by the stack and
+    reused step after step (allocating them was a measurable part of a step on the
+    tutorial's thin layers)."""
+
+    h0: torch.Tensor | None  # the input, copied here when it is not aligned
+    layers: list[_Layer]
+    grad_w: list[torch.Tensor]  # per layer, output layer included
+    busy: bool = False
+
+
+class _FusedMLP(torch.autograd.Function):
+    """A plain stack (no norm, no residual) as one autograd node: the forward pass writes
+    every layer into aligned buffers, the backward pass is written out layer by layer and
+    adds each parameter's gradient into its `.grad` (a view of the flat gradient buffer),
+    as autograd's accumulation would.
+
+    Why: per layer, the layered path makes a matmul node, a split, one node per activation
+    run and a concatenation, and allocates every tensor anew; on the tutorial's thin layers
+    that bookkeeping cost about as much as the arithmetic. The operations here are the ones
+    autograd runs on that path (the activation backwards are the aten kernels autograd
+    calls, engine/kernels.py), so the numbers are bit-identical to it (tests/test_kernels.py).
+    """
+
+    @staticmethod
+    def forward(ctx, model: StackedMLP, x: torch.Tensor, *params: torch.Tensor):
+        ws = model._workspace(x)
+        h0, graphs, out = model._forward_plain(x, ws, record=True)
+        ctx.model, ctx.ws, ctx.h0, ctx.graphs = model, ws, h0, graphs
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        model, ws, graphs = ctx.model, ctx.ws, ctx.graphs
+        inputs = [ctx.h0] + [buffers.a for buffers in ws.layers]
+        g = as_aligned(grad)
+        for layer in range(len(inputs) - 1, -1, -1):
+            torch.bmm(g.transpose(1, 2), inputs[layer], out=ws.grad_w[layer])
+            model.weights[layer].grad.add_(ws.grad_w[layer])
+            model.biases[layer].grad.add_(g.sum(dim=1))
+            if layer == 0:
+                break
+            buffers = ws.layers[layer - 1]
+            torch.bmm(g, model._w[layer], out=buffers.grad_h)
+            g = model._activation_backward(buffers, graphs[layer - 1])
+        ws.busy = False
+        ctx.ws = ctx.h0 = ctx.graphs = None
+        return (None, None) + (None,) * (2 * len(inputs))
+
+
 class StackedMLP:
     def __init__(
         self,
@@ -261,6 +329,13 @@ class StackedMLP:
             leaf.grad = self.flat_grad[:, span].view(m, *shape)
             store[kind].append(leaf)
             self._params.append(leaf)
+        # Detached views for the fused path (they follow the in-place updates) and its
+        # reusable buffers, one workspace per input shape.
+        self._w = [w.detach() for w in self.weights]
+        self._wt = [w.transpose(1, 2) for w in self._w]
+        self._b = [b.detach().unsqueeze(1) for b in self.biases]
+        self._kernels = [(slice(start, stop), fn, KERNELS.get(fn)) for start, stop, fn in self.runs]
+        self._workspaces: dict[tuple, _Workspace] = {}
 
     @property
     def depth(self) -> int:
@@ -283,6 +358,25 @@ class StackedMLP:
             (g[m].detach().clone(), b[m].detach().clone())
             for g, b in zip(self.gammas, self.betas, strict=True)
         ]
+
+    def subset(self, rows: Sequence[int]) -> StackedMLP:
+        """A new stack of the given members (by index), with copies of their parameters."""
+        sub = StackedMLP(
+            [self.member_params(r) for r in rows],
+            [self.activations[r] for r in rows],
+            exact=self.exact,
+            device=self.flat.device,
+            norm=self.norm,
+            residual=self.residual,
+        )
+        with torch.no_grad():
+            sub.flat.copy_(self.flat[list(rows)])  # norm parameters too
+        return sub
+
+    def write_back(self, sub: StackedMLP, rows: Sequence[int]) -> None:
+        """Copy the parameters of `sub` (made by subset(rows)) back into members `rows`."""
+        with torch.no_grad():
+            self.flat[list(rows)] = sub.flat
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
@@ -311,6 +405,21 @@ class StackedMLP:
         """x is `[batch, in]` (shared by all members) or `[M, batch, in]`; returns `[M, batch, out]`."""
         if self.exact:
             return self._forward_exact(x, capture)
+        if self.norm is None and not self.residual and not x.requires_grad:
+            if not torch.is_grad_enabled():
+                ws = self._new_workspace(x, grads=False)  # fresh: capture hands them out
+                out = self._forward_plain(x, ws, record=False)[-1]
+                if capture is not None:
+                    capture.pre += [buffers.z for buffers in ws.layers]
+                    capture.post += [buffers.a for buffers in ws.layers]
+                return out
+            if capture is None:
+                params = [t for pair in zip(self.weights, self.biases, strict=True) for t in pair]
+                return _FusedMLP.apply(self, x, *params)
+        return self._forward_layered(x, capture)
+
+    def _forward_layered(self, x: torch.Tensor, capture: Captured | None) -> torch.Tensor:
+        """One autograd node per layer operation; what norms and residual connections use."""
         h = x.expand(self.n_members, *x.shape) if x.dim() == 2 else x
         for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             z = StackedLinear.apply(h, w, b)
@@ -324,6 +433,74 @@ class StackedMLP:
                 capture.pre.append(z)
                 capture.post.append(h)
         raise AssertionError("unreachable")
+
+    def _workspace(self, x: torch.Tensor) -> _Workspace:
+        """The reusable buffers for input x's shape, or fresh ones while those are held by
+        a forward pass whose backward has not run yet."""
+        key = (tuple(x.shape[-2:]), x.dtype, x.device)
+        ws = self._workspaces.get(key)
+        if ws is None or ws.busy:
+            ws = self._new_workspace(x, grads=True)
+            self._workspaces.setdefault(key, ws)
+        ws.busy = True
+        return ws
+
+    def _new_workspace(self, x: torch.Tensor, grads: bool) -> _Workspace:
+        m, batch, like = self.n_members, x.shape[-2], self.flat
+
+        def buffer(width: int) -> torch.Tensor:
+            return aligned_empty(m, batch, width, like=like)
+
+        def part(t: torch.Tensor | None, span: slice) -> torch.Tensor | None:
+            return None if t is None else t[span]
+
+        layers = []
+        for w in self.weights[:-1]:
+            n = w.shape[1]
+            z, a = buffer(n), buffer(n)
+            gh, gz = (buffer(n), buffer(n)) if grads else (None, None)
+            runs = [
+                (fn, kernel, z[span], a[span], part(gh, span), part(gz, span))
+                for span, fn, kernel in self._kernels
+            ]
+            layers.append(_Layer(z, a, gh, gz, runs))
+        h0 = x.expand(m, *x.shape) if x.dim() == 2 else x
+        return _Workspace(
+            h0=None if is_aligned(h0) else aligned_empty(*h0.shape, like=like),
+            layers=layers,
+            grad_w=[aligned_empty(*w.shape, like=like) for w in self.weights] if grads else [],
+        )
+
+    def _forward_plain(self, x: torch.Tensor, ws: _Workspace, record: bool):
+        """A plain MLP's forward pass into the workspace's buffers. Returns (input,
+        generic-activation graphs per layer, output); `record` keeps the graphs that
+        _FusedMLP.backward needs."""
+        h = x.expand(self.n_members, *x.shape) if x.dim() == 2 else x
+        if not is_aligned(h):
+            h = ws.h0.copy_(h)
+        h0, graphs = h, []
+        for layer, buffers in enumerate(ws.layers):
+            torch.baddbmm(self._b[layer], h, self._wt[layer], out=buffers.z)
+            graphs.append(
+                [
+                    generic_forward(fn, z, a, record) if kernel is None else kernel.forward(z, a)
+                    for fn, kernel, z, a, _, _ in buffers.runs
+                ]
+            )
+            h = buffers.a
+        out = aligned_empty(h.shape[0], h.shape[1], self._w[-1].shape[1], like=h)
+        torch.baddbmm(self._b[-1], h, self._wt[-1], out=out)
+        return h0, graphs, out
+
+    @staticmethod
+    def _activation_backward(buffers: _Layer, graphs: list) -> torch.Tensor:
+        """dL/dz of one hidden layer from dL/da (buffers.grad_h), run by run."""
+        for (_, kernel, z, a, gh, gz), graph in zip(buffers.runs, graphs, strict=True):
+            if kernel is None:
+                generic_backward(graph, gh, gz)
+            else:
+                kernel.backward(gh, z, a, gz)
+        return buffers.grad_z
 
     def _normalise(self, z: torch.Tensor, layer: int) -> torch.Tensor:
         """Batch or layer norm of `[M, batch, width]`, each member with its own gamma/beta."""

@@ -55,32 +55,39 @@ def train(
     rule: DivergenceRule = DivergenceRule(),
     clip: float | None = None,
 ) -> TrainResult:
+    """x and y are shared by all members (`[batch, n]`) or per member (`[M, batch, n]`)."""
     m = model.n_members
     device = model.flat.device
-    active = torch.ones(m, dtype=torch.bool, device=device)
     diverged = torch.zeros(m, dtype=torch.bool, device=device)
     losses = torch.full((m, steps), math.nan, dtype=torch.float64, device=device)
+    # The members still training: `work` is the model, or a smaller stack of some of its
+    # members (rows) once others have stopped; see compact().
+    work = Working(model, optimizer, list(range(m)), x, y)
+    active = torch.ones(m, dtype=torch.bool, device=device)  # per member of work
 
     for t in range(steps):
-        model.zero_grad()
-        loss = model.mse(model.forward(x), y)
+        work.model.zero_grad()
+        loss = work.model.mse(work.model.forward(work.x), work.y)
         detached = loss.detach()
         bad = active & loss_is_bad(detached, rule.loss_limit)
-        diverged |= bad
+        diverged[work.index[bad]] = True
         active &= ~bad
         if not bool(active.any()):
             break
-        losses[active, t] = detached[active].double()
+        losses[work.index[active], t] = detached[active].double()
         loss.sum().backward()
         if rule.grad_limit is not None:
-            too_big = active & ~(model.grad_abs_max() <= rule.grad_limit)
-            diverged |= too_big
+            too_big = active & ~(work.model.grad_abs_max() <= rule.grad_limit)
+            diverged[work.index[too_big]] = True
             active &= ~too_big
             if not bool(active.any()):
                 break
         if clip is not None:
-            model.clip_grad_norm(clip)
-        optimizer.step(active)
+            work.model.clip_grad_norm(clip)
+        work.optimizer.step(active)
+        if t + 1 < steps:
+            work, active = compact(work, active, model, optimizer, x, y)
+    work.finish(model, optimizer)
 
     with torch.no_grad():
         loss_after = model.mse(model.forward(x), y).double().cpu().numpy()
@@ -92,6 +99,43 @@ def train(
         last_recorded_loss=last_finite(losses_np),
         loss_after=loss_after,
     )
+
+
+class Working:
+    """The stack being trained: `model` holds members `rows` of the caller's stack, with
+    their optimizer state and data."""
+
+    def __init__(self, model: StackedMLP, optimizer, rows: list[int], x, y) -> None:
+        self.model, self.optimizer, self.rows = model, optimizer, rows
+        self.index = torch.tensor(rows, dtype=torch.long, device=model.flat.device)
+        self.x = x if x.dim() == 2 else x[self.index]
+        self.y = y if y.dim() == 2 else y[self.index]
+
+    def finish(self, model: StackedMLP, optimizer) -> None:
+        """Copy the members' parameters and optimizer state back into the caller's stack."""
+        if self.model is not model:
+            model.write_back(self.model, self.rows)
+            optimizer.write_back(self.optimizer, self.rows)
+
+
+def compact(work: Working, active: torch.Tensor, model: StackedMLP, optimizer, x, y):
+    """Drop stopped members from the working stack, so no more time is spent computing
+    them. A member's numbers do not depend on its batch-mates (stack.py), so this changes
+    no result. A stack keeps two members (a stack of one rounds differently): the last
+    active member keeps one stopped companion."""
+    if len(work.rows) <= 2:
+        return work, active
+    keep = [i for i, a in enumerate(active.tolist()) if a]
+    if len(keep) == 1:
+        keep.append(next(i for i in range(len(work.rows)) if i != keep[0]))
+        keep.sort()
+    if len(keep) == len(work.rows):
+        return work, active
+    work.finish(model, optimizer)
+    rows = [work.rows[i] for i in keep]
+    sub = model.subset(rows)
+    smaller = Working(sub, optimizer.subset(sub, rows), rows, x, y)
+    return smaller, active[keep]
 
 
 def last_finite(losses: np.ndarray) -> np.ndarray:
