@@ -123,3 +123,85 @@ def test_an_unguarded_script_runs_once_and_completes(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("ran ") == 1
+
+
+def test_plan_costs_batches_by_their_work_and_splitting_keeps_the_cost():
+    """Batches carry their trials' estimated work (steps x samples x layer sizes), which
+    orders them longest-first and decides how balance() splits them."""
+    from actlab.config import load_config
+
+    cfg = load_config("tutorial")
+    sparsity, capacity = get_study("sparsity"), get_study("capacity")
+    sp_cfg, cap_cfg = cfg.study("sparsity"), cfg.study("capacity")
+    sp = plan(sparsity, sparsity.trials(sp_cfg, ["ReLU"], 2), ["ReLU"], 64, config=sp_cfg)
+    cap = plan(capacity, capacity.trials(cap_cfg, ["ReLU"], 2), ["ReLU"], 64, config=cap_cfg)
+    trial = sp[0].trials[0]
+    expected = sp_cfg.steps * sp_cfg.n_samples * sp_cfg.depth * sp_cfg.width * (sp_cfg.width + 16)
+    assert sp[0].unit_cost == sparsity.trial_cost(trial, sp_cfg) == expected
+    assert batch_cost(sp[0]) == len(sp[0].trials) * expected
+    # Per network, the sparsity protocol (1000 samples, width 128) is more work than the
+    # capacity protocol's (200 samples, width 64, but 5x the steps).
+    assert sp[0].unit_cost > cap[0].unit_cost
+    pieces = balance(cap, workers=2, cost=batch_cost)
+    assert len(pieces) > len(cap)
+    assert all(p.unit_cost == cap[0].unit_cost for p in pieces)
+
+
+def test_the_pool_is_foreseen_from_the_config_alone():
+    from actlab.config import load_config
+    from actlab.executors import may_use_pool
+
+    assert may_use_pool(load_config("tutorial", overrides={"workers": 2}))
+    assert not may_use_pool(load_config("quick", overrides={"workers": 2}))  # too little work
+    assert not may_use_pool(load_config("tutorial", overrides={"workers": 1}))
+    assert not may_use_pool(load_config("tutorial", overrides={"executor": "local"}))
+    assert may_use_pool(load_config("quick", overrides={"executor": "process", "workers": 2}))
+
+
+def run_script(tmp_path, body: str):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(body)
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
+
+
+SPY = (
+    "import actlab, actlab.executors as ex\n"
+    "ex.POOL_THRESHOLD = 0  # the pool for any multi-batch run\n"
+    "_map = ex.ProcessExecutor.map\n"
+    "def spy(self, *a, **k):\n"
+    "    print('pool used')\n"
+    "    yield from _map(self, *a, **k)\n"
+    "ex.ProcessExecutor.map = spy\n"
+)
+
+
+def test_a_script_with_a_main_guard_gets_the_process_pool(tmp_path):
+    done = run_script(
+        tmp_path,
+        SPY + "if __name__ == '__main__':\n"
+        f"    cfg = actlab.RunConfig(activations=['ReLU', 'Tanh'], seeds=2, workers=2,\n"
+        f"        studies=['gradient_flow'], study_config={SMALL!r})\n"
+        f"    r = actlab.run(config=cfg, out={str(tmp_path / 'r')!r}, report=False)\n"
+        "    print('ran', len(r.results))\n",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("pool used") == 1 and done.stdout.count("ran ") == 1
+
+
+def test_asking_for_the_pool_in_an_unguarded_script_is_one_clear_error(tmp_path):
+    done = run_script(
+        tmp_path,
+        SPY + "cfg = actlab.RunConfig(activations=['ReLU', 'Tanh'], seeds=2, workers=2,\n"
+        f"    executor='process', studies=['gradient_flow'], study_config={SMALL!r})\n"
+        f"actlab.run(config=cfg, out={str(tmp_path / 'r')!r}, report=False)\n",
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "UserError" in last and "if __name__ ==" in last, done.stderr[-2000:]
+    assert "bootstrapping" not in done.stderr and "pool used" not in done.stdout
+    assert not (tmp_path / "r").exists()  # refused before anything was written

@@ -70,6 +70,37 @@ def _run_in_worker(run_batch: RunBatch, batch: Batch, ctx: RunContext) -> list[l
     return run_batch(batch, ctx)
 
 
+WORKER_PRELOAD = ["torch", "actlab.engine", "actlab.studies.base"]
+
+
+def start_fork_server() -> None:
+    """Start the process pool's fork server now, so that it imports torch (about 1.5 s)
+    while this process is still importing and planning; the pool finds it ready."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
+    forkserver.ensure_running()
+
+
+def may_use_pool(config) -> bool:
+    """Whether choose_executor is likely to pick the process pool for this run, judged
+    from the config alone (before activations are resolved and batches planned)."""
+    from actlab.studies import get_study
+
+    if config.executor not in (None, "process") or config.address:
+        return False
+    if (config.workers or os.cpu_count() or 1) < 2 or not main_module_is_safe():
+        return False
+    if config.executor == "process":
+        return True
+    work = 0.0
+    for name in config.studies:
+        study, cfg = get_study(name), config.study(name)
+        work += sum(study.trial_cost(t, cfg) for t in study.trials(cfg, config.activations, 1))
+    return work * config.seeds > POOL_THRESHOLD
+
+
 class ProcessExecutor:
     name = "process"
 
@@ -90,7 +121,7 @@ class ProcessExecutor:
         # cheap to start as fork, without forking a parent whose OpenMP/MKL threads can hang
         # a child.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["torch", "actlab.engine", "actlab.studies.base"])
+        context.set_forkserver_preload(WORKER_PRELOAD)
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(ordered)),
             mp_context=context,
@@ -124,9 +155,13 @@ def stop_workers(pool) -> None:
 
 
 def batch_cost(batch: Batch) -> float:
-    """A rough size for ordering: members x depth x width^2 x steps."""
+    """A batch's work, for ordering and splitting: its trials' Study.trial_cost when the
+    plan set it, else the same estimate from the trial's parameters alone (256 samples)."""
+    if batch.unit_cost is not None:
+        return len(batch.trials) * batch.unit_cost
     p = batch.trials[0].params
-    return len(batch.trials) * p.get("depth", 1) * p.get("width", 1) ** 2 * p.get("steps", 1)
+    width = p.get("width", 1)
+    return len(batch.trials) * p.get("steps", 1) * 256 * p.get("depth", 1) * width * (width + 16)
 
 
 def picklable(obj: object) -> bool:
@@ -303,9 +338,10 @@ class RayExecutor:
 EXECUTORS = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecutor}
 
 
-# Below this much work (batch_cost units; about 3 s on one core) starting worker
-# processes costs more than it saves.
-POOL_THRESHOLD = 5e7
+# Below this much work (batch_cost units: about 7.5e9 a second on one core of the 2-core
+# machine, measured on the tutorial's capacity and depth-stress batches; so about 3 s)
+# starting worker processes costs more than it saves.
+POOL_THRESHOLD = 2e10
 
 
 def main_module_is_safe() -> bool:
@@ -313,9 +349,9 @@ def main_module_is_safe() -> bool:
 
     A worker re-imports the parent's main module; a plain script without an
     `if __name__ == "__main__":` guard would then run again inside every worker. Safe: the
-    `actlab` command, `python -m module` (run under its own name), and interactive sessions
-    and notebooks (no main file). A plain script gets the local executor unless it asks for
-    `executor="process"` (and has the guard).
+    `actlab` command, `python -m module` (run under its own name), interactive sessions
+    and notebooks (no main file), and a script whose call into actlab sits under that
+    guard. Any other script runs locally.
     """
     import sys
 
@@ -324,7 +360,50 @@ def main_module_is_safe() -> bool:
     if spec is not None and getattr(spec, "name", None):
         return True
     path = getattr(main, "__file__", None)
-    return path is None or os.path.basename(path) == "actlab"
+    if path is None or os.path.basename(path) == "actlab":
+        return True
+    return called_under_main_guard(main)
+
+
+def called_under_main_guard(main) -> bool:
+    """Whether the main script's top-level statement now running lies inside an
+    `if __name__ == "__main__":` block (read from the script's source)."""
+    import ast
+    import sys
+
+    frame = sys._getframe()
+    while frame is not None and not (
+        frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>"
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    try:
+        with open(main.__file__, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    line = frame.f_lineno
+    return any(
+        isinstance(node, ast.If)
+        and _is_main_test(node.test)
+        and node.body[0].lineno <= line <= (node.body[-1].end_lineno or line)
+        for node in tree.body
+    )
+
+
+def _is_main_test(test) -> bool:
+    """`__name__ == "__main__"`, either way round."""
+    import ast
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
 
 
 def choose_executor(
@@ -343,6 +422,13 @@ def choose_executor(
         big = len(batches) > 1 and sum(map(batch_cost, batches)) > POOL_THRESHOLD
         pool_ok = cores > 1 and big and picklable(contexts) and main_module_is_safe()
         name = "process" if pool_ok else "local"
+    if name == "process" and not main_module_is_safe():
+        from actlab.errors import UserError
+
+        raise UserError(
+            "executor 'process' starts workers that re-import this script; put the call "
+            'under `if __name__ == "__main__":`, or use executor="local"'
+        )
     if name == "process" and not picklable(contexts):
         from actlab.errors import UserError
 

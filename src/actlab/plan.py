@@ -12,6 +12,7 @@ from actlab.studies.base import Study, Trial
 class Batch:
     study: str
     trials: list[Trial]
+    unit_cost: float | None = None  # Study.trial_cost of each trial, when the plan knew it
 
     @property
     def keys(self) -> list[str]:
@@ -39,11 +40,12 @@ def plan(
     for members in parts:
         members.sort(key=lambda t: (rank.get(t.activation, len(rank)), t.seed, t.key))
         size = max_members
+        unit = study.trial_cost(members[0], config) if config is not None else None
         if max_bytes is not None and config is not None:
             per_member = max(study.member_bytes(members[0], config), 1)
             size = max(2, min(size, max_bytes // per_member))
         for start in range(0, len(members), size):
-            batches.append(Batch(study.name, members[start : start + size]))
+            batches.append(Batch(study.name, members[start : start + size], unit))
     return batches
 
 
@@ -76,7 +78,7 @@ def balance(batches: list[Batch], workers: int, cost) -> list[Batch]:
             continue
         size = math.ceil(len(batch.trials) / pieces)
         out += [
-            Batch(batch.study, batch.trials[i : i + size])
+            Batch(batch.study, batch.trials[i : i + size], batch.unit_cost)
             for i in range(0, len(batch.trials), size)
         ]
     return out

@@ -240,11 +240,19 @@ def execute(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
 ) -> Run:
-    from actlab.executors import LocalExecutor, batch_cost, choose_executor
+    from actlab.executors import (
+        LocalExecutor,
+        batch_cost,
+        choose_executor,
+        may_use_pool,
+        start_fork_server,
+    )
     from actlab.plan import balance, plan
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
 
+    if may_use_pool(config):
+        start_fork_server()  # it imports torch while this process does the same
     names, table = resolve_activations(
         [
             extra_activations[a] if extra_activations and a in extra_activations else a

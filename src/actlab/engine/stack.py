@@ -207,7 +207,7 @@ class _Layer:
     z: torch.Tensor  # pre-activation
     a: torch.Tensor  # activation
     grad_h: torch.Tensor | None  # dL/da
-    grad_z: torch.Tensor | None  # dL/dz
+    grad_z: torch.Tensor | None  # dL/dz: the same buffer (the backward runs in place)
     runs: list[tuple]  # (fn, kernel, z, a, grad_h, grad_z) per run of members
 
 
@@ -454,21 +454,39 @@ class StackedMLP:
         def part(t: torch.Tensor | None, span: slice) -> torch.Tensor | None:
             return None if t is None else t[span]
 
+        # The gradient buffers are only needed on the way down: two per width, alternating
+        # between layers, are enough (the activation backward runs in place), and the
+        # weight gradient needs one scratch per shape before it is added to .grad.
+        shared: dict[tuple, list[torch.Tensor]] = {}
+
+        def gradient_buffer(n: int, layer: int) -> torch.Tensor | None:
+            if not grads:
+                return None
+            pair = shared.setdefault(("h", n), [])
+            if len(pair) < 2:
+                pair.append(buffer(n))
+            return pair[layer % 2]
+
+        def weight_scratch(shape: tuple[int, ...]) -> torch.Tensor:
+            found = shared.setdefault(("w", shape), [])
+            if not found:
+                found.append(aligned_empty(*shape, like=like))
+            return found[0]
+
         layers = []
-        for w in self.weights[:-1]:
+        for layer, w in enumerate(self.weights[:-1]):
             n = w.shape[1]
-            z, a = buffer(n), buffer(n)
-            gh, gz = (buffer(n), buffer(n)) if grads else (None, None)
+            z, a, g = buffer(n), buffer(n), gradient_buffer(n, layer)
             runs = [
-                (fn, kernel, z[span], a[span], part(gh, span), part(gz, span))
+                (fn, kernel, z[span], a[span], part(g, span), part(g, span))
                 for span, fn, kernel in self._kernels
             ]
-            layers.append(_Layer(z, a, gh, gz, runs))
+            layers.append(_Layer(z, a, g, g, runs))
         h0 = x.expand(m, *x.shape) if x.dim() == 2 else x
         return _Workspace(
             h0=None if is_aligned(h0) else aligned_empty(*h0.shape, like=like),
             layers=layers,
-            grad_w=[aligned_empty(*w.shape, like=like) for w in self.weights] if grads else [],
+            grad_w=[weight_scratch(tuple(w.shape)) for w in self.weights] if grads else [],
         )
 
     def _forward_plain(self, x: torch.Tensor, ws: _Workspace, record: bool):

@@ -75,6 +75,14 @@ class Section:
     figures: list[Path] = field(default_factory=list)
 
 
+def samples_of(config: BaseModel, default: int = 256) -> int:
+    """The number of samples a study's networks see per step, from its config."""
+    for name in ("n_samples", "n_points", "n_train"):
+        if hasattr(config, name):
+            return int(getattr(config, name))
+    return default
+
+
 class Study:
     name: ClassVar[str]
     title: ClassVar[str]
@@ -100,15 +108,18 @@ class Study:
         """A rough size of one network in a stack: the activations autograd keeps for the
         backward pass dominate (about six float tensors of depth x samples x width)."""
         p = trial.params
-        samples = next(
-            (
-                getattr(config, name)
-                for name in ("n_samples", "n_points", "n_train")
-                if hasattr(config, name)
-            ),
-            256,
+        return 4 * 6 * int(p.get("depth", 1)) * int(p.get("width", 1)) * samples_of(config)
+
+    def trial_cost(self, trial: Trial, config: BaseModel) -> float:
+        """A rough measure of one trial's work, to order and split batches between workers:
+        steps x samples x depth x width x (width + 16), i.e. the matmuls plus about as much
+        elementwise work per unit as 16 multiply-adds (measured on the tutorial's layers)."""
+        p = trial.params
+        steps = p.get("steps") or getattr(config, "steps", None) or getattr(
+            config, "max_epochs", 1
         )
-        return 4 * 6 * int(p.get("depth", 1)) * int(p.get("width", 1)) * int(samples)
+        width = int(p.get("width", 1))
+        return float(steps) * samples_of(config) * int(p.get("depth", 1)) * width * (width + 16)
 
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         """Rows (metric, value, and layer/step where they apply) for each trial, in order."""

@@ -392,6 +392,13 @@ class RealData(Study):
         n_train = round(config.train_fraction * DATASETS[p["dataset"]].samples)
         return 4 * 6 * int(p["depth"]) * int(p["width"]) * n_train
 
+    def trial_cost(self, trial: Trial, config: Config) -> float:
+        """At most max_epochs full-batch steps over the training split (base.Study)."""
+        p = trial.params
+        n_train = round(config.train_fraction * DATASETS[p["dataset"]].samples)
+        width = int(p["width"])
+        return float(config.max_epochs) * n_train * int(p["depth"]) * width * (width + 16)
+
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         cfg: Config = ctx.config
         result = fit(trials, ctx)
