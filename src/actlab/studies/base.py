@@ -115,9 +115,7 @@ class Study:
         steps x samples x depth x width x (width + 16), i.e. the matmuls plus about as much
         elementwise work per unit as 16 multiply-adds (measured on the tutorial's layers)."""
         p = trial.params
-        steps = p.get("steps") or getattr(config, "steps", None) or getattr(
-            config, "max_epochs", 1
-        )
+        steps = p.get("steps") or getattr(config, "steps", None) or getattr(config, "max_epochs", 1)
         width = int(p.get("width", 1))
         return float(steps) * samples_of(config) * int(p.get("depth", 1)) * width * (width + 16)
 
