@@ -205,3 +205,32 @@ def test_asking_for_the_pool_in_an_unguarded_script_is_one_clear_error(tmp_path)
     assert "UserError" in last and "if __name__ ==" in last, done.stderr[-2000:]
     assert "bootstrapping" not in done.stderr and "pool used" not in done.stdout
     assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def test_gpu_runs_default_to_one_process_with_tf32_off(monkeypatch):
+    import torch
+
+    import actlab.executors
+    from actlab.config import load_config
+    from actlab.executors import may_use_pool
+    from actlab.runner import prepare_device
+    from actlab.studies.base import RunContext
+
+    study = get_study("stability")
+    cfg = study.Config(**SMALL["stability"])
+    batches = plan(study, study.trials(cfg, ["ReLU"], 8), ["ReLU"], 2, config=cfg)
+    table = {"ReLU": actlab.get_activation("relu")}
+    on_gpu = {"stability": RunContext(0, cfg, table, device="cuda")}
+    monkeypatch.setattr(actlab.executors, "POOL_THRESHOLD", 0)  # any work is worth a pool
+    on_cpu = {"stability": RunContext(0, cfg, table)}
+    assert choose_executor(None, 2, on_cpu, batches).name == "process"
+    assert choose_executor(None, 2, on_gpu, batches).name == "local"
+    assert not may_use_pool(load_config("tutorial", overrides={"device": "cuda", "workers": 2}))
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        prepare_device("cuda")
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+        assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before

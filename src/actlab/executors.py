@@ -90,6 +90,8 @@ def may_use_pool(config) -> bool:
 
     if config.executor not in (None, "process") or config.address:
         return False
+    if config.device == "cuda" and config.executor is None:
+        return False
     if (config.workers or os.cpu_count() or 1) < 2 or not main_module_is_safe():
         return False
     if config.executor == "process":
@@ -417,6 +419,8 @@ def choose_executor(
     enough work to pay for starting workers, and activations that can be sent to them."""
     if name is None and address:
         name = "ray"  # an address only means something to Ray; other executors ignore it
+    if name is None and any(c.device == "cuda" for c in contexts.values()):
+        name = "local"  # one process drives the GPU; its batches run there in parallel
     if name is None:
         cores = workers or os.cpu_count() or 1
         big = len(batches) > 1 and sum(map(batch_cost, batches)) > POOL_THRESHOLD

@@ -91,6 +91,17 @@ def check_device(device: str) -> None:
             )
 
 
+def prepare_device(device: str) -> None:
+    """Full float32 matmuls on a GPU: TF32 (10-bit mantissa) would make GPU numbers differ
+    from CPU ones far beyond rounding. Run in every process that runs batches."""
+    if device == "cuda":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+
+
 def default_run_dir(config: RunConfig, root: Path = Path("runs")) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = root / f"{config.preset or 'custom'}-{stamp}"
@@ -386,6 +397,7 @@ def run_batch(batch, ctx):
     from actlab.studies import get_study
 
     study = get_study(batch.study)
+    prepare_device(ctx.device)
     if len(batch.trials) == 1 and not ctx.exact:
         return study.run(batch.trials * 2, ctx)[:1]
     return study.run(batch.trials, ctx)

@@ -91,7 +91,11 @@ class StackedAdam(_StackedOptimizer):
         self.exp_avg = torch.zeros_like(model.flat)
         self.exp_avg_sq = torch.zeros_like(model.flat)
         # Per-member step counters, as the fused kernel wants them.
-        self._step_t = [torch.zeros((), dtype=torch.float32) for _ in range(model.n_members)]
+        # (on the parameters' device, as torch.optim.Adam keeps them for the fused kernel)
+        self._step_t = [
+            torch.zeros((), dtype=torch.float32, device=model.flat.device)
+            for _ in range(model.n_members)
+        ]
         # Per-parameter views of the moment buffers, for the exact path.
         self._views = [self._state_views(p) for p in model.parameters()]
 
