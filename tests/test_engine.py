@@ -227,3 +227,17 @@ def test_engine_works_in_float64():
     assert model.flat.dtype == torch.float64
     ref, _ = reference.train(members[0], acts[0].fn, x, y, "adam", 0.01, 5)
     np.testing.assert_allclose(res.losses[0], ref.losses[0], rtol=1e-12)
+
+
+def test_flush_denormals_is_an_option_that_changes_only_tiny_numbers(tmp_path):
+    from actlab.config import RunConfig
+    from actlab.runner import denormals_flushed
+
+    tiny = torch.tensor([1e-39, 1e-30])
+    with denormals_flushed(True):
+        assert (tiny * 1.0).tolist() == [0.0, pytest.approx(1e-30)]
+    assert (tiny * 1.0)[0] > 0  # restored after the block
+    base = dict(activations=["ReLU"], studies=["gradient_flow"], seeds=1)
+    plain, flushed = RunConfig(**base), RunConfig(**base, flush_denormals=True)
+    assert plain.hash() != flushed.hash()  # it can change numbers: a different run
+    assert "flush_denormals" not in plain.hashed_dict()  # older runs keep their hash

@@ -99,6 +99,11 @@ def run_cmd(
     device: str = typer.Option(None, help="cpu or cuda"),
     dtype: str = typer.Option(None, help="float32 or float64"),
     exact: bool = typer.Option(None, "--exact/--fast", help="bit-identical to the reference loop"),
+    flush_denormals: bool = typer.Option(
+        None,
+        "--flush-denormals/--keep-denormals",
+        help="treat floats below ~1e-38 as zero (CPU; may be faster, changes such numbers)",
+    ),
     executor: str = typer.Option(
         None,
         help="local, process or ray (default: process pool when there are several cores)",
@@ -126,6 +131,7 @@ def run_cmd(
         "device": device,
         "dtype": dtype,
         "exact": exact,
+        "flush_denormals": flush_denormals,
         "executor": executor,
         "workers": workers,
         "address": address,

@@ -44,6 +44,9 @@ PRESET_DIRS = (
 )
 
 
+HASHED_WHEN_SET = ("flush_denormals",)
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +59,12 @@ class RunConfig(BaseModel):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     exact: bool = Field(False, description="bit-identical to the reference loop (slower)")
+    flush_denormals: bool = Field(
+        False,
+        description="treat float values below ~1e-38 as zero (CPU; faster on CPUs where "
+        "subnormal arithmetic is slow; changes the numbers of networks whose signals get "
+        "that small)",
+    )
     executor: Literal["local", "process", "ray"] | None = Field(
         None, description="default: a process pool when there is more than one core"
     )
@@ -96,7 +105,12 @@ class RunConfig(BaseModel):
         return studies.get_study(name).Config(**self.study_config[name])
 
     def hashed_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}
+        out = {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}
+        # Options added later count only when set, so older runs keep their hash (resume).
+        for key in HASHED_WHEN_SET:
+            if not out[key]:
+                del out[key]
+        return out
 
     def hash(self) -> str:
         text = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))

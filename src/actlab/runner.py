@@ -290,6 +290,7 @@ def execute(
             device=config.device,
             dtype=config.dtype,
             exact=config.exact,
+            flush_denormals=config.flush_denormals,
         )
     all_keys = {t.key for trials in trials_by_study.values() for t in trials}
 
@@ -398,9 +399,26 @@ def run_batch(batch, ctx):
 
     study = get_study(batch.study)
     prepare_device(ctx.device)
-    if len(batch.trials) == 1 and not ctx.exact:
-        return study.run(batch.trials * 2, ctx)[:1]
-    return study.run(batch.trials, ctx)
+    with denormals_flushed(ctx.flush_denormals):
+        if len(batch.trials) == 1 and not ctx.exact:
+            return study.run(batch.trials * 2, ctx)[:1]
+        return study.run(batch.trials, ctx)
+
+
+@contextmanager
+def denormals_flushed(flush: bool) -> Iterator[None]:
+    """With `flush`, subnormal floats count as zero inside the block (a per-process CPU
+    mode; it is restored after, so it never leaks into another batch)."""
+    if not flush:
+        yield
+        return
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def run(

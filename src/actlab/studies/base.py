@@ -49,6 +49,7 @@ class RunContext:
     device: str = "cpu"
     dtype: str = "float32"
     exact: bool = False
+    flush_denormals: bool = False
 
     @property
     def torch_dtype(self) -> torch.dtype:
