@@ -173,3 +173,21 @@ def test_dropping_stopped_members_changes_nothing(opt, monkeypatch):
     for a, b in zip(dropped[1], kept[1], strict=True):
         assert torch.equal(a, b)
     assert dropped[2] == kept[2]
+
+
+@pytest.mark.parametrize("members, batch, out_dim", [(2, 7, 1), (5, 200, 1), (13, 1797, 10)])
+@pytest.mark.parametrize("per_member_target", [False, True])
+def test_batched_mse_is_f_mse_loss_member_by_member(members, batch, out_dim, per_member_target):
+    gen = generator(9, "mse", members, batch, out_dim)
+    out = torch.randn(members, batch, out_dim, generator=gen)
+    y = torch.randn(*((members,) if per_member_target else ()), batch, out_dim, generator=gen)
+    fast, exact = stack(MIXED[:1] * members), stack(MIXED[:1] * members)
+    exact.exact = True
+    grads = []
+    for model in (fast, exact):
+        leaf = out.clone().requires_grad_(True)
+        loss = model.mse(leaf, y)
+        loss.sum().backward()
+        grads.append((loss.detach(), leaf.grad))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert torch.equal(grads[0][1], grads[1][1])
