@@ -191,3 +191,11 @@ def test_batched_mse_is_f_mse_loss_member_by_member(members, batch, out_dim, per
         grads.append((loss.detach(), leaf.grad))
     assert torch.equal(grads[0][0], grads[1][0])
     assert torch.equal(grads[0][1], grads[1][1])
+
+
+def test_back_propagating_one_forward_pass_twice_is_refused():
+    model = stack(MIXED[:3])
+    loss = model.output_mean(model.forward(torch.randn(9, 3))).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="twice"):
+        loss.backward()

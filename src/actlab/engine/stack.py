@@ -234,6 +234,8 @@ class _FusedMLP(torch.autograd.Function):
     that bookkeeping cost about as much as the arithmetic. The operations here are the ones
     autograd runs on that path (the activation backwards are the aten kernels autograd
     calls, engine/kernels.py), so the numbers are bit-identical to it (tests/test_kernels.py).
+    Gradients reach the parameters only through `.grad` (loss.backward()), once per forward
+    pass; torch.autograd.grad with respect to them is not supported.
     """
 
     @staticmethod
@@ -246,6 +248,8 @@ class _FusedMLP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         model, ws, graphs = ctx.model, ctx.ws, ctx.graphs
+        if ws is None:
+            raise RuntimeError("a stack's forward pass was back-propagated twice; run it again")
         inputs = [ctx.h0] + [buffers.a for buffers in ws.layers]
         g = as_aligned(grad)
         for layer in range(len(inputs) - 1, -1, -1):
