@@ -78,8 +78,15 @@ def stack(fns, in_dim=3, width=21, depth=4, seed=5):
 
 
 @pytest.mark.parametrize("shared_input", [True, False])
-def test_fused_path_is_bit_identical_to_the_layered_path(shared_input):
-    fns = [fn for fn in MIXED for _ in range(2)]  # runs of two members
+@pytest.mark.parametrize("which", ["mixed", "Linear", "GELU"])
+def test_fused_path_is_bit_identical_to_the_layered_path(shared_input, which):
+    # runs of two members of each activation, or a stack of one activation (one buffer
+    # for z and a when it is the identity)
+    fns = (
+        [fn for fn in MIXED for _ in range(2)]
+        if which == "mixed"
+        else [get_activation(which).fn] * 3
+    )
     gen = generator(6, "x")
     x = torch.randn(29, 3, generator=gen) if shared_input else torch.randn(len(fns), 29, 3)
     y = torch.randn(29, 1, generator=gen)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from actlab.activations import identity
 from actlab.engine.kernels import KERNELS, generic_backward, generic_forward
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
@@ -495,10 +496,12 @@ class StackedMLP:
                 found.append(aligned_empty(*shape, like=like))
             return found[0]
 
+        identity_only = len(self._kernels) == 1 and self._kernels[0][1] is identity
         layers = []
         for layer, w in enumerate(self.weights[:-1]):
             n = w.shape[1]
-            z, a, g = buffer(n), buffer(n), gradient_buffer(n, layer)
+            z, g = buffer(n), gradient_buffer(n, layer)
+            a = z if identity_only else buffer(n)  # f(z) = z needs no second buffer
             runs = [
                 (fn, kernel, z[span], a[span], part(g, span), part(g, span))
                 for span, fn, kernel in self._kernels
