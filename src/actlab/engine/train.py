@@ -9,7 +9,8 @@ Each step, read top to bottom:
      has diverged and stops before its update;
   5. gradient-norm clipping (optional, `clip`): each member's gradients are scaled so
      their total L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_);
-  6. update the members still active.
+  6. update the members still active;
+  7. members that have stopped leave the working stack (compact), which changes no number.
 After the last step one more forward gives the loss after the final update, which the
 protocol's "last recorded loss" misses.
 """
