@@ -206,3 +206,29 @@ def test_back_propagating_one_forward_pass_twice_is_refused():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="twice"):
         loss.backward()
+
+
+@pytest.mark.parametrize("residual", [False, True])  # the fused path, the layered path
+def test_a_member_gives_the_same_bits_whatever_the_length_of_its_activation_run(residual):
+    """Activations run on whole padded member blocks: on a strided slice (a run of several
+    members when batch x width is no multiple of the alignment) GELU's kernel rounds
+    differently than on a contiguous one (a run of one member), which made a member's bits
+    depend on how many batch-mates shared its activation."""
+    names = ["GELU", "Swish", "x*tanh(softplus(x))", "Tanh", "ELU"]
+    sizes = layer_sizes(5, 19, 3)  # 37 samples x 19 units: no multiple of 64
+    x = torch.randn(37, 5, generator=generator(4, "x"))
+    member = init_mlp_params(sizes, generator(4, "member"))
+    for name in names:
+        fn = get_activation(name).fn
+        other = get_activation("ReLU").fn
+        results = []
+        for run in (1, 2, 5):
+            members = [member] * run + [init_mlp_params(sizes, generator(4, "o"))]
+            model = StackedMLP(members, [fn] * run + [other], residual=residual)
+            with one_intra_op_thread():
+                out = model.forward(x)
+                model.output_mean(out).sum().backward()
+            results.append((out[0].detach(), model.flat_grad[0].clone()))
+        for out, grad in results[1:]:
+            assert torch.equal(out, results[0][0]), name
+            assert torch.equal(grad, results[0][1]), name

@@ -86,6 +86,13 @@ def aligned_empty(m: int, rows: int, cols: int, like: torch.Tensor) -> torch.Ten
     return buf[:, : rows * cols].view(m, rows, cols)
 
 
+def padded_zeros(m: int, rows: int, cols: int, like: torch.Tensor):
+    """`[m, rows, cols]` with aligned member blocks, and the whole zeroed block
+    `[m, aligned(rows x cols)]` it views, which is contiguous for any run of members."""
+    base = torch.zeros(m, aligned(rows * cols), dtype=like.dtype, device=like.device)
+    return base[:, : rows * cols].view(m, rows, cols), base
+
+
 def is_aligned(t: torch.Tensor) -> bool:
     rows, cols = t.shape[1:]
     return (
@@ -209,7 +216,8 @@ class _Layer:
     a: torch.Tensor  # activation
     grad_h: torch.Tensor | None  # dL/da
     grad_z: torch.Tensor | None  # dL/dz: the same buffer (the backward runs in place)
-    runs: list[tuple]  # (fn, kernel, z, a, grad_h, grad_z) per run of members
+    runs: list[tuple]  # (fn, kernel, z, a, grad_h, grad_z) per run of members, each the
+    # run's whole padded blocks `[members, aligned(batch x width)]` (see _new_workspace)
 
 
 @dataclass
@@ -265,6 +273,37 @@ class _FusedMLP(torch.autograd.Function):
         ws.busy = False
         ctx.ws = ctx.h0 = ctx.graphs = None
         return (None, None) + (None,) * (2 * len(inputs))
+
+
+class _RunActivations(torch.autograd.Function):
+    """Each run's activation on the layered path, computed as the fused path computes it:
+    on whole padded member blocks (see StackedMLP._new_workspace), with the same kernels."""
+
+    @staticmethod
+    def forward(ctx, model: StackedMLP, z: torch.Tensor) -> torch.Tensor:
+        z_view, z_pad = padded_zeros(*z.shape, like=z)
+        z_view.copy_(z)
+        a_view, a_pad = padded_zeros(*z.shape, like=z)
+        ctx.graphs = [
+            generic_forward(fn, z_pad[span], a_pad[span], True)
+            if kernel is None
+            else kernel.forward(z_pad[span], a_pad[span])
+            for span, fn, kernel in model._kernels
+        ]
+        ctx.model, ctx.z_pad, ctx.a_pad = model, z_pad, a_pad
+        return a_view
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        g_view, g_pad = padded_zeros(*grad.shape, like=grad)
+        g_view.copy_(grad)
+        for (span, _, kernel), graph in zip(ctx.model._kernels, ctx.graphs, strict=True):
+            if kernel is None:
+                generic_backward(graph, g_pad[span], g_pad[span])
+            else:
+                kernel.backward(g_pad[span], ctx.z_pad[span], ctx.a_pad[span], g_pad[span])
+        ctx.graphs = ctx.z_pad = ctx.a_pad = None
+        return None, g_view
 
 
 class _StackedMSE(torch.autograd.Function):
@@ -471,8 +510,8 @@ class StackedMLP:
     def _new_workspace(self, x: torch.Tensor, grads: bool) -> _Workspace:
         m, batch, like = self.n_members, x.shape[-2], self.flat
 
-        def buffer(width: int) -> torch.Tensor:
-            return aligned_empty(m, batch, width, like=like)
+        def buffer(width: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return padded_zeros(m, batch, width, like)
 
         def part(t: torch.Tensor | None, span: slice) -> torch.Tensor | None:
             return None if t is None else t[span]
@@ -482,9 +521,9 @@ class StackedMLP:
         # weight gradient needs one scratch per shape before it is added to .grad.
         shared: dict[tuple, list[torch.Tensor]] = {}
 
-        def gradient_buffer(n: int, layer: int) -> torch.Tensor | None:
+        def gradient_buffer(n: int, layer: int) -> tuple[torch.Tensor | None, ...]:
             if not grads:
-                return None
+                return None, None
             pair = shared.setdefault(("h", n), [])
             if len(pair) < 2:
                 pair.append(buffer(n))
@@ -500,10 +539,14 @@ class StackedMLP:
         layers = []
         for layer, w in enumerate(self.weights[:-1]):
             n = w.shape[1]
-            z, g = buffer(n), gradient_buffer(n, layer)
-            a = z if identity_only else buffer(n)  # f(z) = z needs no second buffer
+            (z, z_pad), (g, g_pad) = buffer(n), gradient_buffer(n, layer)
+            a, a_pad = (z, z_pad) if identity_only else buffer(n)  # f(z) = z: one buffer
+            # Activations run on whole padded member blocks, which are contiguous for any
+            # run of members: a slice of the [m, batch, width] views is not (when
+            # batch x width is no multiple of ALIGN), and some kernels (GELU) take
+            # another code path, with other rounding, on strided input than on contiguous.
             runs = [
-                (fn, kernel, z[span], a[span], part(g, span), part(g, span))
+                (fn, kernel, z_pad[span], a_pad[span], part(g_pad, span), part(g_pad, span))
                 for span, fn, kernel in self._kernels
             ]
             layers.append(_Layer(z, a, g, g, runs))
@@ -551,12 +594,7 @@ class StackedMLP:
         return fn.apply(z, self.gammas[layer], self.betas[layer])
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        if len(self.runs) == 1:
-            return self.runs[0][2](z)
-        # split, not slicing: the backward of a split is one concatenation, where each
-        # slice's backward would fill and add a full-size zero tensor.
-        parts = z.split([stop - start for start, stop, _ in self.runs])
-        return torch.cat([act(part) for part, (_, _, act) in zip(parts, self.runs, strict=True)])
+        return _RunActivations.apply(self, z)
 
     def _forward_exact(self, x: torch.Tensor, capture: Captured | None) -> torch.Tensor:
         outputs, pres, posts = [], [], []
