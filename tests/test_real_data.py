@@ -4,6 +4,7 @@ stopping with restored parameters, divergence, batching invariance and the repor
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import socket
 from pathlib import Path
@@ -260,3 +261,34 @@ def test_summary_properties_and_report_end_to_end(tmp_path):
 def test_one_seed_report_says_no_error_bars(tmp_path):
     report = tiny_run(tmp_path, "one", seeds=1, report=True).report_path.read_text()
     assert "no error bars" in report and "the ranking is not tested" in report
+
+
+def test_members_that_stop_early_leave_the_stack_without_changing_a_number(monkeypatch):
+    """Early-stopped and diverged members are dropped from the stack being trained; every
+    member's history, epochs, restored and last parameters are the bits of training the
+    whole stack to the end."""
+    from actlab.engine import StackedMLP
+    from actlab.studies import real_data
+
+    study, cfg, trials, ctx = setup(
+        ["ReLU", "Tanh", "Linear", "GELU"], seeds=2, depths=[2], lr=0.05, patience=3
+    )
+    subsets = []
+    real_subset = StackedMLP.subset
+    monkeypatch.setattr(
+        StackedMLP, "subset", lambda self, rows: subsets.append(rows) or real_subset(self, rows)
+    )
+    with one_intra_op_thread():  # as every executor runs batches
+        dropped = real_data.fit(trials, ctx)
+    assert subsets, "no member left the stack: the test does not exercise it"
+    assert len(set(dropped.epochs_run.tolist())) > 1
+    # fit() imports drop_stopped from the engine's training module at each call
+    engine_train = importlib.import_module("actlab.engine.train")
+    monkeypatch.setattr(engine_train, "drop_stopped", lambda *args: None)
+    with one_intra_op_thread():
+        kept = real_data.fit(trials, ctx)
+    for field in ("diverged", "best_epoch", "epochs_run"):
+        assert np.array_equal(getattr(dropped, field), getattr(kept, field)), field
+    assert dropped.val_accuracy == kept.val_accuracy
+    assert torch.equal(dropped.model.flat, kept.model.flat)
+    assert torch.equal(dropped.last_flat, kept.last_flat)

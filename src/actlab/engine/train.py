@@ -121,22 +121,37 @@ class Working:
 
 def compact(work: Working, active: torch.Tensor, model: StackedMLP, optimizer, x, y):
     """Drop stopped members from the working stack, so no more time is spent computing
-    them. A member's numbers do not depend on its batch-mates (stack.py), so this changes
-    no result. A stack keeps two members (a stack of one rounds differently): the last
-    active member keeps one stopped companion."""
-    if len(work.rows) <= 2:
+    them (see drop_stopped)."""
+    smaller = drop_stopped(model, optimizer, work.model, work.optimizer, work.rows, active)
+    if smaller is None:
         return work, active
+    sub, sub_optimizer, rows, keep = smaller
+    return Working(sub, sub_optimizer, rows, x, y), active[keep]
+
+
+def drop_stopped(model: StackedMLP, optimizer, work, work_optimizer, rows, active):
+    """A stack of the still-active members of `work` (which holds members `rows` of
+    `model`), or None when it would not be smaller. `work`'s parameters and optimizer
+    state are first written back into `model`. Returns (stack, optimizer, its rows, the
+    indices into work kept).
+
+    A member's numbers do not depend on its batch-mates (stack.py), so this changes no
+    result. A stack keeps two members (a stack of one rounds differently): the last active
+    member keeps one stopped companion."""
+    if len(rows) <= 2:
+        return None
     keep = [i for i, a in enumerate(active.tolist()) if a]
     if len(keep) == 1:
-        keep.append(next(i for i in range(len(work.rows)) if i != keep[0]))
+        keep.append(next(i for i in range(len(rows)) if i != keep[0]))
         keep.sort()
-    if len(keep) == len(work.rows):
-        return work, active
-    work.finish(model, optimizer)
-    rows = [work.rows[i] for i in keep]
-    sub = model.subset(rows)
-    smaller = Working(sub, optimizer.subset(sub, rows), rows, x, y)
-    return smaller, active[keep]
+    if len(keep) == len(rows):
+        return None
+    if work is not model:
+        model.write_back(work, rows)
+        optimizer.write_back(work_optimizer, rows)
+    kept_rows = [rows[i] for i in keep]
+    sub = model.subset(kept_rows)
+    return sub, optimizer.subset(sub, kept_rows), kept_rows, keep
 
 
 def last_finite(losses: np.ndarray) -> np.ndarray:

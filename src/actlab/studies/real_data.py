@@ -286,6 +286,7 @@ def fit(trials: list[Trial], ctx: RunContext) -> Fit:
     import torch
 
     from actlab.engine import layer_sizes, make_optimizer
+    from actlab.engine.train import drop_stopped
 
     cfg: Config = ctx.config
     p = trials[0].params
@@ -310,31 +311,45 @@ def fit(trials: list[Trial], ctx: RunContext) -> Fit:
     # Epoch 0 (the initial weights) is the first candidate; a non-finite loss never is.
     best_loss = torch.where(bad(val_loss), math.inf, val_loss)
     history = [[float(a)] for a in val_acc.cpu().tolist()]
-    x_train, y_train = data["train"]
+    # Members still training live in `work`, the model or (once others have stopped) a
+    # smaller stack of its members `rows`; per-member state is kept for all of the model.
+    work, work_optimizer, rows = model, optimizer, list(range(m))
+    index = torch.arange(m, device=device)
+    (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
     for epoch in range(1, cfg.max_epochs + 1):
-        model.zero_grad()
-        loss = member_losses(model, model.forward(x_train), y_train)
-        blown = active & bad(loss.detach().double())
-        diverged |= blown
-        active &= ~blown
+        work.zero_grad()
+        loss = member_losses(work, work.forward(x_train), y_train)
+        blown = active[index] & bad(loss.detach().double())
+        diverged[index[blown]] = True
+        active[index[blown]] = False
         if not bool(active.any()):
             break
         loss.sum().backward()
-        optimizer.step(active)
-        epochs_run += active.long()
-        val_loss, val_acc = evaluate(model, *data["val"])
-        blown = active & bad(val_loss)
-        diverged |= blown
-        active &= ~blown
-        for k in torch.nonzero(active).flatten().tolist():
-            history[k].append(float(val_acc[k]))
-        improved = active & (val_loss < best_loss)
-        best_loss = torch.where(improved, val_loss, best_loss)
-        best_epoch = torch.where(improved, epoch, best_epoch)
-        best_flat[improved] = model.flat[improved]
+        work_optimizer.step(active[index])
+        epochs_run[index] += active[index].long()
+        val_loss, val_acc = evaluate(work, x_val, y_val)
+        blown = active[index] & bad(val_loss)
+        diverged[index[blown]] = True
+        active[index[blown]] = False
+        for k in torch.nonzero(active[index]).flatten().tolist():
+            history[rows[k]].append(float(val_acc[k]))
+        improved = active[index] & (val_loss < best_loss[index])
+        best_loss[index[improved]] = val_loss[improved]
+        best_epoch[index[improved]] = epoch
+        best_flat[index[improved]] = work.flat[improved]
         active &= (epoch - best_epoch) < cfg.patience
         if not bool(active.any()):
             break
+        smaller = drop_stopped(model, optimizer, work, work_optimizer, rows, active[index])
+        if smaller is not None:
+            work, work_optimizer, rows, _ = smaller
+            index = torch.tensor(rows, dtype=torch.long, device=device)
+            (x_train, y_train), (x_val, y_val) = (
+                (x[index], y[index]) for x, y in (data["train"], data["val"])
+            )
+    if work is not model:
+        model.write_back(work, rows)
+        optimizer.write_back(work_optimizer, rows)
     last_flat = model.flat.detach().clone()
     with torch.no_grad():
         model.flat.copy_(best_flat)
