@@ -275,6 +275,28 @@ class _FusedMLP(torch.autograd.Function):
         return (None, None) + (None,) * (2 * len(inputs))
 
 
+def runs_forward(runs: list[tuple], record: bool) -> list:
+    """a = f(z) for each run (fn, kernel, z, a, grad_a, grad_z) of members; returns the
+    generic kernels' graphs (None for runs with a kernel of their own)."""
+    graphs = []
+    for fn, kernel, z, a, _, _ in runs:
+        if kernel is None:
+            graphs.append(generic_forward(fn, z, a, record))
+        else:
+            kernel.forward(z, a)
+            graphs.append(None)
+    return graphs
+
+
+def runs_backward(runs: list[tuple], graphs: list) -> None:
+    """dL/dz from dL/da for each run, into its grad_z (the same buffer as grad_a)."""
+    for (_, kernel, z, a, grad_a, grad_z), graph in zip(runs, graphs, strict=True):
+        if kernel is None:
+            generic_backward(graph, grad_a, grad_z)
+        else:
+            kernel.backward(grad_a, z, a, grad_z)
+
+
 class _RunActivations(torch.autograd.Function):
     """Each run's activation on the layered path, computed as the fused path computes it:
     on whole padded member blocks (see StackedMLP._new_workspace), with the same kernels."""
@@ -284,25 +306,20 @@ class _RunActivations(torch.autograd.Function):
         z_view, z_pad = padded_zeros(*z.shape, like=z)
         z_view.copy_(z)
         a_view, a_pad = padded_zeros(*z.shape, like=z)
-        ctx.graphs = [
-            generic_forward(fn, z_pad[span], a_pad[span], True)
-            if kernel is None
-            else kernel.forward(z_pad[span], a_pad[span])
+        g_view, g_pad = padded_zeros(*z.shape, like=z)
+        ctx.runs = [
+            (fn, kernel, z_pad[span], a_pad[span], g_pad[span], g_pad[span])
             for span, fn, kernel in model._kernels
         ]
-        ctx.model, ctx.z_pad, ctx.a_pad = model, z_pad, a_pad
+        ctx.graphs, ctx.g_view = runs_forward(ctx.runs, record=True), g_view
         return a_view
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        g_view, g_pad = padded_zeros(*grad.shape, like=grad)
-        g_view.copy_(grad)
-        for (span, _, kernel), graph in zip(ctx.model._kernels, ctx.graphs, strict=True):
-            if kernel is None:
-                generic_backward(graph, g_pad[span], g_pad[span])
-            else:
-                kernel.backward(g_pad[span], ctx.z_pad[span], ctx.a_pad[span], g_pad[span])
-        ctx.graphs = ctx.z_pad = ctx.a_pad = None
+        ctx.g_view.copy_(grad)
+        runs_backward(ctx.runs, ctx.graphs)
+        g_view = ctx.g_view
+        ctx.runs = ctx.graphs = ctx.g_view = None
         return None, g_view
 
 
@@ -567,12 +584,7 @@ class StackedMLP:
         h0, graphs = h, []
         for layer, buffers in enumerate(ws.layers):
             torch.baddbmm(self._b[layer], h, self._wt[layer], out=buffers.z)
-            graphs.append(
-                [
-                    generic_forward(fn, z, a, record) if kernel is None else kernel.forward(z, a)
-                    for fn, kernel, z, a, _, _ in buffers.runs
-                ]
-            )
+            graphs.append(runs_forward(buffers.runs, record))
             h = buffers.a
         out = aligned_empty(h.shape[0], h.shape[1], self._w[-1].shape[1], like=h)
         torch.baddbmm(self._b[-1], h, self._wt[-1], out=out)
@@ -581,11 +593,7 @@ class StackedMLP:
     @staticmethod
     def _activation_backward(buffers: _Layer, graphs: list) -> torch.Tensor:
         """dL/dz of one hidden layer from dL/da (buffers.grad_h), run by run."""
-        for (_, kernel, z, a, gh, gz), graph in zip(buffers.runs, graphs, strict=True):
-            if kernel is None:
-                generic_backward(graph, gh, gz)
-            else:
-                kernel.backward(gh, z, a, gz)
+        runs_backward(buffers.runs, graphs)
         return buffers.grad_z
 
     def _normalise(self, z: torch.Tensor, layer: int) -> torch.Tensor:
