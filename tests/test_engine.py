@@ -241,3 +241,28 @@ def test_flush_denormals_is_an_option_that_changes_only_tiny_numbers(tmp_path):
     plain, flushed = RunConfig(**base), RunConfig(**base, flush_denormals=True)
     assert plain.hash() != flushed.hash()  # it can change numbers: a different run
     assert "flush_denormals" not in plain.hashed_dict()  # older runs keep their hash
+
+
+def test_a_run_with_flush_denormals_sets_the_mode_around_each_batch(tmp_path, monkeypatch):
+    import actlab
+
+    calls = []
+    real = torch.set_flush_denormal
+    monkeypatch.setattr(torch, "set_flush_denormal", lambda on: calls.append(on) or real(on))
+    config = actlab.RunConfig(
+        activations=["ReLU", "Tanh"],
+        studies=["gradient_flow"],
+        seeds=1,
+        executor="local",
+        flush_denormals=True,
+        study_config={"gradient_flow": {"depths": [2, 3], "width": 8, "report_depth": 3}},
+    )
+    actlab.run(config=config, out=tmp_path / "r", report=False)
+    assert calls and calls == [True, False] * (len(calls) // 2)  # on per batch, then off
+    calls.clear()
+    actlab.run(
+        config=config.model_copy(update={"flush_denormals": False}),
+        out=tmp_path / "plain",
+        report=False,
+    )
+    assert calls == []
