@@ -205,11 +205,15 @@ def test_summary_and_properties_are_computed_from_the_results(tmp_path):
     rctx = ReportContext(
         seeds=2, activations=["Linear", "Tanh", "ReLU"], config=run.config.study("capacity")
     )
-    props = study.properties(df, rctx)
-    assert len(props) == 2 * 3 * 2 and set(props["better"]) == {"lower"}
+    props = study.properties(summary, rctx)
+    # one row per property x activation x seed x target: the targets are the blocks' settings
+    assert len(props) == 2 * 3 * 2 * 3
+    assert {s.better for s in study.property_specs} == {"lower"}
     fit = props[(props["property"] == "fit (interpolation)") & (props["activation"] == "ReLU")]
-    seed0 = df[(df["metric"] == "test_mse") & (df["activation"] == "ReLU") & (df["seed"] == 0)]
-    assert fit[fit["seed"] == 0]["score"].item() == pytest.approx(np.log10(seed0["value"]).mean())
+    fit = fit.set_index(["seed", "setting"])["score"]
+    relu = df[(df["metric"] == "test_mse") & (df["activation"] == "ReLU")]
+    for r in relu.itertuples():
+        assert fit[(r.seed, f"target={r.target}")] == pytest.approx(np.log10(r.value))
 
 
 def test_run_end_to_end_writes_table_findings_and_figures(tmp_path):
@@ -224,7 +228,7 @@ def test_run_end_to_end_writes_table_findings_and_figures(tmp_path):
     geo = 10 ** np.log10(tanh_sin["value"]).mean()
     mantissa, exponent = f"{geo:.1e}".split("e")
     assert f"| Tanh | {mantissa}e{int(exponent)} [" in report
-    assert "paired t-test over 2 seeds" in report
+    assert "paired sign-flip permutation test over 2 seeds" in report
     for name in ("capacity_heatmap", "capacity_predictions"):
         assert (run.path / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (run.path / "figures" / f"{name}.svg").exists()
@@ -253,9 +257,10 @@ def test_report_marks_diverged_runs_and_leaves_them_out(tmp_path):
         "2 of 4 runs diverged and are left out of the statistics: Linear on cubic (2 of 2)"
         in report
     )
-    props = get_study("capacity").properties(run.results, None)
+    study = get_study("capacity")
+    props = study.properties(study.summarize(run.results), None)
     linear = props[props["activation"] == "Linear"]
-    assert (
-        linear["score"].isna().all()
-        and props[props["activation"] == "Sigmoid"]["score"].notna().all()
-    )
+    # a diverged fit ranks below every finite one (+inf, lower is better) and says why
+    assert (linear["score"] == np.inf).all() and (linear["outcome"] == "diverged").all()
+    sigmoid = props[props["activation"] == "Sigmoid"]
+    assert np.isfinite(sigmoid["score"]).all() and (sigmoid["outcome"] == "").all()

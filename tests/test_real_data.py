@@ -196,7 +196,8 @@ def test_a_nan_activation_diverges_beside_a_healthy_one(tmp_path):
     rows = {t.activation: scalars(r) for t, r in zip(trials, per_trial, strict=True)}
     assert rows["broken"]["diverged"] == 1 and math.isnan(rows["broken"]["test_accuracy"])
     assert rows["ReLU"]["diverged"] == 0 and rows["ReLU"]["test_accuracy"] > 0.5
-    # the runner's tidy table: a diverged seed scores NaN, the healthy one its accuracy
+    # the runner's tidy table: a diverged seed scores -inf (below any accuracy), the healthy
+    # one its accuracy
     results = pd.DataFrame(
         [
             {"study": "real_data", "activation": t.activation, "seed": t.seed, **t.params, **row}
@@ -206,9 +207,12 @@ def test_a_nan_activation_diverges_beside_a_healthy_one(tmp_path):
     )
     results["step"] = results["step"].astype(float)
     rctx = ReportContext(seeds=1, activations=["ReLU", "broken"], config=cfg)
-    props = study.properties(results, rctx).set_index("activation")["score"]
-    assert math.isnan(props["broken"]) and props["ReLU"] == rows["ReLU"]["test_accuracy"]
-    report = study.report(results, Path(tmp_path), rctx).markdown
+    summary = study.summarize(results)
+    props = study.properties(summary, rctx).set_index("activation")
+    assert props.loc["broken", "score"] == -math.inf
+    assert props.loc["broken", "outcome"] == "diverged"
+    assert props.loc["ReLU", "score"] == rows["ReLU"]["test_accuracy"]
+    report = study.report(summary, Path(tmp_path), rctx).markdown
     assert "1 of 2 runs diverged" in report and "broken on digits at depth 1" in report
     assert (Path(tmp_path) / "real_data_accuracy.svg").exists()
 
@@ -240,17 +244,18 @@ def test_summary_properties_and_report_end_to_end(tmp_path):
     rctx = ReportContext(
         seeds=2, activations=["Linear", "Tanh", "ReLU"], config=run.config.study("real_data")
     )
-    props = study.properties(results, rctx)
-    assert set(props["property"]) == {"real-data accuracy"} and len(props) == 3 * 2
+    props = study.properties(summary, rctx)
+    # one row per activation x seed x (data set, depth): the settings are the blocks
+    assert set(props["property"]) == {"real-data accuracy"} and len(props) == 3 * 2 * 2
     wide = summary["trials"]
-    tanh0 = wide[(wide["activation"] == "Tanh") & (wide["seed"] == 0)]["test_accuracy"].mean()
-    score = props[(props["activation"] == "Tanh") & (props["seed"] == 0)]["score"].item()
-    assert score == pytest.approx(tanh0)
+    tanh0 = wide[(wide["activation"] == "Tanh") & (wide["seed"] == 0)]
+    scores = props[(props["activation"] == "Tanh") & (props["seed"] == 0)]
+    assert sorted(scores["score"]) == pytest.approx(sorted(tanh0["test_accuracy"]))
 
     report = run.report_path.read_text()
     assert "## Real data" in report
     assert "| activation | depth 1 | depth 2 |" in report
-    assert "paired t-test over 2 seeds" in report
+    assert "paired sign-flip permutation test over 2 seeds" in report
     assert "No run diverged" in report
     for name in ("real_data_accuracy", "real_data_curves"):
         assert (run.path / "figures" / f"{name}.png").exists()

@@ -179,7 +179,7 @@ def test_study_end_to_end(tmp_path):
     full = go("full")
     df = full.results
     ran = df[df["metric"] == "skipped"]
-    states = df[df["metric"].isin(["learned", "stuck", "diverged"])]
+    states = df[df["metric"].isin(["learned", "stuck", "failed", "diverged"])]
     per_trial = states.groupby("trial")["value"].sum()
     assert (per_trial == 1).all()
     assert len(per_trial) == int((ran["value"] == 0).sum())

@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 
 import actlab
 from actlab.report import summary as cross
-from actlab.stats import describe, paired_comparison, rank, summarize
+from actlab.stats import describe, paired_comparison, summarize
 
 
 def test_summary_matches_scipy():
@@ -37,93 +37,158 @@ def test_describe_groups():
     assert out.loc["a", "mean"] == 2.0 and out.loc["b", "std"] == 0.0
 
 
-def test_paired_comparison_matches_scipy():
+def brute_force_sign_flip(d) -> float:
+    """Every one of the 2^n sign assignments, by itertools: the definition of the test."""
+    import itertools
+
+    d = np.asarray(d, dtype=float)
+    observed = abs(d.sum())
+    sums = [abs(np.dot(signs, d)) for signs in itertools.product((1, -1), repeat=len(d))]
+    return sum(s >= observed - 1e-12 for s in sums) / len(sums)
+
+
+def test_sign_flip_test_matches_its_definition_and_scipy():
     a = np.array([1.0, 2.0, 3.5, 4.0, 5.5])
     b = np.array([0.8, 1.7, 3.6, 3.1, 5.0])
     p = paired_comparison(a, b)
-    assert p.p_value == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue)
+    assert p.p_value == pytest.approx(brute_force_sign_flip(a - b))
+    exact = scipy_stats.permutation_test(
+        (a, b),
+        lambda x, y: np.mean(x - y),
+        permutation_type="samples",
+        n_resamples=np.inf,
+        alternative="two-sided",
+    )
+    assert p.p_value == pytest.approx(exact.pvalue)
     assert p.mean_diff == pytest.approx((a - b).mean()) and p.n == 5
 
 
-def test_paired_comparison_edge_cases():
+def test_constant_differences_are_not_p_zero():
+    # Audit defect 1: identical per-seed differences used to give p = 0. With n pairs the
+    # sign-flip test cannot go below 2 / 2^n: 0.25 for three seeds, whatever the effect.
+    for n in (2, 3, 5):
+        p = paired_comparison([1.0] * n, [0.0] * n)
+        assert p.p_value == pytest.approx(2 / 2**n) and not p.significant
+    assert paired_comparison([3.0] * 6, [2.0] * 6).p_value == pytest.approx(1 / 32)
     assert paired_comparison([1, 2], [1, 2]).p_value == 1.0  # identical: no difference
-    assert paired_comparison([2, 3], [1, 2]).p_value == 0.0  # constant shift, no noise
     assert not paired_comparison([1.0], [2.0]).tested  # one pair cannot be tested
     assert paired_comparison([1, np.nan, 3], [0, 1, 2]).n == 2  # incomplete pairs dropped
 
 
-def scores(values: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {"activation": a, "seed": s, "score": v}
-            for a, vs in values.items()
-            for s, v in enumerate(vs)
-        ]
+def test_holm_matches_its_definition():
+    from actlab.stats import holm
+
+    # sorted p: 0.01, 0.013, 0.04, 0.5 with m = 4 -> 0.04, 0.039 -> 0.04 (monotone), 0.08, 0.5
+    assert holm([0.013, 0.5, 0.01, 0.04]) == pytest.approx([0.04, 0.5, 0.04, 0.08])
+    assert holm([0.013]) == [0.013]
+    assert math.isnan(holm([math.nan, 0.2])[0]) and holm([math.nan, 0.2])[1] == 0.2
+
+
+def test_friedman_statistic_matches_scipy_with_ties():
+    from actlab.stats import block_ranks, friedman_nemenyi, friedman_statistic
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=(7, 5)), 1)  # rounding makes ties
+    x[:, 2] = x[:, 1]
+    assert friedman_statistic(block_ranks(x, True)) == pytest.approx(
+        scipy_stats.friedmanchisquare(*x.T).statistic
     )
+    test = friedman_nemenyi(x, list("abcde"), higher_is_better=True)
+    assert 0 < test.friedman_p <= 1
+    # every block all ties: no evidence at all
+    flat = friedman_nemenyi(np.ones((4, 3)), ["a", "b", "c"], True)
+    assert flat.friedman_p == 1.0 and not flat.separates
 
 
-def test_rank_finds_a_known_best_and_worst():
+def test_nemenyi_critical_difference_matches_demsar():
+    from actlab.stats import critical_difference, nemenyi_q
+
+    # Demšar 2006, Table 5(a): q_0.05 for k = 2..10
+    table = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
+    for k, q in zip(range(2, 11), table, strict=True):
+        assert nemenyi_q(k) == pytest.approx(q, abs=1e-3)  # the table has 3 decimals
+    assert critical_difference(8, 3) == pytest.approx(3.031 * math.sqrt(72 / 18), abs=2e-3)
+
+
+def test_permutation_p_of_friedman_agrees_with_the_chi_square_for_many_blocks():
+    from actlab.stats import friedman_nemenyi
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 4)) + np.array([0.0, 0.2, 0.4, 0.6])
+    test = friedman_nemenyi(x, list("abcd"), True)
+    chi2 = scipy_stats.friedmanchisquare(*x.T).pvalue
+    assert test.friedman_p == pytest.approx(chi2, abs=0.02)
+
+
+def property_scores(prop: str, data: dict[str, list[float]], settings: int = 1) -> pd.DataFrame:
+    """A properties() table: data[activation] lists scores seed-major over the settings."""
+    rows = []
+    for act, values in data.items():
+        for i, v in enumerate(values):
+            rows.append(
+                {
+                    "property": prop,
+                    "activation": act,
+                    "seed": i // settings,
+                    "setting": f"s={i % settings}" if settings > 1 else "",
+                    "score": v,
+                    "outcome": "",
+                    "regime": False,
+                    "floored": False,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def spec(prop: str, better: str = "higher", **kw):
+    from actlab.studies.base import PropertySpec
+
+    return PropertySpec(prop, f"{prop} score", better, **kw)
+
+
+def verdicts_of(scores: pd.DataFrame, specs: dict) -> pd.DataFrame:
+    from actlab.report.verdicts import verdict_table
+
+    return verdict_table(scores, specs)
+
+
+def test_verdicts_find_a_known_best_and_worst():
     rng = np.random.default_rng(0)
-    noise = rng.normal(0, 0.01, size=(3, 8))
-    data = {"A": 3 + noise[0], "B": 2 + noise[1], "C": 1 + noise[2]}
-    r = rank(scores({k: list(v) for k, v in data.items()}), better="higher")
-    assert r.order == ["A", "B", "C"] and r.best == ["A"] and r.worst == ["C"] and r.tested
-    lower = rank(scores({k: list(v) for k, v in data.items()}), better="lower")
-    assert lower.best == ["C"] and lower.worst == ["A"]
+    data = {a: list(level + rng.normal(0, 0.01, 12)) for a, level in zip("ABCDE", (5, 4, 3, 2, 1))}
+    v = verdicts_of(property_scores("p", data), {"p": spec("p")}).set_index("activation")
+    assert v.loc["A", "group"] == "best" and v.loc["E", "group"] == "worst"
+    assert v.loc["C", "group"] == "middle"
+    assert list(v["mean_rank"]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert v.loc["A", "mean"] == pytest.approx(np.mean(data["A"]))
+    lower = verdicts_of(property_scores("p", data), {"p": spec("p", "lower")})
+    assert lower.set_index("activation").loc["E", "group"] == "best"
 
 
-def test_rank_calls_an_unresolved_difference_a_tie():
-    data = {"A": [1.0, 2.0, 1.5, 2.4], "B": [1.9, 1.2, 2.1, 1.3], "C": [-5.0, -5.1, -4.9, -5.2]}
-    r = rank(scores(data), better="higher")
-    assert set(r.best) == {"A", "B"} and r.worst == ["C"]
+def test_recommendation_sentences_follow_the_verdicts():
+    rng = np.random.default_rng(1)
+    depth = {
+        a: list(level + rng.normal(0, 0.01, 8))
+        for a, level in (("ReLU", 5), ("Tanh", 3), ("Sigmoid", 0))
+    }
+    scores = property_scores("depth robustness", depth)
+    specs = {"depth robustness": spec("depth robustness", situation="a deep network (many layers)")}
+    v = verdicts_of(scores, specs)
+    lines = cross.recommendations(v, specs, seeds=8)
+    first = lines[0]
+    assert first.startswith("For a deep network (many layers): ReLU; avoid Sigmoid")
+    assert "Friedman + Nemenyi over 8 blocks" in first
+    table = cross.best_worst_table(v, specs)
+    assert "| depth robustness |" in table and "ReLU (1)" in table and "Sigmoid (3)" in table
 
 
-def ranking(prop: str, data: dict[str, list[float]], better="higher"):
-    return cross.PropertyRanking(prop, better, rank(scores(data), better))
-
-
-def test_recommendation_sentences_follow_the_ranking():
-    clear = ranking(
-        "depth robustness", {"ReLU": [5, 5, 5], "Tanh": [3, 3.1, 2.9], "Sigmoid": [0, 0.1, 0]}
-    )
-    tied = ranking(
-        "fit (interpolation)",
-        {"ReLU": [-3.0, -2.0, -2.5], "GELU": [-2.2, -2.9, -2.4], "Linear": [-0.5, -0.6, -0.55]},
-        better="lower",
-    )
-    lines = cross.recommendations([clear, tied], seeds=3)
-    assert "For a deep network (many layers): ReLU; avoid Sigmoid (by depth robustness)." in lines
-    fit = next(line for line in lines if "inside the data range" in line)
-    assert "(tied)" in fit and "ReLU" in fit and "GELU" in fit and "avoid Linear" in fit
-    table = cross.best_worst_table([clear, tied], seeds=3)
-    assert "| depth robustness |" in table and "ReLU (5)" in table
-    assert "untested" not in " ".join(lines)
-
-
-def test_one_seed_recommendations_say_they_are_untested():
-    r = ranking("depth robustness", {"ReLU": [5], "Tanh": [3]})
-    assert "untested" in cross.recommendations([r], seeds=1)[-1]
-    assert "One seed" in cross.best_worst_table([r], seeds=1)
-
-
-def test_folklore_is_reported_only_when_contradicted():
-    def lr_table(tanh_div, relu_div):
-        return pd.DataFrame(
-            {
-                "activation": ["Tanh", "ReLU"],
-                "lr": [1.0, 1.0],
-                "diverged": [tanh_div, relu_div],
-                "seeds": [3, 3],
-            }
-        )
-
-    acts = ["Tanh", "ReLU"]
-    contradicted = cross.bounded_is_stable({"stability": {"lr": lr_table(2, 0)}}, acts)
-    assert "Tanh diverged in 2 of 3 seeds at learning rate 1" in contradicted
-    assert cross.bounded_is_stable({"stability": {"lr": lr_table(0, 0)}}, acts) is None
-    assert cross.bounded_is_stable({"stability": {"lr": lr_table(2, 1)}}, acts) is None
-    # claims whose evidence is missing from the run are skipped, not guessed
-    assert cross.folklore({}, acts) == []
+def test_one_seed_recommendations_say_what_they_rest_on():
+    scores = property_scores("depth robustness", {"ReLU": [5.0], "Tanh": [3.0]})
+    specs = {"depth robustness": spec("depth robustness", situation="a deep network")}
+    v = verdicts_of(scores, specs)
+    lines = cross.recommendations(v, specs, seeds=1)
+    assert "no recommendation" in lines[0] and "untested" in lines[0]
+    assert "One seed" in lines[-1]
+    assert "not separated by 1 seed" in cross.best_worst_table(v, specs)
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +270,21 @@ def test_output_ranges_bracket_only_the_bounds_that_are_reached(name, text):
 
 
 def test_versus_runner_up_sentences():
-    from actlab.stats import versus_runner_up
+    from actlab.stats import versus_runner_up, with_holm
 
-    better = paired_comparison([2.0, 3.1, 4.0, 5.2], [1.0, 2.0, 3.1, 4.0])
-    assert versus_runner_up("ReLU", better).startswith("ReLU is better than the runner-up")
-    tie = paired_comparison([1.0, 2.0, 1.5], [1.9, 1.2, 1.6])
-    assert versus_runner_up("ReLU", tie, "+0.1 points").startswith(
-        "ReLU is tied with the runner-up (+0.1 points, paired t-test over 3 seeds"
+    better = paired_comparison([2.0, 3.1, 4.0, 5.2, 6.0, 7.0], [1.0, 2.0, 3.1, 4.0, 5.1, 6.0])
+    assert versus_runner_up("ReLU", "GELU", better).startswith(
+        "ReLU is better than GELU (paired sign-flip permutation test over 6 seeds, p = 0.031"
     )
-    assert versus_runner_up("ReLU", paired_comparison([1.0], [2.0])) == (
-        "the difference cannot be tested (1 paired seed(s))"
+    # the same comparison in a family of five is not significant after Holm's correction
+    family = with_holm([better] + [paired_comparison([1.0, 2.0], [1.5, 1.0])] * 4)
+    sentence = versus_runner_up("ReLU", "GELU", family[0], family="5 targets")
+    assert sentence.startswith("ReLU and GELU are not separated by 6 seeds")
+    assert "Holm-adjusted over 5 targets p = 0.16" in sentence
+    tie = paired_comparison([1.0, 2.0, 1.5], [1.9, 1.2, 1.6])
+    assert versus_runner_up("ReLU", "Tanh", tie, "+0.1 points").startswith(
+        "ReLU and Tanh are not separated by 3 seeds (+0.1 points; paired sign-flip"
+    )
+    assert versus_runner_up("ReLU", "Tanh", paired_comparison([1.0], [2.0])) == (
+        "the difference from Tanh cannot be tested (1 paired seed(s))"
     )

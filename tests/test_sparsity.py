@@ -162,12 +162,17 @@ def test_linear_at_lr_5_diverges_and_is_reported_as_diverged(tmp_path):
     assert "| Linear | diverged | diverged | diverged | 2 of 2 | diverged |" in report
     assert "| Sigmoid | " in report and "| Sigmoid | diverged" not in report
     assert "Linear diverged in every seed" in report
-    props = study.properties(run.results, ReportContext(2, ["Linear", "Sigmoid"], cfg))
+    rctx = ReportContext(2, ["Linear", "Sigmoid"], cfg)
+    props = study.properties(study.summarize(run.results), rctx)
     lin = props[props["activation"] == "Linear"]
-    assert len(lin) == 4 and lin["score"].isna().all()
+    assert len(lin) == 4 and lin["score"].isna().all() and (lin["outcome"] == "diverged").all()
     assert set(props["property"]) == {"dead units", "saturated units"}
     assert props[props["activation"] == "Sigmoid"]["score"].notna().all()
-    assert (props["better"] == "lower").all()
+    assert {s.better for s in study.property_specs} == {"lower"}
+    # the verdicts leave the diverged network unranked, and say why
+    verdicts = pd.read_csv(run.path / "verdicts.csv").set_index(["property", "activation"])
+    assert verdicts.loc[("dead units", "Linear"), "group"] == "not ranked"
+    assert verdicts.loc[("dead units", "Linear"), "outcomes"] == "diverged 2"
 
 
 def test_config_validates_ranges():

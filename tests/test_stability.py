@@ -14,7 +14,8 @@ from actlab.activations import get_activation
 from actlab.engine import DivergenceRule, layer_sizes
 from actlab.studies import get_study
 from actlab.studies.base import RunContext, initial_params
-from actlab.studies.stability import classify, sine_data
+from actlab.data import sine_data
+from actlab.studies.outcomes import classify
 
 TINY = {
     "lrs": [0.01, 1.0],
@@ -33,11 +34,13 @@ TINY = {
         (True, 0.01, "diverged"),
         (False, 0.1, "learned"),
         (False, 0.49, "stuck"),  # a constant output scores ~ the variance (0.5 here)
-        (False, 3830.0, "stuck"),  # the original's "not diverged" Sigmoid at loss 3830
-        (False, math.nan, "stuck"),
+        (False, 4.99, "stuck"),  # just under 10x the variance
+        (False, 5.01, "failed"),  # just over it
+        (False, 3830.0, "failed"),  # the original's "not diverged" Sigmoid at loss 3830
+        (False, math.nan, "failed"),
     ],
 )
-def test_classifier_keeps_three_states_apart(diverged, loss, state):
+def test_classifier_keeps_four_states_apart(diverged, loss, state):
     assert classify(diverged, loss, target_variance=0.5, learned_below=0.5) == state
 
 
@@ -136,11 +139,11 @@ def test_end_to_end_report_and_batching_invariance(tmp_path):
     assert (full.path / "figures" / "stability.png").exists()
     assert (full.path / "figures" / "stability.svg").exists()
     # each trial is in exactly one state
-    states = a[a["metric"].isin(["learned", "stuck", "diverged"])]
+    states = a[a["metric"].isin(["learned", "stuck", "failed", "diverged"])]
     assert (states.groupby("trial")["value"].sum() == 1).all()
 
 
-def test_properties_count_learned_settings_per_seed(tmp_path):
+def test_properties_score_each_setting_learned_or_not(tmp_path):
     run = actlab.run(
         config=actlab.RunConfig(
             activations=["ReLU"], studies=["stability"], seeds=2, study_config={"stability": TINY}
@@ -149,10 +152,16 @@ def test_properties_count_learned_settings_per_seed(tmp_path):
         report=False,
     )
     df = run.results
-    props = get_study("stability").properties(df, None)
+    study = get_study("stability")
+    props = study.properties(study.summarize(df), None)
     lr_rob = props[props["property"] == "learning-rate robustness"]
-    for seed, score in zip(lr_rob["seed"], lr_rob["score"], strict=True):
-        learned = df[(df["metric"] == "learned") & (df["part"] == "lr") & (df["seed"] == seed)]
-        assert score == learned["value"].sum()
-    assert set(props["better"]) == {"higher"}
+    learned = df[(df["metric"] == "learned") & (df["part"] == "lr")]
+    assert len(lr_rob) == len(learned) == 2 * len(TINY["lrs"])
+    by_block = lr_rob.set_index(["seed", "setting"])
+    for r in learned.itertuples():
+        assert by_block.loc[(r.seed, f"lr={r.lr:g}"), "score"] == r.value
+    # the regime of "a high learning rate" is the sweep's highest rate, of every seed
+    regime = lr_rob[lr_rob["regime"]]
+    assert set(regime["setting"]) == {f"lr={max(TINY['lrs']):g}"} and len(regime) == 2
+    assert {s.better for s in study.property_specs} == {"higher"}
     assert torch.is_tensor(sine_data(5)[0])

@@ -754,3 +754,42 @@ def validate_custom(act: Activation) -> None:
             f"activation '{act.name}' is not elementwise: its output at a point changes "
             "when the other inputs are reordered or dropped"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Families, judged from the function itself on a float64 grid over [-10, 10], so that a claim
+# about "bounded" or "rectifier-like" activations covers custom ones too, not a list of names.
+FAMILY_GRID = torch.arange(-1000, 1001, dtype=torch.float64) / 100
+
+
+def _values(act: Activation) -> Tensor:
+    with torch.no_grad():
+        return act.fn(FAMILY_GRID).to(torch.float64)
+
+
+def is_affine(act: Activation) -> bool:
+    """f(x) = a x + b on the grid: no non-linearity at all (the identity, Linear)."""
+    y = _values(act)
+    a = (y[-1] - y[0]) / (FAMILY_GRID[-1] - FAMILY_GRID[0])
+    line = y[0] + a * (FAMILY_GRID - FAMILY_GRID[0])
+    return bool(torch.allclose(y, line, rtol=0, atol=1e-9 * max(1.0, float(y.abs().max()))))
+
+
+def is_bounded(act: Activation) -> bool:
+    """Both ends of the declared output range are finite (Sigmoid, Tanh, Hardtanh, ...)."""
+    lo, hi = act.output_range
+    return math.isfinite(lo) and math.isfinite(hi)
+
+
+def has_zero_region(act: Activation) -> bool:
+    """Exactly zero on every input of [-10, -1] (the rectifiers: ReLU, ReLU6, ...): a unit
+    whose inputs all fall there outputs zero and passes no gradient."""
+    y = _values(act)
+    return bool((y[FAMILY_GRID <= -1] == 0).all())
+
+
+def is_smooth_rectifier(act: Activation) -> bool:
+    """Declared smooth, non-affine, unbounded above and bounded below: the smooth ReLU
+    variants (GELU, Swish, Mish, Softplus)."""
+    lo, hi = act.output_range
+    return act.smooth and not is_affine(act) and hi == INF and math.isfinite(lo)

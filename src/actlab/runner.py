@@ -336,8 +336,8 @@ def execute(
         batches = planned(store.done)
         # Studies that time things need the machine to themselves: their batches run one
         # at a time in this process, after the parallel work.
-        alone = [b for b in batches if getattr(get_study(b.study), "exclusive", False)]
-        shared = [b for b in batches if not getattr(get_study(b.study), "exclusive", False)]
+        alone = [b for b in batches if get_study(b.study).exclusive]
+        shared = [b for b in batches if not get_study(b.study).exclusive]
         executor = choose_executor(
             config.executor, config.workers, contexts, shared, config.address
         )
@@ -377,6 +377,10 @@ def execute(
             from actlab.report.markdown import build_report
 
             build_report(run, table)
+        else:  # the verdicts are data, not report: written either way
+            from actlab.report.markdown import write_verdicts
+
+            write_verdicts(run, table)
     except KeyboardInterrupt:
         if store.manifest.get("status") != "complete":
             store.mark("interrupted")

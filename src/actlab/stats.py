@@ -68,90 +68,261 @@ def describe(df: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-# -- paired comparisons and rankings ----------------------------------------------------------
+# -- paired comparisons --------------------------------------------------------------------------
 SIGNIFICANCE = 0.05
+# Up to this many pairs the sign-flip test enumerates every assignment (2^16 = 65,536);
+# above it, a fixed-seed Monte Carlo sample of this many assignments (deterministic).
+EXACT_SIGN_FLIPS = 16
+PERMUTATIONS = 20_000
+# Exact zeros (a gradient or an error of exactly 0) have no logarithm: they are floored
+# here, counted and flagged, never dropped. 1e-45 is below float32's smallest subnormal.
+LOG_FLOOR = 1e-45
+
+
+def sign_flip_p(d) -> float:
+    """Two-sided p of the paired sign-flip permutation test on differences `d`: the share
+    of the 2^n ways of flipping the differences' signs whose mean is at least as far from
+    zero as the observed one. Distribution-free, exact for n <= EXACT_SIGN_FLIPS; a
+    constant difference over n pairs gives 2 / 2^n (0.25 for three), never 0."""
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    if n == 0:
+        return math.nan
+    observed = abs(d.sum())
+    if n <= EXACT_SIGN_FLIPS:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+        sums = np.abs(signs @ d)
+        # relative tolerance: sums equal to the observed one up to rounding count as equal
+        return float(np.mean(sums >= observed * (1 - 1e-12)))
+    rng = np.random.default_rng(0)
+    signs = rng.choice([-1.0, 1.0], size=(PERMUTATIONS, n))
+    hits = int(np.sum(np.abs(signs @ d) >= observed * (1 - 1e-12)))
+    return (1 + hits) / (1 + PERMUTATIONS)
+
+
+def smallest_p(n: int) -> float:
+    """The smallest two-sided p the sign-flip test can give with n pairs."""
+    return 2.0 / 2**n if n > 0 else math.nan
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaNs left out and kept NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    idx = [i for i in np.argsort(p, kind="stable") if not math.isnan(p[i])]
+    m, running = len(idx), 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
 
 
 @dataclass(frozen=True)
 class Paired:
-    """A - B over the seeds where both have a value."""
+    """A - B over the seeds where both have a value, with the sign-flip test's p."""
 
     mean_diff: float
-    ci_low: float
+    ci_low: float  # t interval of the mean difference (descriptive)
     ci_high: float
-    p_value: float  # two-sided paired t-test; NaN with fewer than 2 pairs
+    p_value: float  # two-sided sign-flip permutation test; NaN with fewer than 2 pairs
     n: int
+    p_adjusted: float = math.nan  # after Holm's correction within its family; NaN if none
+
+    TEST = "paired sign-flip permutation test"
 
     @property
     def tested(self) -> bool:
         return self.n >= 2 and not math.isnan(self.p_value)
 
     @property
+    def p_decisive(self) -> float:
+        """The p that decides: the adjusted one when the test belongs to a family."""
+        return self.p_value if math.isnan(self.p_adjusted) else self.p_adjusted
+
+    @property
     def significant(self) -> bool:
-        return self.tested and self.p_value < SIGNIFICANCE
+        return self.tested and self.p_decisive < SIGNIFICANCE
 
 
 def paired_comparison(a, b) -> Paired:
-    """Paired t-test of a against b (aligned by seed; pairs with a non-finite side dropped)."""
-    from scipy import stats
-
+    """Sign-flip test of a against b (aligned by seed; pairs with a non-finite side dropped)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
     d = a[keep] - b[keep]
     s = summarize(d)
     if s.n < 2:
         return Paired(s.mean, math.nan, math.nan, math.nan, s.n)
-    if s.std == 0:  # identical differences: no noise to test against
-        p = 1.0 if s.mean == 0 else 0.0
-    else:
-        p = float(stats.ttest_rel(a[keep], b[keep]).pvalue)
-    return Paired(s.mean, s.ci_low, s.ci_high, p, s.n)
+    return Paired(s.mean, s.ci_low, s.ci_high, sign_flip_p(d), s.n)
 
 
-@dataclass(frozen=True)
-class Ranking:
-    """Activations ordered best first for one property, with who is tied with the best
-    and the worst (a difference not significant in a paired test over seeds is a tie)."""
-
-    order: list[str]
-    means: dict[str, float]
-    best: list[str]  # the best and every activation tied with it
-    worst: list[str]  # the worst and every activation tied with it
-    tested: bool  # False with one seed: no comparison could be tested
-    p_values: dict[str, float]  # each activation against the single best
+def paired_by_seed(table: pd.DataFrame, column: str, a: str, b: str) -> Paired:
+    """Paired comparison of activations a and b on `column` of a per-trial table (columns
+    activation, seed, column), aligned by seed."""
+    x = table[table["activation"] == a].set_index("seed")[column]
+    y = table[table["activation"] == b].set_index("seed")[column]
+    both = x.to_frame("a").join(y.to_frame("b"), how="inner")
+    return paired_comparison(both["a"], both["b"])
 
 
-def rank(scores: pd.DataFrame, better: str) -> Ranking:
-    """Rank activations on per-seed scores (columns activation, seed, score)."""
-    wide = scores.pivot_table(
-        index="seed", columns="activation", values="score", aggfunc="mean", dropna=False
-    )
-    means = {
-        a: float(np.nanmean(wide[a])) if np.isfinite(wide[a]).any() else math.nan
-        for a in wide.columns
-    }
-    valid = [a for a in wide.columns if not math.isnan(means[a])]
-    sign = -1.0 if better == "higher" else 1.0
-    order = sorted(valid, key=lambda a: sign * means[a])
-    if not order:
-        return Ranking([], means, [], [], False, {})
-    top, bottom = order[0], order[-1]
-    vs_top = {a: paired_comparison(wide[a], wide[top]) for a in order}
-    vs_bottom = {a: paired_comparison(wide[a], wide[bottom]) for a in order}
-    # An untested pair (too few seeds with values) cannot be called different: it ties.
-    tested = any(p.tested for a, p in vs_top.items() if a != top)
-    best = [a for a in order if a == top or not vs_top[a].significant]
-    worst = [a for a in order if a == bottom or not vs_bottom[a].significant]
-    if not tested:  # no test possible: name only the single best and worst
-        best, worst = [top], [bottom]
-    return Ranking(order, means, best, worst, tested, {a: vs_top[a].p_value for a in order})
+def with_holm(family: list[Paired]) -> list[Paired]:
+    """The family's comparisons with their Holm-adjusted p-values filled in."""
+    from dataclasses import replace
+
+    adjusted = holm([p.p_value for p in family])
+    return [replace(p, p_adjusted=q) for p, q in zip(family, adjusted, strict=True)]
 
 
-def versus_runner_up(best: str, paired: Paired, detail: str = "") -> str:
-    """'BEST is better than / tied with the runner-up (...)', or why it cannot be tested;
-    `detail` (e.g. the difference with its interval) goes before the test's numbers."""
+def test_text(p: Paired, family: str = "") -> str:
+    """'sign-flip test over n seeds, p = .. (Holm-adjusted over FAMILY: ..)'."""
+    text = f"{p.TEST} over {p.n} seeds, p = {p.p_value:.2g}"
+    if not math.isnan(p.p_adjusted) and family:
+        text += f", Holm-adjusted over {family} p = {p.p_adjusted:.2g}"
+    return text
+
+
+def versus_runner_up(
+    best: str, runner: str, paired: Paired, detail: str = "", family: str = ""
+) -> str:
+    """'BEST is better than RUNNER (...)', 'BEST and RUNNER are not separated by n seeds
+    (...)', or why the difference cannot be tested; `detail` (e.g. the difference with its
+    interval) goes before the test's numbers."""
     if not paired.tested:
-        return f"the difference cannot be tested ({paired.n} paired seed(s))"
-    word = "better than" if paired.significant else "tied with"
-    test = f"paired t-test over {paired.n} seeds, p = {paired.p_value:.2g}"
-    return f"{best} is {word} the runner-up ({detail + ', ' if detail else ''}{test})"
+        return f"the difference from {runner} cannot be tested ({paired.n} paired seed(s))"
+    inside = f"{detail + '; ' if detail else ''}{test_text(paired, family)}"
+    if paired.significant:
+        return f"{best} is better than {runner} ({inside})"
+    return f"{best} and {runner} are not separated by {paired.n} seeds ({inside})"
+
+
+# -- ranking several activations over blocks (Demšar 2006) ----------------------------------------
+@dataclass(frozen=True)
+class RankTest:
+    """Friedman's test over blocks (seeds, or seed x setting), then Nemenyi's post-hoc test
+    on the mean ranks (Demšar, "Statistical comparisons of classifiers over multiple data
+    sets", JMLR 2006). Rank 1 is the best; tied scores share the mean of their ranks."""
+
+    names: list[str]  # best mean rank first
+    mean_ranks: dict[str, float]
+    n_blocks: int
+    friedman_p: float  # permutation p of Friedman's statistic (ranks shuffled within blocks)
+    critical_difference: float  # Nemenyi: mean ranks this far apart differ at the 5% level
+    alpha: float = SIGNIFICANCE
+
+    TEST = "Friedman + Nemenyi"
+
+    @property
+    def k(self) -> int:
+        return len(self.names)
+
+    @property
+    def separates(self) -> bool:
+        """Whether the omnibus test found any difference at all (the post-hoc test's gate)."""
+        return self.k > 1 and self.n_blocks > 1 and self.friedman_p < self.alpha
+
+    def nemenyi_p(self, a: str, b: str) -> float:
+        """Nemenyi's p for the difference of two mean ranks (family-wise over all pairs)."""
+        if a == b or self.k < 2 or self.n_blocks < 1:
+            return math.nan
+        from scipy.stats import studentized_range
+
+        se = math.sqrt(self.k * (self.k + 1) / (6 * self.n_blocks))
+        z = abs(self.mean_ranks[a] - self.mean_ranks[b]) / se
+        return float(min(1.0, studentized_range.sf(z * math.sqrt(2), self.k, np.inf)))
+
+    def different(self, a: str, b: str) -> bool:
+        if not self.separates or a == b:
+            return False
+        return abs(self.mean_ranks[a] - self.mean_ranks[b]) >= self.critical_difference
+
+    def blocks_to_separate(self, a: str, b: str) -> float:
+        """Blocks needed for the observed mean-rank difference of a and b to reach Nemenyi's
+        critical difference (if the mean ranks stayed as observed); inf when they are equal."""
+        gap = abs(self.mean_ranks[a] - self.mean_ranks[b])
+        return blocks_for_gap(gap, self.k, self.alpha)
+
+
+def nemenyi_q(k: int, alpha: float = SIGNIFICANCE) -> float:
+    """q_alpha of Demšar's Table 5: the studentized range quantile over sqrt(2)."""
+    from scipy.stats import studentized_range
+
+    return float(studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
+
+
+def critical_difference(k: int, n_blocks: int, alpha: float = SIGNIFICANCE) -> float:
+    return nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6 * n_blocks))
+
+
+def blocks_for_gap(gap: float, k: int, alpha: float = SIGNIFICANCE) -> float:
+    """The fewest blocks at which a mean-rank gap reaches the critical difference."""
+    if k < 2 or not gap > 0:
+        return math.inf
+    return float(math.ceil(nemenyi_q(k, alpha) ** 2 * k * (k + 1) / (6 * gap**2) - 1e-9))
+
+
+def block_ranks(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Ranks within each row (block), 1 = best, ties sharing their mean rank; +-inf scores
+    rank at their end (a diverged run below every finite one)."""
+    from scipy.stats import rankdata
+
+    return rankdata(-scores if higher_is_better else scores, axis=1, method="average")
+
+
+def friedman_statistic(ranks: np.ndarray) -> float:
+    """Friedman's chi-square with the correction for ties (0 when every block is all ties)."""
+    n, k = ranks.shape
+    chi2 = float(friedman_uncorrected(ranks.sum(axis=0), n, k))
+    ties = 0.0
+    for row in ranks:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float(np.sum(counts**3 - counts))
+    correction = 1.0 - ties / (n * (k**3 - k))
+    return 0.0 if correction <= 1e-12 else max(chi2 / correction, 0.0)
+
+
+def friedman_nemenyi(
+    scores: np.ndarray, names: list[str], higher_is_better: bool, alpha: float = SIGNIFICANCE
+) -> RankTest:
+    """Rank k activations (columns) over n complete blocks (rows) of scores.
+
+    Friedman's p comes from PERMUTATIONS random shuffles of the ranks within each block
+    (fixed seed, so it is reproducible), which stays valid for few blocks and many ties
+    where the chi-square approximation does not; it is never 0."""
+    scores = np.asarray(scores, dtype=float)
+    n, k = scores.shape
+    if n == 0 or k == 0:
+        return RankTest([], {}, 0, math.nan, math.nan, alpha)
+    ranks = block_ranks(scores, higher_is_better)
+    mean = ranks.mean(axis=0)
+    mean_ranks = {a: float(r) for a, r in zip(names, mean, strict=True)}
+    order = [names[i] for i in np.argsort(mean, kind="stable")]
+    if k < 2 or n < 2:
+        return RankTest(order, mean_ranks, n, math.nan, math.nan, alpha)
+    if friedman_statistic(ranks) == 0:  # every block all ties, or no difference at all
+        p = 1.0
+    else:
+        # Shuffling within blocks keeps each block's ties, so the tie correction is the
+        # same for every shuffle and the uncorrected statistic orders them alike.
+        threshold = friedman_uncorrected(ranks.sum(axis=0), n, k) * (1 - 1e-12)
+        rng = np.random.default_rng(0)
+        hits = 0
+        for _ in range(PERMUTATIONS // 500):  # 500 shuffles at a time: bounded memory
+            order_ = np.argsort(rng.random((500, n, k)), axis=2)
+            shuffled = np.take_along_axis(np.broadcast_to(ranks, order_.shape), order_, axis=2)
+            hits += int(np.sum(friedman_uncorrected(shuffled.sum(axis=1), n, k) >= threshold))
+        p = (1 + hits) / (1 + PERMUTATIONS)
+    return RankTest(order, mean_ranks, n, p, critical_difference(k, n, alpha), alpha)
+
+
+def friedman_uncorrected(rank_sums, n: int, k: int):
+    """Friedman's chi-square from the rank sums (last axis: the k activations)."""
+    sums = np.asarray(rank_sums, dtype=float)
+    return 12.0 / (n * k * (k + 1)) * np.sum(sums**2, axis=-1) - 3.0 * n * (k + 1)
+
+
+def log10_floored(values) -> tuple[np.ndarray, int]:
+    """log10 of non-negative values with exact zeros floored at LOG_FLOOR (returned with
+    their count, for the caller to flag); NaN and inf pass through."""
+    x = np.asarray(values, dtype=float)
+    zeros = int(np.sum(x == 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(x == 0, LOG_FLOOR, x)), zeros

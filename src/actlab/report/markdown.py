@@ -66,31 +66,57 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def summarize_run(run, activations: dict[str, Any]):
+    """Each study of the run summarized once: (contexts, summaries), by study name."""
+    from actlab.studies import get_study
+
+    config, results = run.config, run.results
+    contexts, summaries = {}, {}
+    for name in config.studies:
+        if results[results["study"] == name].empty:
+            continue
+        contexts[name] = ReportContext(
+            seeds=config.seeds,
+            activations=list(activations),
+            config=config.study(name),
+            specs=activations,
+        )
+        summaries[name] = get_study(name).summarize(results)
+    return contexts, summaries
+
+
+def write_verdicts(run, activations: dict[str, Any] | None = None) -> Path:
+    """verdicts.csv alone (no figures, no report), e.g. for `actlab run --no-report`."""
+    from actlab.report.verdicts import collect_verdicts, save_verdicts
+    from actlab.runner import resolve_activations
+
+    if activations is None:
+        _, activations = resolve_activations(run.config.activations)
+    contexts, summaries = summarize_run(run, activations)
+    verdicts, _ = collect_verdicts(summaries, contexts)
+    return save_verdicts(verdicts, run.path)
+
+
 def build_report(run, activations: dict[str, Any] | None = None, *, html: bool = True) -> Path:
-    """Write figures and report.md (and report.html unless html=False) for a run; returns
-    report.md's path."""
+    """Write verdicts.csv, figures and report.md (and report.html unless html=False) for a
+    run; returns report.md's path."""
     import jinja2
 
     from actlab.report import summary as cross
+    from actlab.report.verdicts import collect_verdicts, save_verdicts
     from actlab.runner import resolve_activations
     from actlab.studies import get_study
 
     manifest = run.manifest
     config = run.config
-    results = run.results
     if activations is None:
         _, activations = resolve_activations(config.activations)
     names = list(activations)
     figure_dir = run.path / "figures"
-    sections, contexts, summaries = [], {}, {}
-    for name in config.studies:
-        study = get_study(name)
-        if results[results["study"] == name].empty:
-            continue
-        rctx = ReportContext(seeds=config.seeds, activations=names, config=config.study(name))
-        contexts[name] = rctx
-        summaries[name] = study.summarize(results)
-        section = study.report(results, figure_dir, rctx)
+    contexts, summaries = summarize_run(run, activations)
+    sections = []
+    for name, rctx in contexts.items():
+        section = get_study(name).report(summaries[name], figure_dir, rctx)
         sections.append(
             {
                 "title": section.title,
@@ -100,21 +126,32 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
             }
         )
 
-    rankings = cross.rank_properties(cross.collect_properties(results, contexts))
+    verdicts, specs = collect_verdicts(summaries, contexts)
+    save_verdicts(verdicts, run.path)
     profile = None
     if config.focus is not None and config.focus in activations:
         from actlab.report.profile import profile_markdown
 
-        profile = profile_markdown(config.focus, activations[config.focus], rankings, config.seeds)
-    folklore = cross.folklore(summaries, names)
-    recommendations = cross.recommendations(rankings, config.seeds)
-    sheet_findings = [cross.ranking_sentence(pr) for pr in rankings if pr.ranking.order]
-    sheet_findings += [f.replace("*", "") for f in folklore]
+        profile = profile_markdown(config.focus, activations[config.focus], verdicts)
+    claims = [
+        claim
+        for name, rctx in contexts.items()
+        for claim in get_study(name).claims(summaries[name], rctx)
+    ]
+    recommendations = cross.recommendations(verdicts, specs, config.seeds) if specs else []
     sheet = None
     if len(contexts) > 1:
-        sheet = cross.summary_sheet(
-            summaries, contexts, names, sheet_findings, figure_dir / "summary.png"
-        )
+        from actlab.report.figures import activation_colours
+
+        colours = activation_colours(names)
+        panels = [
+            panel
+            for name, rctx in contexts.items()
+            for panel in get_study(name).sheet_panels(summaries[name], rctx, colours)
+        ]
+        if panels:
+            findings = cross.sheet_findings(verdicts) + [c.replace("*", "") for c in claims]
+            sheet = cross.summary_sheet(panels, names, findings, figure_dir / "summary.png")
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("actlab.report", "templates"),
         keep_trailing_newline=True,
@@ -133,10 +170,10 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         finished=manifest.get("finished"),
         activations=activation_rows(activations),
         sections=sections,
-        best_worst=cross.best_worst_table(rankings, config.seeds) if rankings else "",
+        best_worst=cross.best_worst_table(verdicts, specs) if specs else "",
         recommendations=recommendations,
-        guide=cross.decision_guide(rankings),
-        folklore=folklore,
+        guide=cross.decision_guide(verdicts, specs) if specs else "",
+        folklore=claims,
         focus=config.focus if profile else None,
         profile=profile,
         profile_anchor=anchor(f"Profile: {config.focus}") if profile else None,

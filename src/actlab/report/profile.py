@@ -1,6 +1,6 @@
 """The profile section: one activation (the run's `focus`) against its baselines.
 
-Everything is read from the run's rankings and the mean-field theory; nothing is
+Everything is read from the run's verdicts and the mean-field theory; nothing is
 written in advance.
 """
 
@@ -9,24 +9,39 @@ from __future__ import annotations
 import math
 from typing import Any
 
+GROUP_WORDS = {
+    "best": "in the best group",
+    "worst": "in the worst group",
+    "middle": "separated from both the best and the worst",
+    "not separated": "not separated from either end",
+    "not ranked": "not ranked",
+}
 
-def rank_line(pr, focus: str, seeds: int) -> str | None:
-    r = pr.ranking
-    if focus not in r.order:
+
+def rank_line(v, focus: str) -> str | None:
+    """One row of the profile table from a property's verdicts."""
+    from actlab.report.summary import short_test
+
+    v = v.sort_values("mean_rank", kind="stable", na_position="last")
+    rows = v.set_index("activation")
+    if focus not in rows.index:
         return None
-    position = r.order.index(focus) + 1
-    where = f"{position} of {len(r.order)}"
-    if focus in r.best and len(r.best) > 1 and seeds > 1:
-        verdict = f"tied with the best ({', '.join(a for a in r.best if a != focus)})"
-    elif focus in r.best:
-        verdict = "the best" if seeds > 1 else "first by value (one seed: untested)"
-    elif focus in r.worst and seeds > 1:
-        verdict = "among the worst"
-    else:
-        verdict = "between the best and the worst"
-    p = r.p_values.get(focus, math.nan)
-    vs_best = "" if math.isnan(p) or focus == r.order[0] else f"; vs {r.order[0]}: p = {p:.2g}"
-    return f"| {pr.property} | {where} | {r.means[focus]:.3g} | {verdict}{vs_best} |"
+    r = rows.loc[focus]
+    ranked = v[v["mean_rank"].notna()]
+    where = (
+        f"mean rank {r['mean_rank']:.2g} of {len(ranked)}"
+        if math.isfinite(r["mean_rank"])
+        else f"not ranked ({r['outcomes'] or 'no score'})"
+    )
+    verdict = GROUP_WORDS[r["group"]]
+    if r["group"] == "not separated" and not v["group"].isin(["best", "worst", "middle"]).any():
+        verdict = "no activation separated"
+    p = r["p_adjusted"]
+    vs_best = (
+        "" if not math.isfinite(p) else f"; vs {ranked.iloc[0]['activation']}: Nemenyi p = {p:.2g}"
+    )
+    mean = "–" if not math.isfinite(r["mean"]) else f"{r['mean']:.3g}"
+    return f"| {r['property']} | {where} | {mean} | {verdict}{vs_best} ({short_test(v)}) |"
 
 
 def theory_lines(activation: Any) -> list[str]:
@@ -58,12 +73,16 @@ def theory_lines(activation: Any) -> list[str]:
     return lines
 
 
-def profile_markdown(focus: str, activation: Any, rankings: list, seeds: int) -> str:
-    rows = [line for pr in rankings if (line := rank_line(pr, focus, seeds))]
+def profile_markdown(focus: str, activation: Any, verdicts) -> str:
+    rows = [
+        line
+        for prop in dict.fromkeys(verdicts["property"])
+        if (line := rank_line(verdicts[verdicts["property"] == prop], focus))
+    ]
     lines = [
         f"How **{focus}** compares with the other activations of this run, property by "
-        "property (position by mean; a difference the seeds cannot resolve is a tie), and "
-        "what mean-field theory predicts for it.",
+        "property (its mean rank, 1 = best, and its group in the best-and-worst table: "
+        "Friedman's test, then Nemenyi's), and what mean-field theory predicts for it.",
         "",
         "| property | position | its mean | verdict |",
         "|---|---|---|---|",
@@ -74,6 +93,4 @@ def profile_markdown(focus: str, activation: Any, rankings: list, seeds: int) ->
         "",
         *theory_lines(activation),
     ]
-    if seeds == 1:
-        lines += ["", "*One seed: positions are by value only and untested.*"]
     return "\n".join(lines)

@@ -4,8 +4,11 @@ A study is data plus four functions:
   Config            pydantic model of its settings, defaults = the tutorial protocol
   trials(...)       the networks to build, one Trial each
   run(trials, ctx)  measure a batch of trials that share shapes (through the engine)
-  summarize(df)     tables with statistics over seeds, from stored results only
-  figures / report  figures and a markdown section, from stored results only
+  summarize(df)     tables with statistics over seeds, from stored results only; run once
+  report(summary)   figures and a markdown section, from that summary
+and, for the report's cross-study verdicts, `property_specs` with `properties(summary)`
+(scores per seed and setting, ranked in `report/verdicts.py`) and `claims(summary)`
+(common beliefs tested against its own data).
 """
 
 from __future__ import annotations
@@ -65,6 +68,78 @@ class ReportContext:
     seeds: int
     activations: list[str]  # in the run's order
     config: BaseModel  # the study's own config
+    # name -> Activation, for claims about families (bounded, smooth) rather than names
+    specs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    """One property a study scores every activation on, for the best-and-worst table, the
+    recommendations and verdicts.csv.
+
+    `description` says how the score is measured; `settings` names, in the plural, what
+    the property's settings are when it spans a sweep ("learning rates"; "" for one
+    setting); `situation` is the decision guide's "if you need ..." that the property
+    answers ("" for none); `regime` names the setting a recommendation must not fail in
+    (e.g. "the highest learning rate"), marked per row by the `regime` column of
+    `properties()`."""
+
+    name: str
+    description: str
+    better: str  # "higher" or "lower"
+    settings: str = ""
+    situation: str = ""
+    regime: str = ""
+
+
+# Columns of Study.properties(): one row per property x activation x seed x setting (a
+# "block" of the ranking). `score` is NaN when the trial has no value (e.g. it diverged and
+# the property cannot be measured on it), +-inf when it is worse than any finite score (a
+# diverged fit); `outcome` is the trial's state ("learned", "stuck", "failed", "diverged",
+# "vanished", or "" where none applies); `floored` marks an exact zero whose logarithm was
+# floored (stats.LOG_FLOOR).
+PROPERTY_COLUMNS = (
+    "property",
+    "activation",
+    "seed",
+    "setting",
+    "score",
+    "outcome",
+    "regime",
+    "floored",
+)
+# Outcomes that count as failing a property's regime.
+FAILURES = ("stuck", "failed", "diverged", "vanished")
+
+
+def property_frame(rows: list[dict[str, Any]]):
+    """Rows -> a properties() table with every column (defaults filled in)."""
+    import pandas as pd
+
+    defaults = {"setting": "", "outcome": "", "regime": False, "floored": False}
+    return pd.DataFrame([{**defaults, **r} for r in rows], columns=list(PROPERTY_COLUMNS))
+
+
+def trial_table(results, study: str, metrics, index: list[str]):
+    """One row per trial of `study`: the `index` columns and each scalar metric (rows
+    without a layer or step) as a column, NaN where a trial lacks it."""
+    df = results[(results["study"] == study) & results["step"].isna()]
+    if "layer" in df:
+        df = df[df["layer"].isna()]
+    df = df[df["metric"].isin(list(metrics))]
+    # unstack, not pivot_table: only the trials that exist, NaN values kept
+    wide = df.set_index([*index, "metric"])["value"].unstack("metric")
+    wide = wide.reindex(columns=list(metrics)).reset_index()
+    wide.columns.name = None
+    wide["seed"] = wide["seed"].astype(int)
+    return wide
+
+
+def nan_if(diverged: bool, value: float) -> float:
+    """A diverged trial's measurement is not a measurement: NaN."""
+    import math
+
+    return math.nan if diverged else float(value)
 
 
 @dataclass
@@ -124,24 +199,35 @@ class Study:
         """Rows (metric, value, and layer/step where they apply) for each trial, in order."""
         raise NotImplementedError
 
-    def summarize(self, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    # The properties this study scores (see PropertySpec); () for none.
+    property_specs: ClassVar[tuple[PropertySpec, ...]] = ()
+    # Timing studies run alone, after every other batch, so nothing competes for the CPU.
+    exclusive: ClassVar[bool] = False
+
+    def summarize(self, results: pd.DataFrame) -> dict[str, Any]:
         raise NotImplementedError
 
-    def report(self, results: pd.DataFrame, figure_dir: Path, rctx: ReportContext) -> Section:
-        """Write this study's figures into figure_dir and return its report section."""
+    def report(self, summary: dict[str, Any], figure_dir: Path, rctx: ReportContext) -> Section:
+        """Write this study's figures into figure_dir and return its report section, from
+        the output of `summarize`."""
         raise NotImplementedError
 
-    def properties(self, results: pd.DataFrame, rctx: ReportContext) -> pd.DataFrame:
-        """Per-seed scores for the report's best-and-worst table and recommendations.
+    def properties(self, summary: dict[str, Any], rctx: ReportContext) -> pd.DataFrame:
+        """Scores of every property in `property_specs`, one row per property x activation
+        x seed x setting, with the columns PROPERTY_COLUMNS (see there)."""
+        return property_frame([])
 
-        Columns: `property` (a short name, e.g. "dead units"), `activation`, `seed`,
-        `score` (float; NaN when the trial has no valid value, e.g. it diverged) and
-        `better` ("higher" or "lower"). One row per property x activation x seed. The
-        report ranks activations per property with paired comparisons over seeds.
-        """
-        import pandas as pd
+    def sheet_panels(
+        self, summary: dict[str, Any], rctx: ReportContext, colours: dict[str, Any]
+    ) -> list[Any]:
+        """Panels for the report's summary sheet: functions that each draw on one
+        matplotlib axis (`colours` maps activation names to their colour in every figure)."""
+        return []
 
-        return pd.DataFrame(columns=["property", "activation", "seed", "score", "better"])
+    def claims(self, summary: dict[str, Any], rctx: ReportContext) -> list[str]:
+        """Common beliefs that this study's data contradict, one sentence each (a claim the
+        data support, or cannot test, is left out)."""
+        return []
 
 
 def initial_params(

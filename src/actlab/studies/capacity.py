@@ -22,7 +22,8 @@ Per-point rows, for the prediction figure:
 
 The targets only change y, so every trial of one shape (whatever its target) shares a
 stack; within a seed every activation and every target starts from the same weights.
-MSEs span decades, so statistics over seeds are taken on log10 values (geometric means).
+MSEs span decades, so statistics over seeds are taken on log10 values (geometric means);
+an MSE of exactly 0 is floored at stats.LOG_FLOOR and counted, never dropped.
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from actlab.report.text import sci
 from actlab.studies.base import (
+    PropertySpec,
     ReportContext,
     RunContext,
     Section,
     Study,
     Trial,
     build_stack,
+    nan_if,
+    property_frame,
+    trial_table,
 )
 
 # name -> (formula, function of a tensor). Tensor methods only: no torch import at load time.
@@ -186,20 +192,16 @@ class Capacity(Study):
         rows = []
         for m in range(len(trials)):
             diverged = bool(result.diverged[m])
-
-            def nan_if(v: float, diverged: bool = diverged) -> float:
-                return math.nan if diverged else float(v)
-
             trial_rows = [
-                {"metric": "test_mse", "value": nan_if(test_mse[m])},
-                {"metric": "extrap_mse", "value": nan_if(extrap_mse[m])},
-                {"metric": "train_mse", "value": nan_if(result.loss_after[m])},
+                {"metric": "test_mse", "value": nan_if(diverged, test_mse[m])},
+                {"metric": "extrap_mse", "value": nan_if(diverged, extrap_mse[m])},
+                {"metric": "train_mse", "value": nan_if(diverged, result.loss_after[m])},
                 {"metric": "diverged", "value": float(diverged)},
                 {"metric": "steps_completed", "value": float(result.steps_completed[m])},
             ]
             for metric, key in (("prediction", "test"), ("extrap_prediction", "extrap")):
                 trial_rows += [
-                    {"metric": metric, "step": i, "value": nan_if(v)}
+                    {"metric": metric, "step": i, "value": nan_if(diverged, v)}
                     for i, v in enumerate(preds[key][m])
                 ]
             rows.append(trial_rows)
@@ -208,9 +210,8 @@ class Capacity(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         cfg: Config = rctx.config
-        summary = summarize(results)
         activations = [a for a in rctx.activations if a in set(summary["cells"]["activation"])]
         targets = [t for t in cfg.targets if t in set(summary["cells"]["target"])]
         heatmap = plot_heatmaps(
@@ -224,36 +225,90 @@ class Capacity(Study):
             figure_dir / "capacity_predictions.png",
         )
         markdown = report_markdown(
-            results, summary, activations, targets, rctx, heatmap.name, predictions.name
+            summary, activations, targets, rctx, heatmap.name, predictions.name
         )
         return Section(self.title, markdown, [heatmap, predictions])
 
-    def properties(self, results, rctx: ReportContext):
-        return properties(results)
+    property_specs = (
+        PropertySpec(
+            "fit (interpolation)",
+            "log10 test MSE inside the training interval, per target",
+            "lower",
+            settings="targets",
+            situation="the most accurate fit inside the data range",
+        ),
+        PropertySpec(
+            "extrapolation",
+            "log10 MSE outside the training interval, per target",
+            "lower",
+            settings="targets",
+            situation="predictions outside the data range",
+        ),
+    )
+
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed and target: log10 of the test (extrapolation) MSE, an exact zero floored
+        and flagged; a diverged run scores +inf, below every run that fitted anything."""
+        rows = []
+        for spec, metric in zip(self.property_specs, ("test_mse", "extrap_mse"), strict=True):
+            for r in summary["trials"].itertuples():
+                diverged = r.diverged == 1
+                rows.append(
+                    {
+                        "property": spec.name,
+                        "activation": r.activation,
+                        "seed": int(r.seed),
+                        "setting": f"target={r.target}",
+                        "score": math.inf if diverged else getattr(r, f"log10_{metric}"),
+                        "outcome": "diverged" if diverged else "",
+                        "floored": getattr(r, metric) == 0,
+                    }
+                )
+        return property_frame(rows)
+
+    def claims(self, summary, rctx: ReportContext) -> list[str]:
+        claim = smooth_fits_smooth(summary, rctx)
+        return [claim] if claim else []
+
+    def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:
+        cfg: Config = rctx.config
+        activations = [a for a in rctx.activations if a in set(summary["cells"]["activation"])]
+        targets = [t for t in cfg.targets if t in set(summary["cells"]["target"])]
+
+        def heatmap(ax) -> None:
+            draw_heatmap(
+                ax,
+                summary["cells"],
+                activations,
+                targets,
+                "test_",
+                rctx.seeds,
+                "Capacity: test MSE",
+            )
+
+        return [heatmap]
 
 
 # -- statistics ---------------------------------------------------------------------------------
 def trial_metrics(results):
     """One row per trial: activation, target, seed and each scalar metric as a column, with
-    log10 columns for the MSEs (NaN for a diverged trial or an MSE of exactly 0)."""
-    import numpy as np
+    log10 columns for the MSEs (NaN for a diverged trial; an MSE of exactly 0 floored)."""
+    from actlab.stats import log10_floored
 
-    df = results[(results["study"] == "capacity") & results["step"].isna()]
-    df = df[df["metric"].isin([*MSE_METRICS, "diverged"])]
-    wide = df.pivot(
-        index=["activation", "target", "seed"], columns="metric", values="value"
-    ).reset_index()
-    wide.columns.name = None
+    wide = trial_table(
+        results, "capacity", [*MSE_METRICS, "diverged"], ["activation", "target", "seed"]
+    )
     for metric in MSE_METRICS:
-        wide[f"log10_{metric}"] = np.log10(wide[metric].where(wide[metric] > 0))
+        wide[f"log10_{metric}"], _ = log10_floored(wide[metric])
     return wide
 
 
 def summarize(results) -> dict[str, Any]:
     """`cells`: per activation x target, mean and 95% interval over seeds of log10 test and
-    extrapolation MSE (prefixed `test_` and `extrap_`), diverged count and seed count.
-    `predictions`: per activation x target x grid point, the mean prediction over the seeds
-    that did not diverge. `trials`: the per-trial table the two are computed from."""
+    extrapolation MSE (prefixed `test_` and `extrap_`), diverged count, seed count and
+    exact zeros (`test_zeros`, `extrap_zeros`). `predictions`: per activation x target x
+    grid point, the mean prediction over the seeds that did not diverge. `trials`: the
+    per-trial table the two are computed from."""
     from actlab.stats import describe
 
     wide = trial_metrics(results)
@@ -266,6 +321,8 @@ def summarize(results) -> dict[str, Any]:
     for metric, prefix in (("test_mse", "test_"), ("extrap_mse", "extrap_")):
         stats = describe(wide, keys, value=f"log10_{metric}")
         stats = stats.rename(columns={c: prefix + c for c in stats.columns if c not in keys})
+        zeros = wide.groupby(keys, sort=False)[metric].agg(lambda v: int((v == 0).sum()))
+        stats = stats.merge(zeros.rename(f"{prefix}zeros").reset_index(), on=keys)
         cells = cells.merge(stats, on=keys)
     df = results[(results["study"] == "capacity") & results["step"].notna()]
     df = df[df["metric"].isin(["prediction", "extrap_prediction"])]
@@ -277,55 +334,7 @@ def summarize(results) -> dict[str, Any]:
     return {"cells": cells, "predictions": predictions, "trials": wide}
 
 
-def properties(results):
-    """Per activation and seed, the mean over targets of log10 test MSE ("fit
-    (interpolation)") and of log10 extrapolation MSE ("extrapolation"); NaN when any target
-    diverged (or is missing) for that seed."""
-    import pandas as pd
-
-    wide = trial_metrics(results)
-    n_targets = wide["target"].nunique()
-    rows = []
-    for (act, seed), g in wide.groupby(["activation", "seed"], sort=False):
-        for prop, column in (
-            ("fit (interpolation)", "log10_test_mse"),
-            ("extrapolation", "log10_extrap_mse"),
-        ):
-            values = g[column]
-            complete = len(values) == n_targets and bool(values.notna().all())
-            score = float(values.mean()) if complete else math.nan
-            rows.append(
-                {
-                    "property": prop,
-                    "activation": act,
-                    "seed": int(seed),
-                    "score": score,
-                    "better": "lower",
-                }
-            )
-    return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
-
-
-def compare(wide, target: str, best: str, other: str):
-    """Paired comparison of per-seed log10 test MSE on one target, best minus other."""
-    from actlab.stats import paired_comparison
-
-    at = wide[wide["target"] == target]
-    a = at[at["activation"] == best].set_index("seed")["log10_test_mse"]
-    b = at[at["activation"] == other].set_index("seed")["log10_test_mse"]
-    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
-    return paired_comparison(both["a"], both["b"])
-
-
 # -- text ---------------------------------------------------------------------------------------
-def sci(value: float) -> str:
-    """Two significant digits in compact scientific notation: 3.1e-3."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
 def cell_text(row, seeds: int, *, newline: str = " ") -> str:
     """Geometric mean MSE of a cell, with its 95% interval when there is one."""
     prefix = row["_prefix"]
@@ -339,6 +348,9 @@ def cell_text(row, seeds: int, *, newline: str = " ") -> str:
         text += f"{newline}[{sci(10**low)}, {sci(10**high)}]"
     if n_div:
         text += f"{newline}({n_div} of {n_seeds} diverged)"
+    zeros = int(row.get(f"{prefix}zeros", 0))
+    if zeros:
+        text += f"{newline}({zeros} exact zero(s), floored)"
     return text
 
 
@@ -364,7 +376,7 @@ def mse_table(cells, activations, targets, prefix: str, seeds: int) -> list[str]
 
 
 def report_markdown(
-    results, summary, activations, targets, rctx: ReportContext, heatmap: str, predictions: str
+    summary, activations, targets, rctx: ReportContext, heatmap: str, predictions: str
 ) -> str:
     cfg: Config = rctx.config
     cells = summary["cells"]
@@ -418,21 +430,24 @@ def report_markdown(
 
 
 def findings(summary, activations, targets, seeds: int) -> list[str]:
-    """Sentences computed from the results; nothing here is written in advance."""
-    from actlab.stats import versus_runner_up
+    """Sentences computed from the results; nothing here is written in advance. Each
+    target's best-vs-runner-up comparison is one test of a family (the targets), adjusted
+    by Holm's method."""
+    from actlab.stats import paired_by_seed, versus_runner_up, with_holm
 
     cells, wide = summary["cells"], summary["trials"]
     out = []
+    pending = []  # (index in out, best, runner, sentence start, comparison)
     for target in targets:
         at = cells[(cells["target"] == target) & cells["test_mean"].notna()]
-        at = at[at["activation"].isin(activations)].sort_values("test_mean")
+        at = at[at["activation"].isin(activations)].sort_values("test_mean", kind="stable")
         if at.empty:
             out.append(f"{target}: every run diverged; nothing to compare.")
             continue
         best = at.iloc[0]
         sentence = (
-            f"{target} ({TARGETS[target][0]}): lowest test MSE with {best['activation']} "
-            f"({sci(10 ** best['test_mean'])})"
+            f"{target} ({TARGETS[target][0]}): lowest geometric-mean test MSE with "
+            f"{best['activation']} ({sci(10 ** best['test_mean'])})"
         )
         if len(at) == 1:
             out.append(sentence + "; no other activation has a valid run.")
@@ -442,8 +457,15 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
         if seeds == 1:
             out.append(sentence + "; one seed, so the ranking is not tested.")
             continue
-        c = compare(wide, target, best["activation"], runner["activation"])
-        out.append(f"{sentence}: {versus_runner_up(best['activation'], c)}.")
+        at_target = wide[wide["target"] == target]
+        c = paired_by_seed(at_target, "log10_test_mse", best["activation"], runner["activation"])
+        pending.append((len(out), best["activation"], runner["activation"], sentence, c))
+        out.append("")
+    family = f"{len(pending)} targets"
+    for (i, best, runner, sentence, _), c in zip(
+        pending, with_holm([p[-1] for p in pending]), strict=True
+    ):
+        out[i] = f"{sentence}: {versus_runner_up(best, runner, c, family=family)}."
 
     # Hardest and easiest target, by geometric mean over activations and seeds.
     valid = wide[wide["activation"].isin(activations) & wide["log10_test_mse"].notna()]
@@ -452,18 +474,18 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
         out.append(
             f"Hardest target to fit: {per_target.index[-1]} (geometric mean test MSE over "
             f"activations and seeds {sci(10 ** per_target.iloc[-1])}); easiest: "
-            f"{per_target.index[0]} ({sci(10 ** per_target.iloc[0])})."
+            f"{per_target.index[0]} ({sci(10 ** per_target.iloc[0])}); descriptive, untested."
         )
 
-    # Extrapolation / interpolation MSE ratio per activation.
-    both = valid[valid["log10_extrap_mse"].notna()].copy()
-    if not both.empty:
-        both["log_ratio"] = both["log10_extrap_mse"] - both["log10_test_mse"]
-        ratio = both.groupby("activation")["log_ratio"].mean().sort_values()
-        listed = ", ".join(f"{act} {sci(10**v)}" for act, v in ratio.items())
+    # Extrapolation, judged on the extrapolation error itself.
+    outside = valid[valid["log10_extrap_mse"].notna()]
+    if not outside.empty:
+        per_act = outside.groupby("activation")["log10_extrap_mse"].mean().sort_values()
+        listed = ", ".join(f"{act} {sci(10**v)}" for act, v in per_act.items())
         out.append(
-            "Outside the training interval the MSE is larger than inside it by a factor of "
-            f"(geometric mean over targets and seeds, smallest first): {listed}."
+            "Outside the training interval, geometric-mean extrapolation MSE over targets and "
+            f"seeds, lowest first: {listed} (descriptive; the tested ranking is the "
+            "extrapolation row of the best-and-worst table)."
         )
 
     div = wide[wide["activation"].isin(activations) & (wide["diverged"] == 1)]
@@ -480,6 +502,39 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
             + "."
         )
     return out
+
+
+# -- claims ---------------------------------------------------------------------------------------
+SMOOTH_TARGETS = ("sin", "step", "sin10", "cubic")  # every target but |x|, which has a kink
+
+
+def smooth_fits_smooth(summary, rctx: ReportContext) -> str | None:
+    """ "Smooth activations fit smooth functions better than ReLU": contradicted when, per
+    seed, the kinked non-linear activations (ReLU and kin) reach a lower log10 test MSE on
+    the smooth targets (mean over targets and activations) than the smooth non-linear ones,
+    by a paired sign-flip test over seeds."""
+    from actlab.activations import is_affine
+    from actlab.stats import paired_comparison, test_text
+
+    specs, wide = rctx.specs, summary["trials"]
+    acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
+    smooth = [a for a in acts if specs[a].smooth]
+    kinked = [a for a in acts if not specs[a].smooth]
+    on = wide[wide["target"].isin(SMOOTH_TARGETS)]
+    if not smooth or not kinked or on.empty:
+        return None
+    per = on.groupby(["seed", "activation"])["log10_test_mse"].mean().unstack("activation")
+    k, sm = per.reindex(columns=kinked).mean(axis=1), per.reindex(columns=smooth).mean(axis=1)
+    diff = paired_comparison(k, sm)
+    if not (diff.mean_diff < 0 and diff.significant):
+        return None
+    targets = ", ".join(t for t in SMOOTH_TARGETS if t in set(on["target"]))
+    return (
+        '*"Smooth activations fit smooth functions better than ReLU."* On the smooth targets '
+        f"({targets}), the kinked activations ({', '.join(kinked)}) reached a "
+        f"{10**-diff.mean_diff:.3g}x lower geometric-mean test MSE than the smooth ones "
+        f"({', '.join(smooth)}) ({test_text(diff)})."
+    )
 
 
 # -- figures ------------------------------------------------------------------------------------

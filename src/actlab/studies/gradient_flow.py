@@ -2,7 +2,12 @@
 
 One forward pass of 32 Gaussian inputs, loss = mean output, one backward pass; per Linear
 layer the mean |dW|. Magnitudes span many decades, so statistics over seeds are taken on
-log10 values: the summary is a geometric mean with a 95% interval.
+log10 values: the summary is a geometric mean with a 95% interval. A gradient of exactly
+zero has no logarithm: it is floored at stats.LOG_FLOOR and counted, never dropped.
+
+"Vanished" means one thing everywhere (tables, findings, claims, verdicts): every layer's
+mean |dW| below `vanish_threshold`, judged per seed on the magnitudes themselves, whatever
+the last/first ratio says.
 """
 
 from __future__ import annotations
@@ -13,14 +18,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actlab.report.text import fmt
 from actlab.studies.base import (
+    PropertySpec,
     ReportContext,
     RunContext,
     Section,
     Study,
     Trial,
     build_stack,
+    property_frame,
 )
+
+# A profile whose weakest layer is within this factor of the vanishing threshold is flagged
+# as near vanishing, whatever its ratio band.
+NEAR_VANISHING = 100.0
 
 # The protocol's interpretation of last/first, checked top to bottom.
 RATIO_BANDS = (
@@ -125,29 +137,43 @@ class GradientFlow(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def properties(self, results, rctx: ReportContext):
-        """Per seed, log10 of the weakest layer's mean |dW| at the report depth: it is low
-        both when the gradient decays towards the input and when it vanishes everywhere."""
-        import numpy as np
-        import pandas as pd
+    property_specs = (
+        PropertySpec(
+            "gradient flow",
+            "log10 of the weakest layer's mean weight gradient at initialisation, at each "
+            "depth of the sweep",
+            "higher",
+            settings="depths",
+            situation="gradients that must reach the first layers",
+        ),
+    )
 
-        df = results[(results["study"] == self.name) & (results["metric"] == "grad_min")]
-        depth = rctx.config.report_depth
-        if depth not in set(df["depth"]):
-            depth = int(df["depth"].max())
-        at = df[df["depth"] == depth]
-        return pd.DataFrame(
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed and depth: log10 of the weakest layer's mean |dW| (an exact zero floored
+        and flagged); it is low both when the gradient decays towards the input and when it
+        vanishes everywhere. Outcome "vanished" when every layer is below the threshold."""
+        rows = [
             {
-                "property": "gradient flow",
-                "activation": at["activation"],
-                "seed": at["seed"],
-                "score": np.log10(at["value"].where(at["value"] > 0)),
-                "better": "higher",
+                "property": self.property_specs[0].name,
+                "activation": r.activation,
+                "seed": int(r.seed),
+                "setting": f"depth={int(r.depth)}",
+                "score": r.log10_min,
+                "outcome": "vanished" if r.grad_vanished == 1 else "ok",
+                "floored": bool(r.grad_min == 0),
             }
-        )
+            for r in summary["trials"].itertuples()
+        ]
+        return property_frame(rows)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
+    def claims(self, summary, rctx: ReportContext) -> list[str]:
+        claim = smooth_relus_keep_gradient(summary, rctx)
+        return [claim] if claim else []
+
+    def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:
+        return [lambda ax: panel(ax, summary, rctx, colours)]
+
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         figure = plot(summary["layers"], rctx.activations, figure_dir / "gradient_flow.png")
         return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
 
@@ -178,6 +204,26 @@ def band_reading(summary_row) -> str:
     return central if low == high else f"{central} (interval spans {low} to {high})"
 
 
+def reading(row, threshold: float) -> str:
+    """The table's reading of one activation at one depth: the magnitude first (vanished
+    in how many seeds, or near vanishing), then the ratio's band, which alone says nothing
+    about gradients too small to train with."""
+    vanished, n = int(row["vanished"]), int(row["n_seeds"])
+    if vanished == n:
+        return f"vanished in every seed (every layer below {threshold:g})"
+    parts = []
+    if vanished:
+        parts.append(f"vanished in {vanished} of {n} seeds")
+    weakest = 10 ** row["min_log10"] if math.isfinite(row["min_log10"]) else 0.0
+    if not vanished and weakest < NEAR_VANISHING * threshold:
+        parts.append(
+            f"near vanishing: weakest layer {fmt(weakest)}, within {NEAR_VANISHING:g}x "
+            f"of {threshold:g}"
+        )
+    parts.append(f"ratio: {band_reading(row)}")
+    return "; ".join(parts)
+
+
 def log10(value: float) -> float:
     return math.log10(value) if value > 0 else -math.inf
 
@@ -190,38 +236,47 @@ def honest_ratio(last: float, first: float) -> float:
 
 
 def summarize(results) -> dict[str, Any]:
-    """Geometric means over seeds with 95% intervals, per layer and for the ratio."""
-    import numpy as np
+    """Geometric means over seeds with 95% intervals, per layer (`layers`) and for the
+    ratio (`ratio`, with the vanished count, the first and last layers' and the weakest
+    layer's geometric means, and `zeros`: trials with an exactly zero layer); `trials`: one
+    row per trial (grad_min, grad_max, grad_vanished, log10_min floored)."""
     import pandas as pd
 
-    from actlab.stats import describe
+    from actlab.stats import describe, log10_floored
+    from actlab.studies.base import trial_table
 
     df = results[results["study"] == "gradient_flow"]
     layers = df[df["metric"] == "grad_mean_abs"].copy()
-    layers["log10"] = np.log10(layers["value"].where(layers["value"] > 0))
+    layers["log10"], _ = log10_floored(layers["value"])
     layer_stats = describe(layers, ["activation", "depth", "layer"], value="log10")
+    trials = trial_table(
+        df,
+        "gradient_flow",
+        ["grad_min", "grad_max", "grad_vanished"],
+        ["activation", "depth", "seed"],
+    )
+    trials["depth"] = trials["depth"].astype(int)
+    trials["log10_min"], _ = log10_floored(trials["grad_min"])
     ratio = describe(df[df["metric"] == "grad_log10_ratio"], ["activation", "depth"])
+    ratio["depth"] = ratio["depth"].astype(int)
     first_last = []
     for (act, depth), g in layers.groupby(["activation", "depth"], sort=False):
         top = g["layer"].max()
+        own = trials[(trials["activation"] == act) & (trials["depth"] == depth)]
         first_last.append(
             {
                 "activation": act,
-                "depth": depth,
+                "depth": int(depth),
                 "first_log10": g.loc[g["layer"] == 1, "log10"].mean(),
                 "last_log10": g.loc[g["layer"] == top, "log10"].mean(),
+                "min_log10": own["log10_min"].mean(),
+                "vanished": int(own["grad_vanished"].sum()),
+                "n_seeds": len(own),
+                "zeros": int((own["grad_min"] == 0).sum()),
             }
         )
-    vanished = (
-        df[df["metric"] == "grad_vanished"]
-        .groupby(["activation", "depth"], sort=False)["value"]
-        .agg(vanished="sum", n_seeds="count")
-        .reset_index()
-    )
-    table = ratio.merge(vanished, on=["activation", "depth"]).merge(
-        pd.DataFrame(first_last), on=["activation", "depth"]
-    )
-    return {"layers": layer_stats, "ratio": table}
+    table = ratio.merge(pd.DataFrame(first_last), on=["activation", "depth"])
+    return {"layers": layer_stats, "ratio": table, "trials": trials}
 
 
 def plot(layer_stats, activations: list[str], path: Path) -> Path:
@@ -264,14 +319,6 @@ def plot(layer_stats, activations: list[str], path: Path) -> Path:
     return save(fig, path)
 
 
-def fmt(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "0"
-    return f"{value:.3g}"
-
-
 def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: str) -> str:
     cfg: Config = rctx.config
     ratio = summary["ratio"]
@@ -302,8 +349,8 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         "with no floor on the first layer):",
         "",
         "| activation | last / first | 95% interval | first layer mean abs dW | "
-        "last layer mean abs dW | vanished (seeds) | reading |",
-        "|---|---|---|---|---|---|---|",
+        "last layer mean abs dW | weakest layer | vanished (seeds) | reading |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for act in rctx.activations:
         if act not in at.index:
@@ -316,41 +363,135 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
             else f"{fmt(10 ** r['ci_low'])} – {fmt(10 ** r['ci_high'])}"
         )
         vanished = int(r["vanished"])
-        reading = "vanished" if vanished == r["n_seeds"] else band_reading(r)
+        zeros = f" ({int(r['zeros'])} exact zero(s), floored)" if r["zeros"] else ""
         lines.append(
             f"| {act} | {fmt(geo)} | {interval} | {fmt(10 ** r['first_log10'])} | "
-            f"{fmt(10 ** r['last_log10'])} | {vanished} of {int(r['n_seeds'])} | {reading} |"
+            f"{fmt(10 ** r['last_log10'])} | {fmt(10 ** r['min_log10'])}{zeros} | "
+            f"{vanished} of {int(r['n_seeds'])} | {reading(r, cfg.vanish_threshold)} |"
         )
-    lines += ["", "**What the data says.**", ""]
+    lines += [
+        "",
+        f"Vanished: every layer's mean |dW| below {cfg.vanish_threshold:g} in that seed; "
+        f"near vanishing: the weakest layer's geometric mean within {NEAR_VANISHING:g}x of "
+        "that threshold. The ratio's band (the protocol's reading) is given after the "
+        "magnitude, because a flat profile of tiny gradients is not a healthy one.",
+        "",
+        "**What the data says.**",
+        "",
+    ]
     lines += [f"- {finding}" for finding in findings(ratio, rctx.activations, cfg)]
     return "\n".join(lines)
 
 
 def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
-    """Sentences computed from the summary; nothing here is written in advance."""
+    """Sentences computed from the summary; nothing here is written in advance. Vanishing
+    is judged on magnitudes (every layer below the threshold), per seed."""
     out = []
     for depth in sorted(ratio["depth"].unique()):
-        at = ratio[(ratio["depth"] == depth) & ratio["mean"].notna()]
+        at = ratio[(ratio["depth"] == depth) & ratio["activation"].isin(activations)]
+        at = at[at["mean"].notna()]
         if at.empty:
             continue
-        vanished = at[at["vanished"] == at["n_seeds"]]["activation"].tolist()
-        alive = at[~at["activation"].isin(vanished)]
-        if not alive.empty:
+        every = at[at["vanished"] == at["n_seeds"]]["activation"].tolist()
+        some = at[(at["vanished"] > 0) & (at["vanished"] < at["n_seeds"])]
+        alive = at[at["vanished"] == 0]
+        if not alive.empty and len(alive) > 1:
             flattest = alive.loc[alive["mean"].abs().idxmin()]
             steepest = alive.loc[alive["mean"].idxmax()]
             out.append(
-                f"Depth {depth}: by geometric mean, the flattest profile is "
-                f"{flattest['activation']} (last/first {fmt(10 ** flattest['mean'])}), the "
-                f"steepest decay {steepest['activation']} ({fmt(10 ** steepest['mean'])}); "
-                "the table's intervals say how firmly."
+                f"Depth {depth}, among activations whose gradients vanished in no seed, by "
+                "geometric mean over seeds (descriptive, untested): the flattest profile is "
+                f"{flattest['activation']} (last/first {ratio_text(flattest)}), the steepest "
+                f"decay {steepest['activation']} ({ratio_text(steepest)})."
             )
-        if vanished:
+        if every:
             out.append(
                 f"Depth {depth}: gradients vanished (every layer below "
-                f"{cfg.vanish_threshold:g}) for {', '.join(vanished)} in every seed; their "
+                f"{cfg.vanish_threshold:g}) in every seed for {', '.join(every)}; their "
                 "last/first ratio says nothing about trainability."
             )
+        if not some.empty:
+            listed = ", ".join(
+                f"{r.activation} ({int(r.vanished)} of {int(r.n_seeds)})" for r in some.itertuples()
+            )
+            out.append(
+                f"Depth {depth}: gradients vanished in some seeds only (every layer below "
+                f"{cfg.vanish_threshold:g}): {listed}."
+            )
     return out
+
+
+def ratio_text(row) -> str:
+    """The geometric-mean ratio with its 95% interval when there is one."""
+    text = fmt(10 ** row["mean"])
+    if math.isfinite(row["ci_low"]):
+        text += f", 95% interval {fmt(10 ** row['ci_low'])} to {fmt(10 ** row['ci_high'])}"
+    return text
+
+
+def panel(ax, summary, rctx: ReportContext, colours) -> None:
+    """The summary sheet's panel: per-layer gradient at the report depth, with its band."""
+    layers = summary["layers"]
+    depth = rctx.config.report_depth
+    if depth not in set(layers["depth"]):
+        depth = int(layers["depth"].max())
+    at = layers[layers["depth"] == depth]
+    for act in rctx.activations:
+        rows = at[at["activation"] == act].sort_values("layer")
+        if rows.empty:
+            continue
+        ax.plot(rows["layer"], 10 ** rows["mean"], color=colours[act], marker="o", ms=2)
+        if rows["n"].max() > 1:
+            ax.fill_between(
+                rows["layer"],
+                10 ** rows["ci_low"],
+                10 ** rows["ci_high"],
+                color=colours[act],
+                alpha=0.15,
+                linewidth=0,
+            )
+    ax.axhline(rctx.config.vanish_threshold, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_title(f"Gradient flow at depth {depth} (dotted: vanishing threshold)")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("mean |dW| (geometric mean, 95% band)")
+
+
+# -- claims ---------------------------------------------------------------------------------------
+def smooth_relus_keep_gradient(summary, rctx: ReportContext) -> str | None:
+    """ "Smooth ReLU variants keep gradients alive at least as well as ReLU": contradicted
+    when, per seed, the smooth rectifiers' weakest-layer gradient (log10, mean over them
+    and the sweep's depths) is lower than the rectifiers' with a zero region, by a paired
+    sign-flip test over seeds. The vanished counts, by magnitude, are stated beside it."""
+    from actlab.activations import has_zero_region, is_smooth_rectifier
+    from actlab.stats import paired_comparison, test_text
+
+    specs, trials = rctx.specs, summary["trials"]
+    acts = [a for a in rctx.activations if a in specs]
+    smooth = [a for a in acts if is_smooth_rectifier(specs[a])]
+    kinked = [a for a in acts if has_zero_region(specs[a])]
+    if not smooth or not kinked or trials.empty:
+        return None
+    per = trials.groupby(["seed", "activation"])["log10_min"].mean().unstack("activation")
+    diff = paired_comparison(
+        per.reindex(columns=smooth).mean(axis=1), per.reindex(columns=kinked).mean(axis=1)
+    )
+    if not (diff.mean_diff < 0 and diff.significant):
+        return None
+    counts = []
+    deepest = int(trials["depth"].max())
+    at = trials[trials["depth"] == deepest]
+    for a in smooth + kinked:
+        own = at[at["activation"] == a]
+        counts.append(f"{a} {int(own['grad_vanished'].sum())} of {len(own)}")
+    return (
+        '*"Smooth ReLU variants keep gradients alive at least as well as ReLU."* Here the '
+        f"weakest layer's gradient of {', '.join(smooth)} was {fmt(10**-diff.mean_diff)}x "
+        f"smaller than that of {', '.join(kinked)} (geometric mean over the depths "
+        f"{', '.join(str(d) for d in sorted(trials['depth'].unique()))}; {test_text(diff)}). "
+        f"Seeds in which every layer fell below {rctx.config.vanish_threshold:g} at depth "
+        f"{deepest}: {', '.join(counts)}."
+    )
 
 
 STUDY = GradientFlow()

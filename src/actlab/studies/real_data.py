@@ -48,7 +48,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial, build_stack
+from actlab.report.text import pct as percent
+from actlab.studies.base import (
+    PropertySpec,
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    build_stack,
+    nan_if,
+    property_frame,
+    trial_table,
+)
 
 
 @dataclass(frozen=True)
@@ -422,19 +434,15 @@ class RealData(Study):
         rows = []
         for m in range(len(trials)):
             diverged = bool(result.diverged[m])
-
-            def nan_if(v: float, diverged: bool = diverged) -> float:
-                return math.nan if diverged else float(v)
-
             history = result.val_accuracy[m]
             trial_rows = [
-                {"metric": "test_accuracy", "value": nan_if(test_acc[m])},
-                {"metric": "test_loss", "value": nan_if(test_loss[m])},
-                {"metric": "final_loss", "value": nan_if(train_loss[m])},
-                {"metric": "best_epoch", "value": nan_if(result.best_epoch[m])},
+                {"metric": "test_accuracy", "value": nan_if(diverged, test_acc[m])},
+                {"metric": "test_loss", "value": nan_if(diverged, test_loss[m])},
+                {"metric": "final_loss", "value": nan_if(diverged, train_loss[m])},
+                {"metric": "best_epoch", "value": nan_if(diverged, result.best_epoch[m])},
                 {
                     "metric": "epochs_to_target",
-                    "value": nan_if(first_reaching(history, cfg.target_accuracy)),
+                    "value": nan_if(diverged, first_reaching(history, cfg.target_accuracy)),
                 },
                 {"metric": "epochs_run", "value": float(result.epochs_run[m])},
                 {"metric": "diverged", "value": float(diverged)},
@@ -449,8 +457,7 @@ class RealData(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         cells = summary["cells"]
         activations = [a for a in rctx.activations if a in set(cells["activation"])]
         datasets = [d for d in rctx.config.datasets if d in set(cells["dataset"])]
@@ -467,8 +474,31 @@ class RealData(Study):
         markdown = report_markdown(summary, activations, datasets, rctx, accuracy.name, curves.name)
         return Section(self.title, markdown, [accuracy, curves])
 
-    def properties(self, results, rctx: ReportContext):
-        return properties(results)
+    property_specs = (
+        PropertySpec(
+            "real-data accuracy",
+            "held-out test accuracy, per data set and depth",
+            "higher",
+            settings="data sets x depths",
+            situation="accuracy on real data",
+        ),
+    )
+
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed, data set and depth: test accuracy; a diverged run scores -inf, below
+        every run that learned anything."""
+        rows = [
+            {
+                "property": self.property_specs[0].name,
+                "activation": r.activation,
+                "seed": int(r.seed),
+                "setting": f"dataset={r.dataset}, depth={int(r.depth)}",
+                "score": -math.inf if r.diverged == 1 else float(r.test_accuracy),
+                "outcome": "diverged" if r.diverged == 1 else "",
+            }
+            for r in summary["trials"].itertuples()
+        ]
+        return property_frame(rows)
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -485,17 +515,8 @@ SCALARS = (
 
 def trial_metrics(results):
     """One row per trial: dataset, depth, activation, seed and each scalar metric."""
-    df = results[(results["study"] == "real_data") & results["step"].isna()]
-    df = df[df["metric"].isin(SCALARS)]
-    wide = df.pivot_table(
-        index=["dataset", "depth", "activation", "seed"],
-        columns="metric",
-        values="value",
-        dropna=False,
-    ).reset_index()
-    wide.columns.name = None
+    wide = trial_table(results, "real_data", SCALARS, ["dataset", "depth", "activation", "seed"])
     wide["depth"] = wide["depth"].astype(int)
-    wide["seed"] = wide["seed"].astype(int)
     return wide
 
 
@@ -559,43 +580,9 @@ def summarize(results) -> dict[str, Any]:
     return {"cells": cells, "curves": curves, "trials": wide}
 
 
-def properties(results):
-    """Per activation and seed: the mean over data sets and depths of test accuracy
-    ("real-data accuracy", higher is better); NaN when any of them diverged for that seed."""
-    import pandas as pd
-
-    wide = trial_metrics(results)
-    settings = len(wide[["dataset", "depth"]].drop_duplicates())
-    rows = []
-    for (act, seed), g in wide.groupby(["activation", "seed"], sort=False):
-        complete = len(g) == settings and not (g["diverged"] != 0).any()
-        complete = complete and bool(g["test_accuracy"].notna().all())
-        rows.append(
-            {
-                "property": "real-data accuracy",
-                "activation": act,
-                "seed": int(seed),
-                "score": float(g["test_accuracy"].mean()) if complete else math.nan,
-                "better": "higher",
-            }
-        )
-    return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
-
-
-def compare(wide, dataset: str, depth: int, best: str, other: str):
-    """Paired comparison of per-seed test accuracy, best minus other, aligned by seed."""
-    from actlab.stats import paired_comparison
-
-    at = wide[(wide["dataset"] == dataset) & (wide["depth"] == depth)]
-    a = at[at["activation"] == best].set_index("seed")["test_accuracy"]
-    b = at[at["activation"] == other].set_index("seed")["test_accuracy"]
-    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
-    return paired_comparison(both["a"], both["b"])
-
-
 # -- text ---------------------------------------------------------------------------------------
 def pct(v: float) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{100 * v:.1f}"
+    return percent(v, decimals=1)
 
 
 def cell_text(row, seeds: int) -> str:
@@ -694,14 +681,17 @@ def report_markdown(summary, activations, datasets, rctx: ReportContext, accurac
 
 
 def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
-    """Sentences computed from the results; nothing here is written in advance."""
-    from actlab.stats import versus_runner_up
+    """Sentences computed from the results; nothing here is written in advance. The
+    best-vs-runner-up comparisons (one per data set and depth) form one family, adjusted
+    by Holm's method."""
+    from actlab.stats import paired_by_seed, versus_runner_up, with_holm
 
     cfg: Config = rctx.config
     cells, wide = summary["cells"], summary["trials"]
     cells = cells[cells["activation"].isin(activations)]
     wide = wide[wide["activation"].isin(activations)]
     out = []
+    pending = []
     for dataset in datasets:
         at_set = cells[cells["dataset"] == dataset]
         for depth in sorted(int(d) for d in at_set["depth"].unique()):
@@ -713,7 +703,7 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
                 continue
             best = at.iloc[0]
             sentence = (
-                f"{label}: highest test accuracy with {best['activation']} "
+                f"{label}: highest mean test accuracy with {best['activation']} "
                 f"({pct(best['acc_mean'])}%)"
             )
             if len(at) == 1:
@@ -724,13 +714,10 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
             if rctx.seeds == 1:
                 out.append(sentence + "; one seed, so the ranking is not tested.")
                 continue
-            c = compare(wide, dataset, depth, best["activation"], runner["activation"])
-            diff = (
-                (f"{100 * c.mean_diff:+.1f} points [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]")
-                if c.tested
-                else ""
-            )
-            out.append(f"{sentence}: {versus_runner_up(best['activation'], c, diff)}.")
+            setting = wide[(wide["dataset"] == dataset) & (wide["depth"] == depth)]
+            c = paired_by_seed(setting, "test_accuracy", best["activation"], runner["activation"])
+            pending.append((len(out), best["activation"], runner["activation"], sentence, c))
+            out.append("")
         # Depth: the mean over activations (valid runs) per depth.
         valid = wide[(wide["dataset"] == dataset) & wide["test_accuracy"].notna()]
         if valid["depth"].nunique() > 1:
@@ -749,9 +736,17 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
                     f"depth {int(depth)} {top['activation']} ({top['ett_mean']:.0f} epochs)"
                 )
             out.append(
-                f"{dataset}: fewest epochs to {cfg.target_accuracy:.0%} validation accuracy "
-                f"(among activations that reached it in every seed): {'; '.join(parts)}."
+                f"{dataset}: fewest mean epochs to {cfg.target_accuracy:.0%} validation "
+                f"accuracy (among activations that reached it in every seed; descriptive, "
+                f"untested): {'; '.join(parts)}."
             )
+
+    family = f"{len(pending)} data set x depth settings"
+    for (i, best, runner, sentence, _), c in zip(
+        pending, with_holm([p[-1] for p in pending]), strict=True
+    ):
+        diff = f"{100 * c.mean_diff:+.1f} points [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]"
+        out[i] = f"{sentence}: {versus_runner_up(best, runner, c, diff, family)}."
 
     never = cells[(cells["reached"] == 0) & (cells["diverged"] < cells["n_seeds"])]
     some = cells[(cells["reached"] > 0) & (cells["reached"] < cells["n_seeds"])]

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actlab.data import sine_data
 from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial, initial_params
-from actlab.studies.stability import sine_data
 
 Remedy = Literal[
     "plain",
@@ -68,6 +68,7 @@ class Config(BaseModel):
     n_points: int = Field(200, ge=2, le=1_000_000)
     loss_limit: float = Field(1e6, gt=0)
     learned_below: float = Field(0.5, gt=0, lt=1)
+    failed_above: float = Field(10.0, gt=1)
 
     def model_post_init(self, _context: Any) -> None:
         bad = [d for d in [*self.depths, self.lr_depth] if not 1 <= d <= 1000]
@@ -141,7 +142,7 @@ class Remedies(Study):
             train,
         )
         from actlab.errors import UserError
-        from actlab.studies.stability import trial_rows as stability_rows
+        from actlab.studies.outcomes import outcome_rows
 
         cfg: Config = ctx.config
         p = trials[0].params
@@ -183,7 +184,7 @@ class Remedies(Study):
         result = train(model, x, y, optimizer, p["steps"], rule, clip=clip)
         variance = float(y.double().var(unbiased=False))
         for k, i in enumerate(keep):
-            rows = stability_rows(result, k, variance, cfg.learned_below)
+            rows = outcome_rows(result, k, variance, cfg.learned_below, cfg.failed_above)
             first, last = float(grads[k, 0]), float(grads[k, -1])
             rows += [
                 {"metric": "skipped", "value": 0.0},
@@ -195,8 +196,7 @@ class Remedies(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         figure = plot(summary, rctx, figure_dir / "remedies.png")
         return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
 
@@ -213,7 +213,15 @@ def summarize(results) -> dict[str, Any]:
 
     df = results[results["study"] == "remedies"]
     keys = ["activation", "setting", "part", "depth", "lr", "remedy"]
-    metrics = ["skipped", "learned", "stuck", "diverged", "loss_after_training", "grad_log10_ratio"]
+    metrics = [
+        "skipped",
+        "learned",
+        "stuck",
+        "failed",
+        "diverged",
+        "loss_after_training",
+        "grad_log10_ratio",
+    ]
     wide = df[df["metric"].isin(metrics)].pivot_table(
         index=[*keys, "seed"], columns="metric", values="value"
     )
@@ -233,6 +241,7 @@ def summarize(results) -> dict[str, Any]:
                 "skipped": int((g["skipped"] == 1).sum()),
                 "learned": int(ran["learned"].sum()),
                 "stuck": int(ran["stuck"].sum()),
+                "failed": int(ran["failed"].fillna(0).sum()),
                 "diverged": int(ran["diverged"].sum()),
                 "loss": float(10 ** np.log10(alive).mean()) if len(alive) else math.nan,
                 "grad_log10_ratio": float(ratio.mean()) if len(ratio) else math.nan,
@@ -311,7 +320,8 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         f"{cfg.sigma_b:g}), batch or layer normalisation before each hidden activation, "
         "residual connections, or clipping the total gradient norm to "
         f"{cfg.clip_norm:g}. States as in the stability study (learned: final loss below "
-        f"{cfg.learned_below:g} x the target's variance).",
+        f"{cfg.learned_below:g} x the target's variance; failed: above "
+        f"{cfg.failed_above:g} x).",
         "",
         f"![Remedies](figures/{figure_name})",
         "",
@@ -366,11 +376,14 @@ def findings(summary: dict[str, Any], rctx: ReportContext) -> list[str]:
             hurt.setdefault(r, []).append(f"{a} at {s}")
         if pf < 1:
             failing += 1
-            state = ", ".join(f"{int(plain[k])} {k}" for k in ("stuck", "diverged") if plain[k])
+            state = ", ".join(
+                f"{int(plain[k])} {k}" for k in ("stuck", "failed", "diverged") if plain[k]
+            )
             if better:
                 out.append(
                     f"{a} at {s}: plain learned {int(plain['learned'])}/{int(plain['seeds'])} "
-                    f"({state}); better with {', '.join(better)}."
+                    f"({state}); learned more often (counts over seeds, untested) with "
+                    f"{', '.join(better)}."
                 )
             else:
                 out.append(
@@ -381,7 +394,8 @@ def findings(summary: dict[str, Any], rctx: ReportContext) -> list[str]:
         out.append("Plain training learned in every setting and seed: nothing to rescue.")
     for r, where in hurt.items():
         out.append(
-            f"{r} learned less often than plain in {len(where)} case(s): {', '.join(where)}."
+            f"{r} learned less often than plain (counts, untested) in {len(where)} case(s): "
+            f"{', '.join(where)}."
         )
     return out
 

@@ -91,6 +91,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from actlab.report.text import fmt
 from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial
 
 NAME = "signal_propagation"
@@ -473,9 +474,8 @@ class SignalPropagation(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         cfg: Config = rctx.config
-        summary = summarize(results)
         order = [x for x in point_labels(cfg) if x in set(summary["layers"]["point"])]
         figures = [
             plot_profiles(
@@ -913,14 +913,6 @@ def plot_phase(summary, rctx, path: Path) -> tuple[Path, list[str]]:
 
 
 # -- the report --------------------------------------------------------------------------------
-def fmt(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.{digits}g}"
-
-
 def with_interval(row, col: str, digits: int = 4) -> str:
     mean, lo, hi = row[f"{col}_mean"], row[f"{col}_ci_low"], row[f"{col}_ci_high"]
     if isinstance(mean, float) and math.isnan(mean):

@@ -42,13 +42,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actlab.report.text import fmt, pct
 from actlab.studies.base import (
+    PropertySpec,
     ReportContext,
     RunContext,
     Section,
     Study,
     Trial,
     build_stack,
+    property_frame,
+    trial_table,
 )
 
 LAYER_METRICS = ("sparsity", "dead_rate", "saturated_rate")
@@ -158,32 +162,55 @@ class Sparsity(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         bars = plot_bars(summary["table"], rctx.activations, figure_dir / "sparsity.png")
         hists = plot_histograms(summary["histograms"], rctx, figure_dir / "sparsity_histograms.png")
         markdown = report_markdown(summary, rctx, bars.name, hists.name)
         return Section(self.title, markdown, [bars, hists])
 
-    def properties(self, results, rctx: ReportContext):
-        import pandas as pd
+    property_specs = (
+        PropertySpec(
+            "dead units",
+            "fraction of units inactive on every input after high-lr SGD",
+            "lower",
+            situation="no dead units",
+        ),
+        PropertySpec(
+            "saturated units",
+            "fraction of units with slope ~0 on every input after high-lr SGD",
+            "lower",
+            situation="no saturated units",
+        ),
+    )
 
-        df = results[results["study"] == self.name]
-        means = df[df["layer"].isna()]
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed: the layer mean of the dead and saturated rates. A diverged network has
+        no units to count: its score is missing (NaN) and its outcome "diverged"."""
         rows = []
-        for prop, metric in (("dead units", "dead_rate"), ("saturated units", "saturated_rate")):
-            sel = means[means["metric"] == metric]
-            for r in sel.itertuples():
+        for spec, metric in zip(self.property_specs, ("dead_rate", "saturated_rate"), strict=True):
+            for r in summary["trials"].itertuples():
                 rows.append(
                     {
-                        "property": prop,
+                        "property": spec.name,
                         "activation": r.activation,
                         "seed": int(r.seed),
-                        "score": float(r.value),
-                        "better": "lower",
+                        "score": float(getattr(r, metric)),
+                        "outcome": "diverged" if r.diverged == 1 else "",
                     }
                 )
-        return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
+        return property_frame(rows)
+
+    def claims(self, summary, rctx: ReportContext) -> list[str]:
+        claim = rectifiers_die_most(summary, rctx)
+        return [claim] if claim else []
+
+    def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:
+        table = summary["table"]
+        names = [a for a in rctx.activations if a in set(table["activation"])]
+        return [
+            lambda ax, metric=metric: bar_panel(ax, table, names, metric, colours)
+            for metric in ("sparsity", "dead_rate")
+        ]
 
 
 # -- data and measurements ---------------------------------------------------------------------
@@ -364,10 +391,61 @@ def summarize(results) -> dict[str, Any]:
         mean = float(wide["act_mean"].mean())
         var = float((wide["act_std"] ** 2 + wide["act_mean"] ** 2).mean() - mean**2)
         histograms[act] = {"counts": counts, "mean": mean, "std": math.sqrt(max(var, 0.0))}
-    return {"table": table, "layers": layers, "histograms": histograms}
+    trials = trial_table(
+        df,
+        "sparsity",
+        ["dead_rate", "saturated_rate", "final_loss", "diverged"],
+        ["activation", "seed"],
+    )
+    return {"table": table, "layers": layers, "histograms": histograms, "trials": trials}
 
 
 # -- figures -------------------------------------------------------------------------------------
+
+
+TITLES = {
+    "sparsity": "Exact zeros (|a| < threshold), % of values",
+    "dead_rate": "Dead units (zero for every input), %",
+    "saturated_rate": "Saturated units (|f'| ~ 0 for every input), %",
+}
+
+
+def bar_panel(ax, table, names: list[str], metric: str, colours) -> None:
+    """One metric's bars (mean over layers and non-diverged seeds) with 95% error bars; a
+    hatched bar for an activation that diverged in every seed, and "k/n diverged" over one
+    that diverged in some."""
+    t = table.set_index("activation").loc[names]
+    mean = 100 * t[f"{metric}_mean"]
+    high = 100 * t[f"{metric}_high"]
+    top = max(5.0, float(max(mean.max(skipna=True), high.max(skipna=True), 0) or 0) * 1.2)
+    top = min(top, 105.0) if math.isfinite(top) else 105.0
+    for i, act in enumerate(names):
+        r = t.loc[act]
+        if r[f"{metric}_n"] == 0:  # every seed diverged: no value to draw
+            ax.bar(
+                i, top, color="none", edgecolor="0.6", hatch="///", linestyle="--", linewidth=0.8
+            )
+            ax.text(i, top / 2, "diverged", rotation=90, ha="center", va="center", fontsize=9)
+            continue
+        yerr = None
+        if math.isfinite(r[f"{metric}_low"]):
+            low = 100 * r[f"{metric}_low"]
+            yerr = [[max(mean[act] - low, 0)], [max(high[act] - mean[act], 0)]]
+        ax.bar(i, mean[act], color=colours[act], yerr=yerr, capsize=3)
+        if r["diverged"]:
+            ax.text(
+                i,
+                mean[act] + top * 0.02,
+                f"{int(r['diverged'])}/{int(r['n_seeds'])}\ndiverged",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+    ax.set_ylim(0, top)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax.set_title(TITLES[metric], fontsize=10)
+    ax.set_ylabel("% (mean over layers)")
+    ax.grid(True, axis="y", alpha=0.3)
 
 
 def plot_bars(table, activations: list[str], path: Path) -> Path:
@@ -376,51 +454,11 @@ def plot_bars(table, activations: list[str], path: Path) -> Path:
     plt = pyplot()
     colours = activation_colours(activations)
     names = [a for a in activations if a in set(table["activation"])]
-    t = table.set_index("activation").loc[names]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    titles = {
-        "sparsity": "Exact zeros (|a| < threshold), % of values",
-        "dead_rate": "Dead units (zero for every input), %",
-        "saturated_rate": "Saturated units (|f'| ~ 0 for every input), %",
-    }
     for ax, metric in zip(axes, LAYER_METRICS, strict=True):
-        mean = 100 * t[f"{metric}_mean"]
-        low, high = 100 * t[f"{metric}_low"], 100 * t[f"{metric}_high"]
-        top = max(5.0, float(max(mean.max(skipna=True), high.max(skipna=True), 0) or 0) * 1.2)
-        top = min(top, 105.0) if math.isfinite(top) else 105.0
-        for i, act in enumerate(names):
-            r = t.loc[act]
-            if r[f"{metric}_n"] == 0:  # every seed diverged: no value to draw
-                ax.bar(
-                    i,
-                    top,
-                    color="none",
-                    edgecolor="0.6",
-                    hatch="///",
-                    linestyle="--",
-                    linewidth=0.8,
-                )
-                ax.text(i, top / 2, "diverged", rotation=90, ha="center", va="center", fontsize=9)
-                continue
-            yerr = None
-            if math.isfinite(r[f"{metric}_low"]):
-                yerr = [[max(mean[act] - low[act], 0)], [max(high[act] - mean[act], 0)]]
-            ax.bar(i, mean[act], color=colours[act], yerr=yerr, capsize=3)
-            if r["diverged"]:
-                ax.text(
-                    i,
-                    mean[act] + top * 0.02,
-                    f"{int(r['diverged'])}/{int(r['n_seeds'])}\ndiverged",
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                )
-        ax.set_ylim(0, top)
-        ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
-        ax.set_title(titles[metric], fontsize=10)
-        ax.set_ylabel("% (mean over layers)")
-        ax.grid(True, axis="y", alpha=0.3)
-    bars = "error bars: 95% interval" if (t["n_seeds"] > 1).any() else "one seed: no error bars"
+        bar_panel(ax, table, names, metric, colours)
+    many = (table["n_seeds"] > 1).any()
+    bars = "error bars: 95% interval" if many else "one seed: no error bars"
     fig.suptitle(f"After training: mean over layers and non-diverged seeds ({bars})")
     fig.tight_layout()
     return save(fig, path)
@@ -485,22 +523,12 @@ def plot_histograms(histograms: dict[str, Any], rctx: ReportContext, path: Path)
 # -- markdown ------------------------------------------------------------------------------------
 
 
-def pct(value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{100 * value:.3g}" if 100 * abs(value) < 0.01 else f"{100 * value:.2f}"
-
-
-def loss_text(value: float) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.3g}"
-
-
-def cell(r, metric: str, fmt, with_interval: bool) -> str:
+def cell(r, metric: str, form, with_interval: bool) -> str:
     if r[f"{metric}_n"] == 0:
         return "diverged"
-    text = fmt(r[f"{metric}_mean"])
+    text = form(r[f"{metric}_mean"])
     if with_interval and math.isfinite(r[f"{metric}_low"]):
-        text += f" [{fmt(r[f'{metric}_low'])}, {fmt(r[f'{metric}_high'])}]"
+        text += f" [{form(r[f'{metric}_low'])}, {form(r[f'{metric}_high'])}]"
     return text
 
 
@@ -555,11 +583,11 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, his
         lines.append(
             f"| {act} | {cell(r, 'sparsity', pct, many)} | {cell(r, 'dead_rate', pct, many)} | "
             f"{cell(r, 'saturated_rate', pct, many)} | {int(r['diverged'])} of "
-            f"{int(r['n_seeds'])} | {cell(r, 'final_loss', loss_text, many)} |"
+            f"{int(r['n_seeds'])} | {cell(r, 'final_loss', fmt, many)} |"
         )
     lines += ["", *per_layer_tables(summary["layers"], names, cfg.depth)]
     lines += ["", "**What the data says.**", ""]
-    lines += [f"- {f}" for f in findings(summary["table"], names, cfg)]
+    lines += [f"- {f}" for f in findings(summary, names, cfg)]
     return "\n".join(lines)
 
 
@@ -585,9 +613,9 @@ def per_layer_tables(layers, names: list[str], depth: int) -> list[str]:
     return lines
 
 
-def findings(table, names: list[str], cfg: Config) -> list[str]:
+def findings(summary, names: list[str], cfg: Config) -> list[str]:
     """Sentences computed from the summary; nothing here is written in advance."""
-    t = table.set_index("activation").loc[names]
+    t = summary["table"].set_index("activation").loc[names]
     out = []
     alive = t[t["sparsity_n"] > 0]
 
@@ -653,21 +681,52 @@ def findings(table, names: list[str], cfg: Config) -> list[str]:
                 f"its numbers above come from the other {int(r['n_seeds'] - r['diverged'])}."
             )
 
-    trained = alive[alive["final_loss_mean"].notna()]
+    trained = alive[alive["final_loss_mean"].notna()].sort_values("final_loss_mean")
     if not trained.empty:
-        best = trained["final_loss_mean"].idxmin()
+        best = trained.index[0]
         var = float(trained["target_var"].mean())
+        sentence = f"Lowest mean final loss: {best} ({fmt(trained.loc[best, 'final_loss_mean'])})"
+        if len(trained) > 1:
+            from actlab.stats import paired_by_seed, versus_runner_up
+
+            runner = trained.index[1]
+            c = paired_by_seed(summary["trials"], "final_loss", best, runner)
+            sentence += f", then {runner} ({fmt(trained.loc[runner, 'final_loss_mean'])}): "
+            sentence += versus_runner_up(best, runner, c)
+        sentence += f". The target's variance, the loss of a constant output, is {fmt(var)}."
         stuck = trained[trained["final_loss_mean"] >= 0.9 * trained["target_var"]]
-        sentence = (
-            f"Lowest final loss: {best} ({loss_text(trained.loc[best, 'final_loss_mean'])}); "
-            f"the target's variance, the loss of a constant output, is {loss_text(var)}."
-        )
         if not stuck.empty:
             sentence += (
                 f" {', '.join(stuck.index)} ended at 90% or more of it: learned little or nothing."
             )
         out.append(sentence)
     return out
+
+
+# -- claims ---------------------------------------------------------------------------------------
+def rectifiers_die_most(summary, rctx: ReportContext) -> str | None:
+    """ "Dead units are a ReLU problem": contradicted when, per seed, the activations without
+    a zero region have more dead units on average than those with one (ReLU and kin), by a
+    paired sign-flip test over the seeds where neither group diverged entirely."""
+    from actlab.activations import has_zero_region, is_affine
+    from actlab.stats import paired_comparison, test_text
+
+    specs, trials = rctx.specs, summary["trials"]
+    acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
+    kinked = [a for a in acts if has_zero_region(specs[a])]
+    others = [a for a in acts if not has_zero_region(specs[a])]
+    if not kinked or not others or trials.empty:
+        return None
+    per = trials.pivot_table(index="seed", columns="activation", values="dead_rate", dropna=False)
+    k, o = per.reindex(columns=kinked).mean(axis=1), per.reindex(columns=others).mean(axis=1)
+    diff = paired_comparison(o, k)
+    if not (diff.mean_diff > 0 and diff.significant):
+        return None
+    return (
+        f'*"Dead units are a ReLU problem."* Here the activations without a zero region '
+        f"({', '.join(others)}) had {pct(o.mean())}% dead units on average, those with one "
+        f"({', '.join(kinked)}) {pct(k.mean())}% ({test_text(diff)})."
+    )
 
 
 STUDY = Sparsity()

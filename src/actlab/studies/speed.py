@@ -20,7 +20,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial
+from actlab.studies.base import (
+    PropertySpec,
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    property_frame,
+)
 
 BASELINE = "ReLU"
 # Sizes typical of small MLPs and of a transformer's MLP block (batch x tokens x hidden).
@@ -129,34 +137,40 @@ class Speed(Study):
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
-        figure = plot(summary, rctx.activations, figure_dir / "speed.png")
-        return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
+        table = summary["table"]
+        figure = plot(table, rctx.activations, figure_dir / "speed.png")
+        return Section(self.title, report_markdown(table, rctx, figure.name), [figure])
 
-    def properties(self, results, rctx: ReportContext):
-        """Per seed: forward+backward time relative to ReLU at the largest size."""
-        import pandas as pd
+    property_specs = (
+        PropertySpec(
+            "speed",
+            "forward + backward time relative to ReLU's in the same run, per tensor size",
+            "lower",
+            settings="sizes",
+            situation="the cheapest computation",
+        ),
+    )
 
-        df = results[(results["study"] == self.name) & (results["metric"] == "rel_relu_fwdbwd")]
-        if df.empty:
-            return super().properties(results, rctx)
-        largest = df.loc[df["elements"].idxmax(), "size"]
-        at = df[df["size"] == largest]
-        return pd.DataFrame(
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed and size: forward + backward time relative to ReLU."""
+        rows = [
             {
                 "property": "speed",
-                "activation": at["activation"],
-                "seed": at["seed"],
-                "score": at["value"],
-                "better": "lower",
+                "activation": r.activation,
+                "seed": int(r.seed),
+                "setting": f"size={r.size}",
+                "score": float(r.value),
             }
-        )
+            for r in summary["trials"].itertuples()
+        ]
+        return property_frame(rows)
 
 
 def summarize(results):
-    """Per size x activation x metric: mean and 95% interval over seeds (log-space for the
-    ratios, which are multiplicative)."""
+    """`table`: per size x activation x metric, mean and 95% interval over seeds (log-space
+    for the ratios, which are multiplicative); `trials`: each trial's forward + backward
+    time relative to ReLU."""
     import numpy as np
 
     from actlab.stats import describe
@@ -166,7 +180,8 @@ def summarize(results):
     table = describe(df, ["size", "activation", "metric"], value="log")
     for col in ("mean", "ci_low", "ci_high"):
         table[col] = np.exp(table[col])
-    return table
+    trials = df[df["metric"] == "rel_relu_fwdbwd"][["activation", "seed", "size", "value"]]
+    return {"table": table, "trials": trials.reset_index(drop=True)}
 
 
 def plot(table, activations: list[str], path: Path) -> Path:
@@ -264,8 +279,9 @@ def findings(table, activations: list[str]) -> list[str]:
         fastest = at["mean"].idxmin()
         s = at.loc[slowest]
         out.append(
-            f"{size}: forward + backward, {slowest} is the slowest at "
-            f"{s['mean']:.2g}x ReLU's time and {fastest} the fastest "
+            f"{size}: forward + backward, by geometric mean over seeds (descriptive; the "
+            f"tested ranking is the speed row of the best-and-worst table), {slowest} is the "
+            f"slowest at {s['mean']:.2g}x ReLU's time and {fastest} the fastest "
             f"({at.loc[fastest, 'mean']:.2g}x)."
         )
         same = [

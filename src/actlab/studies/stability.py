@@ -8,9 +8,13 @@ Data: 200 evenly spaced x on [-2, 2], y = sin(pi x). The protocol's rules are ke
 numbers compare with the tutorial's, and three things it got wrong are fixed:
 - the loss after the final update is recorded (`loss_after_training`), not only the last
   loss recorded before it (`final_loss`, the protocol's meaning);
-- every trial is classified learned / stuck / diverged: "stuck" means the final loss is
-  not clearly below the variance of the target, which a constant output already reaches;
-- no cap: a diverged trial is drawn as diverged, never as "loss 10".
+- every trial is classified learned / stuck / failed / diverged: "stuck" means the final
+  loss is not clearly below the variance of the target, which a constant output already
+  reaches; "failed" means it stayed finite but ended far above it (by default more than
+  10x: a Sigmoid run at loss 3e4 is not "stuck", it blew up without tripping the rule);
+- no cap: a diverged trial is drawn as diverged, never as "loss 10";
+- loss statistics are geometric means over the runs of one outcome, never a learned run
+  averaged with a stuck one, with each outcome's count beside them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial, build_stack
-
-STATES = ("learned", "stuck", "diverged")
+from actlab.data import sine_data
+from actlab.report.text import fmt, interval
+from actlab.studies.base import (
+    PropertySpec,
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    build_stack,
+    property_frame,
+    trial_table,
+)
+from actlab.studies.outcomes import FINITE_STATES, STATES, outcome_rows
 
 
 class Config(BaseModel):
@@ -52,6 +67,11 @@ class Config(BaseModel):
         description="learned: final loss below this fraction of the "
         "target's variance (a constant output scores 1)",
     )
+    failed_above: float = Field(
+        10.0,
+        gt=1,
+        description="failed: a finite final loss above this many times the target's variance",
+    )
 
     @field_validator("lrs")
     @classmethod
@@ -68,24 +88,6 @@ class Config(BaseModel):
         if bad:
             raise ValueError(f"depths must be between 1 and 1000 (got {bad[0]})")
         return depths
-
-
-def classify(
-    diverged: bool, loss_after: float, target_variance: float, learned_below: float
-) -> str:
-    """learned / stuck / diverged for one trial."""
-    if diverged:
-        return "diverged"
-    if math.isfinite(loss_after) and loss_after < learned_below * target_variance:
-        return "learned"
-    return "stuck"
-
-
-def sine_data(n_points: int):
-    import torch
-
-    x = torch.linspace(-2, 2, n_points)[:, None]
-    return x, torch.sin(math.pi * x)
 
 
 class Stability(Study):
@@ -152,112 +154,156 @@ class Stability(Study):
         rule = DivergenceRule(loss_limit=cfg.loss_limit, grad_limit=grad_limit)
         result = train(model, x, y, optimizer, p["steps"], rule)
         variance = float(y.double().var(unbiased=False))
-        return [trial_rows(result, m, variance, cfg.learned_below) for m in range(len(trials))]
+        return [
+            outcome_rows(result, m, variance, cfg.learned_below, cfg.failed_above)
+            for m in range(len(trials))
+        ]
 
     def summarize(self, results):
         return summarize(results)
 
-    def report(self, results, figure_dir: Path, rctx: ReportContext) -> Section:
-        summary = summarize(results)
+    def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         figure = plot(summary, rctx.activations, figure_dir / "stability.png")
         return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
 
-    def properties(self, results, rctx: ReportContext):
-        """Per seed: how many of the learning rates / depths the activation learned at."""
-        import pandas as pd
+    property_specs = (
+        PropertySpec(
+            "learning-rate robustness",
+            "share of the sweep's learning rates (SGD) at which the network learned",
+            "higher",
+            settings="learning rates",
+            situation="a high or untuned learning rate",
+            regime="the highest learning rate",
+        ),
+        PropertySpec(
+            "depth robustness",
+            "share of the sweep's depths (Adam) at which the network learned",
+            "higher",
+            settings="depths",
+            situation="a deep network (many layers)",
+            regime="the greatest depth",
+        ),
+    )
 
-        df = results[(results["study"] == self.name) & (results["metric"] == "learned")]
+    def properties(self, summary, rctx: ReportContext):
+        """Per seed and setting: 1 if the network learned there, else 0 (stuck, failed and
+        diverged alike); the regime is the highest learning rate / the greatest depth."""
+        trials = summary["trials"]
         rows = []
-        for part, prop in (("lr", "learning-rate robustness"), ("depth", "depth robustness")):
-            sub = df[df["part"] == part]
-            for (act, seed), g in sub.groupby(["activation", "seed"], sort=False):
+        for spec, part, key in (
+            (self.property_specs[0], "lr", "lr"),
+            (self.property_specs[1], "depth", "depth"),
+        ):
+            sub = trials[trials["part"] == part]
+            if sub.empty:
+                continue
+            top = sub[key].max()
+            for r in sub.itertuples():
+                value = getattr(r, key)
                 rows.append(
                     {
-                        "property": prop,
-                        "activation": act,
-                        "seed": seed,
-                        "score": float(g["value"].sum()),
-                        "better": "higher",
+                        "property": spec.name,
+                        "activation": r.activation,
+                        "seed": int(r.seed),
+                        "setting": f"{key}={value:g}",
+                        "score": float(r.outcome == "learned"),
+                        "outcome": r.outcome,
+                        "regime": bool(value == top),
                     }
                 )
-        return pd.DataFrame(rows, columns=["property", "activation", "seed", "score", "better"])
+        return property_frame(rows)
+
+    def claims(self, summary, rctx: ReportContext) -> list[str]:
+        return [c for c in (bounded_is_stable(summary, rctx), finite_means_learned(summary)) if c]
+
+    def sheet_panels(self, summary, rctx: ReportContext, colours) -> list[Any]:
+        panels = []
+        for part, key, label in (("lr", "lr", "learning rate"), ("depth", "depth", "depth")):
+            if not summary[part].empty:
+                panels.append(
+                    lambda ax, part=part, key=key, label=label: loss_panel(
+                        ax, summary[part], key, rctx.activations, colours, label
+                    )
+                )
+        return panels
 
 
-def trial_rows(result, m: int, variance: float, learned_below: float) -> list[dict[str, Any]]:
-    diverged = bool(result.diverged[m])
-    loss_after = float(result.loss_after[m])
-    state = classify(diverged, loss_after, variance, learned_below)
-    rows = [
-        {"metric": "diverged", "value": float(diverged)},
-        {"metric": "final_loss", "value": float(result.last_recorded_loss[m])},
-        {"metric": "loss_after_training", "value": loss_after},
-        {"metric": "steps_completed", "value": float(result.steps_completed[m])},
-        {"metric": "target_variance", "value": variance},
-    ]
-    rows += [{"metric": s, "value": float(state == s)} for s in ("learned", "stuck")]
-    rows += [
-        {"metric": "loss", "step": t + 1, "value": float(v)}
-        for t, v in enumerate(result.losses[m])
-        if not math.isnan(v)
-    ]
-    return rows
+def outcome_of(row) -> str:
+    """A trial's state from its stored indicators (runs made before "failed" existed
+    have no such metric: their stuck runs stay stuck)."""
+    if row["diverged"] == 1:
+        return "diverged"
+    if row["learned"] == 1:
+        return "learned"
+    return "failed" if row.get("failed", 0) == 1 else "stuck"
 
 
 def summarize(results) -> dict[str, Any]:
-    """Per part x setting x activation: state counts and the geometric mean (with 95%
-    interval) of the loss after training over the seeds that did not diverge."""
-    import numpy as np
+    """`lr` and `depth`: per setting x activation, the count of each state and, for each
+    finite state, the geometric mean of the loss after training over its runs with a 95%
+    interval (`loss_<state>`, `_low`, `_high`) and its exact zeros (floored, counted in
+    `zeros`). `trials`: one row per trial with its `outcome`."""
     import pandas as pd
 
+    from actlab.stats import log10_floored
     from actlab.stats import summarize as stat
 
     df = results[results["study"] == "stability"]
-    wide = df[
-        df["metric"].isin(
-            ["diverged", "learned", "stuck", "loss_after_training", "final_loss", "target_variance"]
-        )
-    ].pivot_table(
-        index=["part", "activation", "depth", "lr", "seed"], columns="metric", values="value"
-    )
+    metrics = ["diverged", "learned", "stuck", "failed", "loss_after_training", "target_variance"]
+    wide = trial_table(df, "stability", metrics, ["part", "activation", "depth", "lr", "seed"])
+    wide["failed"] = wide["failed"].fillna(0)
+    wide["outcome"] = [outcome_of(r) for _, r in wide.iterrows()]
+    wide["depth"] = wide["depth"].astype(int)
+    wide["lr"] = wide["lr"].astype(float)
     rows = []
-    for (part, act, depth, lr), g in wide.groupby(level=[0, 1, 2, 3], sort=False):
-        alive = g[g["diverged"] == 0]["loss_after_training"]
-        s = stat(np.log10(alive[alive > 0]))
-        rows.append(
-            {
-                "part": part,
-                "activation": act,
-                "depth": int(depth),
-                "lr": float(lr),
-                "seeds": len(g),
-                "learned": int(g["learned"].sum()),
-                "stuck": int(g["stuck"].sum()),
-                "diverged": int(g["diverged"].sum()),
-                "loss": 10**s.mean if s.n else math.nan,
-                "loss_low": 10**s.ci_low if s.n > 1 else math.nan,
-                "loss_high": 10**s.ci_high if s.n > 1 else math.nan,
-                "variance": float(g["target_variance"].mean()),
-            }
-        )
-    table = pd.DataFrame(rows)
+    for (part, act, depth, lr), g in wide.groupby(
+        ["part", "activation", "depth", "lr"], sort=False
+    ):
+        row = {
+            "part": part,
+            "activation": act,
+            "depth": int(depth),
+            "lr": float(lr),
+            "seeds": len(g),
+            **{state: int((g["outcome"] == state).sum()) for state in STATES},
+            "variance": float(g["target_variance"].mean()),
+            "zeros": 0,
+        }
+        for state in FINITE_STATES:
+            logs, zeros = log10_floored(g[g["outcome"] == state]["loss_after_training"])
+            row["zeros"] += zeros
+            s = stat(logs)
+            row[f"loss_{state}"] = 10**s.mean if s.n else math.nan
+            row[f"loss_{state}_low"] = 10**s.ci_low if s.n > 1 else math.nan
+            row[f"loss_{state}_high"] = 10**s.ci_high if s.n > 1 else math.nan
+        main = majority_state(row)
+        row["state"] = main
+        row["loss"] = row.get(f"loss_{main}", math.nan)
+        row["loss_low"] = row.get(f"loss_{main}_low", math.nan)
+        row["loss_high"] = row.get(f"loss_{main}_high", math.nan)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["part"])
     return {
         "lr": table[table["part"] == "lr"].reset_index(drop=True),
         "depth": table[table["part"] == "depth"].reset_index(drop=True),
+        "trials": wide,
     }
 
 
 def majority_state(row) -> str:
+    """The most common state of a cell; a tie goes to the earlier of learned, stuck, failed,
+    diverged. Its runs give the cell's plotted loss (`loss`, `loss_low`, `loss_high`)."""
     counts = {s: row[s] for s in STATES}
     return max(STATES, key=lambda s: (counts[s], -STATES.index(s)))
 
 
 def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
     """Left: loss after training per learning rate (grouped bars); right: against depth.
-    Learned = solid, stuck = hatched / open marker, diverged = red cross with its count."""
-    import numpy as np
+    Each cell shows its most common state's geometric-mean loss: learned = solid, stuck =
+    hatched / open marker, failed = cross-hatched / square; a cell where every seed diverged
+    is a cross in the activation's colour; partial divergence is written beside the cell."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.ticker import NullFormatter
 
     from actlab.report.figures import activation_colours, pyplot, save
 
@@ -273,7 +319,7 @@ def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
         if part == "lr":
             lrs = sorted(table["lr"].unique())
             width = 0.8 / max(len(activations), 1)
-            top = np.nanmax(table["loss"].to_numpy()) if table["loss"].notna().any() else 1.0
+            top = ceiling(table)
             for i, act in enumerate(activations):
                 rows = table[table["activation"] == act].set_index("lr")
                 for j, lr in enumerate(lrs):
@@ -282,18 +328,26 @@ def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
                     r = rows.loc[lr]
                     xpos = j - 0.4 + width * (i + 0.5)
                     if r["diverged"] == r["seeds"]:
-                        ax.plot(xpos, max(top, variance) * 3, marker="x", color="red", ms=7)
+                        ax.plot(xpos, top, marker="x", color=colours[act], ms=7, mew=2)
                         continue
-                    hatch = "//" if majority_state(r) == "stuck" else None
                     ax.bar(
                         xpos,
                         r["loss"],
                         width,
                         color=colours[act],
-                        hatch=hatch,
-                        edgecolor="black" if hatch else colours[act],
+                        hatch=HATCH[r["state"]],
+                        edgecolor="black" if HATCH[r["state"]] else colours[act],
                         linewidth=0.5,
                     )
+                    if math.isfinite(r["loss_low"]):
+                        ax.errorbar(
+                            xpos,
+                            r["loss"],
+                            yerr=[[r["loss"] - r["loss_low"]], [r["loss_high"] - r["loss"]]],
+                            color="black",
+                            lw=0.7,
+                            capsize=1.5,
+                        )
                     if r["diverged"]:
                         ax.annotate(
                             f"{r['diverged']}/{r['seeds']} div.",
@@ -308,77 +362,130 @@ def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
             ax.set_xlabel("learning rate (SGD)")
             ax.set_title("3a: learning-rate stress")
         else:
-            for act in activations:
-                rows = table[table["activation"] == act].sort_values("depth")
-                if rows.empty:
-                    continue
-                ax.plot(rows["depth"], rows["loss"], color=colours[act], lw=1.2, label=act)
-                for _, r in rows.iterrows():
-                    state = majority_state(r)
-                    if state == "diverged":
-                        ax.plot(r["depth"], variance * 30, marker="x", color="red", ms=7)
-                    else:
-                        ax.plot(
-                            r["depth"],
-                            r["loss"],
-                            marker="o",
-                            ms=6,
-                            color=colours[act],
-                            markerfacecolor=colours[act] if state == "learned" else "white",
-                        )
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            depths = sorted(table["depth"].unique())
-            ax.set_xticks(depths, [str(d) for d in depths])
-            ax.set_xlabel("depth (Adam)")
+            loss_panel(ax, table, "depth", activations, colours, "depth (Adam)")
             ax.set_title("3b: depth stress")
-        ax.set_ylabel("loss after training (geometric mean over seeds)")
+        ax.set_ylabel("loss after training (geometric mean, most common state)")
         ax.grid(True, which="major", alpha=0.3)
     handles = [Patch(color=colours[a], label=a) for a in activations] + [
         Line2D([], [], color="grey", ls="--", label="target variance (constant output)"),
         Patch(facecolor="white", edgecolor="black", hatch="//", label="stuck (bar)"),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            color="black",
-            markerfacecolor="black",
-            ls="",
-            label="learned (marker)",
-        ),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            color="black",
-            markerfacecolor="white",
-            ls="",
-            label="stuck (marker)",
-        ),
-        Line2D([], [], marker="x", color="red", ls="", label="diverged in every seed"),
+        Patch(facecolor="white", edgecolor="black", hatch="xx", label="failed (bar)"),
+        *marker_legend(),
     ]
     fig.legend(
         handles=handles,
         loc="lower center",
         ncol=min(7, len(handles)),
         fontsize=8,
-        bbox_to_anchor=(0.5, -0.12),
+        bbox_to_anchor=(0.5, -0.16),
     )
-    fig.suptitle("Loss after training under stress: learned, stuck and diverged kept apart")
+    fig.suptitle("Loss after training under stress: learned, stuck, failed and diverged apart")
     return save(fig, path)
 
 
-def fmt(v: float) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+HATCH = {"learned": None, "stuck": "//", "failed": "xx", "diverged": None}
+MARKER = {"learned": "o", "stuck": "o", "failed": "s"}
+
+
+def ceiling(table) -> float:
+    """Where all-diverged cells are drawn: above every finite loss and the variance."""
+    import numpy as np
+
+    losses = table["loss"].to_numpy(dtype=float)
+    top = np.nanmax(losses) if np.isfinite(losses).any() else 1.0
+    return max(float(top), float(table["variance"].mean())) * 3
+
+
+def marker_legend() -> list[Any]:
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], marker="o", color="black", ls="", label="learned"),
+        Line2D([], [], marker="o", color="black", markerfacecolor="white", ls="", label="stuck"),
+        Line2D([], [], marker="s", color="black", markerfacecolor="white", ls="", label="failed"),
+        Line2D([], [], marker="x", color="black", ls="", label="diverged in every seed"),
+    ]
+
+
+def loss_panel(ax, table, key: str, activations: list[str], colours, label: str) -> None:
+    """Loss after training against a setting (log x), one line per activation through its
+    cells' most common state, with its 95% interval. Each activation is shifted sideways by
+    a few percent so that no mark hides another's: a cell where every seed diverged is a
+    cross in the activation's colour above the data, and partial divergence is written as
+    "k/n" beside the mark."""
+    from matplotlib.ticker import NullFormatter
+
+    top = ceiling(table)
+    settings = sorted(table[key].unique())
+    spread = 0.06 * (len(activations) - 1) / 2
+    for i, act in enumerate(activations):
+        rows = table[table["activation"] == act].sort_values(key)
+        if rows.empty:
+            continue
+        shift = 10 ** (0.06 * i - spread) if len(settings) > 1 else 1.0
+        x = rows[key].to_numpy(dtype=float) * shift
+        finite = rows["diverged"] < rows["seeds"]
+        ax.plot(x[finite.to_numpy()], rows["loss"][finite], color=colours[act], lw=1)
+        for xi, (_, r) in zip(x, rows.iterrows(), strict=True):
+            if r["diverged"] == r["seeds"]:
+                ax.plot(xi, top, marker="x", color=colours[act], ms=6, mew=2)
+                continue
+            filled = colours[act] if r["state"] == "learned" else "white"
+            ax.plot(
+                xi,
+                r["loss"],
+                marker=MARKER[r["state"]],
+                ms=5,
+                color=colours[act],
+                markerfacecolor=filled,
+            )
+            if math.isfinite(r["loss_low"]):
+                ax.plot([xi, xi], [r["loss_low"], r["loss_high"]], color=colours[act], lw=0.8)
+            if r["diverged"]:
+                ax.annotate(
+                    f"{r['diverged']}/{r['seeds']}",
+                    (xi, r["loss"]),
+                    fontsize=6,
+                    color="red",
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
+    ax.axhline(float(table["variance"].mean()), color="grey", ls="--", lw=1)
+    ax.axhline(top, color="0.8", lw=0.5)
+    ax.text(
+        0.01,
+        top,
+        "diverged",
+        transform=ax.get_yaxis_transform(),
+        fontsize=7,
+        va="bottom",
+        color="0.4",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(settings, [f"{v:g}" for v in settings])
+    ax.set_xlabel(label)
+    ax.set_ylabel("loss after training")
+    ax.set_title(f"Loss vs {label} (o learned, open stuck, square failed, x diverged)", fontsize=9)
 
 
 def cell(r) -> str:
-    """One table cell: the state counts, then the loss of the runs that did not diverge."""
-    states = ", ".join(f"{r[s]} {s}" for s in STATES if r[s])
-    loss = "" if math.isnan(r["loss"]) else f"; loss {fmt(r['loss'])}"
-    if not math.isnan(r["loss_low"]):
-        loss += f" [{fmt(r['loss_low'])}, {fmt(r['loss_high'])}]"
-    return states + loss
+    """One table cell: each state's count, and for each finite state the geometric mean of
+    its runs' loss after training (95% interval with two or more runs)."""
+    parts = []
+    for state in STATES:
+        n = int(r[state])
+        if not n:
+            continue
+        text = f"{n} {state}"
+        if state in FINITE_STATES and math.isfinite(r[f"loss_{state}"]):
+            text += f" {fmt(r[f'loss_{state}'])}"
+            text += interval(r[f"loss_{state}_low"], r[f"loss_{state}_high"])
+        parts.append(text)
+    if r.get("zeros", 0):
+        parts.append(f"{int(r['zeros'])} exact zero(s) floored at 1e-45")
+    return "; ".join(parts)
 
 
 def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: str) -> str:
@@ -396,7 +503,9 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         f"{cfg.depth_optimizer.capitalize()} at learning rate {cfg.depth_lr:g} for up to "
         f"{cfg.depth_steps} steps, loss rule only. A run that does not diverge has *learned* "
         f"when its loss after the last update is below {cfg.learned_below:g} x the target's "
-        "variance, and is *stuck* otherwise (a constant output scores exactly the variance).",
+        f"variance, has *failed* when that loss is above {cfg.failed_above:g} x the variance "
+        "(finite, yet far worse than a constant output, which scores exactly the variance), "
+        "and is *stuck* in between.",
         "",
         f"![Stability under stress](figures/{figure_name})",
         "",
@@ -410,10 +519,10 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         settings = sorted(table[key].unique())
         title = "3a, learning-rate stress" if part == "lr" else "3b, depth stress"
         lines += [
-            f"**{title}** (state counts over {rctx.seeds} seed(s); loss after training, "
-            "geometric mean over the runs that did not diverge"
-            + ("" if rctx.seeds == 1 else ", 95% interval")
-            + "):",
+            f"**{title}**: runs in each state (of {rctx.seeds} seed(s)), each finite state "
+            "with the geometric mean of its own runs' loss after training"
+            + ("" if rctx.seeds == 1 else " [95% interval, from two or more runs]")
+            + ":",
             "",
             "| activation | " + " | ".join(f"{label} {s:g}" for s in settings) + " |",
             "|---|" + "---|" * len(settings),
@@ -440,13 +549,15 @@ def findings(summary: dict[str, Any], activations: list[str]) -> list[str]:
     if not lr.empty:
         for rate in sorted(lr["lr"].unique()):
             at = lr[lr["lr"] == rate]
-            div = at[at["diverged"] > 0]
-            if not div.empty:
-                names = ", ".join(
-                    f"{r.activation} ({r.diverged}/{r.seeds})" for r in div.itertuples()
+            for state in ("diverged", "failed"):
+                hit = at[at[state] > 0]
+                if hit.empty:
+                    continue
+                listed = ", ".join(
+                    f"{r.activation} ({r[state]}/{r.seeds})" for _, r in hit.iterrows()
                 )
                 out.append(
-                    f"At learning rate {rate:g} these diverged in some or all seeds: {names}."
+                    f"At learning rate {rate:g} these {state} in some or all seeds: {listed}."
                 )
         learned_all = [
             a
@@ -460,23 +571,71 @@ def findings(summary: dict[str, Any], activations: list[str]) -> list[str]:
     if not depth.empty:
         for act in activations:
             rows = depth[depth["activation"] == act].sort_values("depth")
-            failed = rows[rows["learned"] < rows["seeds"]]
-            if not rows.empty and not failed.empty:
-                first = failed.iloc[0]
-                what = ", ".join(f"{first[s]} {s}" for s in ("stuck", "diverged") if first[s])
+            failing = rows[rows["learned"] < rows["seeds"]]
+            if not rows.empty and not failing.empty:
+                first = failing.iloc[0]
+                what = ", ".join(
+                    f"{first[s]} {s}" for s in ("stuck", "failed", "diverged") if first[s]
+                )
                 out.append(
                     f"{act} first fails to learn at depth {int(first['depth'])} "
                     f"({what} of {first['seeds']} seeds)."
                 )
-        stuck = depth["stuck"].sum()
-        total = depth["seeds"].sum()
+        stuck = int(depth["stuck"].sum())
         if stuck:
             out.append(
-                f"{stuck} of {total} depth-stress runs stayed finite but ended stuck at "
-                "about the target's variance: the original tutorial counted these "
-                "as stable."
+                f"{stuck} of {int(depth['seeds'].sum())} depth-stress runs stayed finite but "
+                "ended stuck at about the target's variance: the original tutorial counted "
+                "these as stable."
             )
-    return out or ["Every run learned: no divergence and no stuck run."]
+    return out or ["Every run learned: no divergence, no stuck and no failed run."]
+
+
+# -- claims ---------------------------------------------------------------------------------------
+def bounded_is_stable(summary: dict[str, Any], rctx: ReportContext) -> str | None:
+    """ "Bounded activations are the stable choice at high learning rates": contradicted when
+    the bounded activations diverge at more of the sweep's learning rates than the unbounded
+    non-linear ones, per seed (one paired sign-flip test over seeds)."""
+    from actlab.activations import is_affine, is_bounded
+    from actlab.stats import paired_comparison, test_text
+
+    trials = summary["trials"]
+    trials = trials[trials["part"] == "lr"] if not trials.empty else trials
+    specs = rctx.specs
+    if trials.empty or not specs:
+        return None
+    acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
+    bounded = [a for a in acts if is_bounded(specs[a])]
+    unbounded = [a for a in acts if not is_bounded(specs[a])]
+    if not bounded or not unbounded:
+        return None
+    per = (trials["outcome"] == "diverged").groupby([trials["activation"], trials["seed"]]).sum()
+    per = per.unstack("activation")
+    b = per.reindex(columns=bounded).mean(axis=1)
+    u = per.reindex(columns=unbounded).mean(axis=1)
+    diff = paired_comparison(b, u)
+    if not (diff.mean_diff > 0 and diff.significant):
+        return None
+    return (
+        '*"Bounded activations are the stable choice at high learning rates."* Here the '
+        f"bounded ones ({', '.join(bounded)}) diverged at {b.mean():.2g} of "
+        f"{trials['lr'].nunique()} learning rates per seed on average, the unbounded "
+        f"non-linear ones ({', '.join(unbounded)}) at {u.mean():.2g} ({test_text(diff)})."
+    )
+
+
+def finite_means_learned(summary: dict[str, Any]) -> str | None:
+    depth = summary["depth"]
+    if depth.empty:
+        return None
+    stuck, failed = int(depth["stuck"].sum()), int(depth["failed"].sum())
+    if stuck + failed == 0:
+        return None
+    return (
+        f'*"A run that did not diverge is stable."* {stuck + failed} of '
+        f"{int(depth['seeds'].sum())} depth-stress runs stayed finite yet did not learn "
+        f"({stuck} stuck at about the target's variance, {failed} failed far above it)."
+    )
 
 
 STUDY = Stability()

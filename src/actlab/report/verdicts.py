@@ -1,0 +1,230 @@
+"""Verdicts as data: every study's property scores ranked into one table, `verdicts.csv`.
+
+One row per property x activation. Activations are ranked per property by Demšar's
+procedure (Friedman's test over blocks, then Nemenyi's post-hoc test on the mean ranks;
+`stats.friedman_nemenyi`), where a block is one seed, or one seed at one setting when a
+property spans a sweep (learning rates, depths, targets, data sets). The groups follow
+from the mean ranks and one critical difference, so they are contiguous in rank order:
+an activation ranked above a member of the best group is in the best group too.
+
+- `best`: its mean rank is within the critical difference of the best mean rank, and
+  more than that from the worst;
+- `worst`: the same, from the other end;
+- `middle`: separated from both ends;
+- `not separated`: within the critical difference of both ends, or Friedman's test found
+  no difference at all (then every activation is `not separated`);
+- `not ranked`: it lacks a score in too many blocks (e.g. it diverged there) to enter the
+  largest complete table of scores (see `rankable`).
+
+The best-and-worst table, the recommendations, the decision guide and the summary
+sheet's findings are all built from this table alone (`report/summary.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from actlab.stats import SIGNIFICANCE, RankTest, friedman_nemenyi, summarize
+from actlab.studies.base import FAILURES
+
+VERDICT_COLUMNS = (
+    "property",
+    "activation",
+    "better",
+    "n_seeds",  # seeds whose every setting has a finite score: the mean's sample
+    "n_blocks",  # blocks (seed x setting) the ranking used
+    "blocks",  # what a block is, in words
+    "mean",  # mean over seeds of the per-seed mean score over settings
+    "ci_low",  # t-based 95% interval of that mean (NaN with fewer than 2 seeds)
+    "ci_high",
+    "mean_rank",  # 1 = best, mid-ranks for ties
+    "group",  # best / worst / middle / not separated / not ranked
+    "test",
+    "friedman_p",
+    "critical_difference",
+    "p_adjusted",  # Nemenyi's p against the best-ranked activation (family-wise)
+    "p_vs_worst",  # Nemenyi's p against the worst-ranked activation
+    "seeds_to_separate",  # seeds at which its gap to the best would reach the CD
+    "outcomes",  # counts of the trials' states, e.g. "learned 4, diverged 2"
+    "zeros_floored",  # exact zeros whose logarithm was floored (stats.LOG_FLOOR)
+    "regime",  # the setting a recommendation must not fail in ("" for none)
+    "regime_failures",  # blocks at that setting whose outcome is a failure
+    "regime_runs",
+)
+
+GROUPS = ("best", "middle", "worst", "not separated", "not ranked")
+
+
+def verdict_table(scores: pd.DataFrame, specs: dict[str, Any]) -> pd.DataFrame:
+    """The verdicts of every property in `scores` (rows as `Study.properties` returns
+    them), in the order the properties first appear; `specs` maps a property's name to its
+    PropertySpec."""
+    rows: list[dict[str, Any]] = []
+    for prop in dict.fromkeys(scores["property"]):
+        rows += property_verdicts(scores[scores["property"] == prop], specs[prop])
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+
+
+def block_label(spec, n_settings: int, n_seeds: int) -> str:
+    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    if n_settings < 2:
+        return seeds
+    return f"{seeds} x {n_settings} {spec.settings or 'settings'}"
+
+
+def rankable(wide: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """The largest complete table (activations x blocks) that the ranking can use: for each
+    way of leaving out the activations that lack a score in the most blocks, the blocks in
+    which all the others have one; the one with most cells wins (ties: more activations).
+    So one diverged seed of one activation costs that activation, not every activation
+    that seed, unless it is missing too little to matter."""
+    missing = wide.isna().sum(axis=0)
+    best: tuple[int, int, list[str]] = (-1, -1, [])
+    for limit in sorted(set(missing)):
+        names = [a for a in wide.columns if missing[a] <= limit and missing[a] < len(wide)]
+        blocks = int(wide[names].notna().all(axis=1).sum()) if names else 0
+        candidate = (len(names) * blocks, len(names), names)
+        if candidate[:2] > best[:2]:
+            best = candidate
+    names = best[2]
+    return names, wide[names].dropna(axis=0, how="any")
+
+
+def property_verdicts(df: pd.DataFrame, spec) -> list[dict[str, Any]]:
+    higher = spec.better == "higher"
+    activations = list(dict.fromkeys(df["activation"]))
+    settings = list(dict.fromkeys(df["setting"]))
+    seeds = sorted(set(df["seed"]))
+    wide = df.pivot_table(
+        index=["seed", "setting"], columns="activation", values="score", dropna=False
+    ).reindex(columns=activations)
+    names, complete = rankable(wide)
+    test = friedman_nemenyi(complete.to_numpy(dtype=float), names, higher)
+    groups = assign_groups(test)
+    best = test.names[0] if test.names else None
+    worst = test.names[-1] if test.names else None
+    n_settings = max(len(settings), 1)
+    rows = []
+    for act in activations:
+        own = df[df["activation"] == act]
+        mean = per_seed_mean(own, n_settings)
+        ranked = act in test.mean_ranks
+        regime = own[own["regime"].astype(bool)]
+        rows.append(
+            {
+                "property": spec.name,
+                "activation": act,
+                "better": spec.better,
+                "n_seeds": mean.n,
+                "n_blocks": test.n_blocks if ranked else 0,
+                "blocks": block_label(spec, len(settings), len(seeds)),
+                "mean": mean.mean,
+                "ci_low": mean.ci_low,
+                "ci_high": mean.ci_high,
+                "mean_rank": test.mean_ranks.get(act, math.nan),
+                "group": groups.get(act, "not ranked"),
+                "test": test_words(test),
+                "friedman_p": test.friedman_p,
+                "critical_difference": test.critical_difference,
+                "p_adjusted": test.nemenyi_p(act, best) if ranked and act != best else math.nan,
+                "p_vs_worst": test.nemenyi_p(act, worst) if ranked and act != worst else math.nan,
+                "seeds_to_separate": (
+                    math.ceil(test.blocks_to_separate(act, best) / n_settings)
+                    if ranked and act != best and math.isfinite(test.blocks_to_separate(act, best))
+                    else math.nan
+                ),
+                "outcomes": outcome_counts(own["outcome"]),
+                "zeros_floored": int(own["floored"].astype(bool).sum()),
+                "regime": spec.regime and ", ".join(dict.fromkeys(regime["setting"])),
+                "regime_failures": int(regime["outcome"].isin(FAILURES).sum()),
+                "regime_runs": len(regime),
+            }
+        )
+    return rows
+
+
+def assign_groups(test: RankTest) -> dict[str, str]:
+    if not test.names:
+        return {}
+    if not test.separates:
+        return {a: "not separated" for a in test.names}
+    top, bottom = test.mean_ranks[test.names[0]], test.mean_ranks[test.names[-1]]
+    cd = test.critical_difference
+    out = {}
+    for a, r in test.mean_ranks.items():
+        near_best, near_worst = r - top < cd, bottom - r < cd
+        out[a] = (
+            "not separated"
+            if near_best and near_worst
+            else "best"
+            if near_best
+            else "worst"
+            if near_worst
+            else "middle"
+        )
+    return out
+
+
+def per_seed_mean(own: pd.DataFrame, n_settings: int):
+    """Mean and t interval over seeds of each seed's mean score over the settings, using
+    only seeds with a finite score at every setting."""
+    import numpy as np
+
+    values = []
+    for _, g in own.groupby("seed", sort=True):
+        x = g["score"].to_numpy(dtype=float)
+        if len(x) == n_settings and np.isfinite(x).all():
+            values.append(float(x.mean()))
+    return summarize(values)
+
+
+def outcome_counts(outcomes: pd.Series) -> str:
+    counts = outcomes[outcomes != ""].value_counts()
+    order = ["learned", "ok", "stuck", "failed", "vanished", "diverged"]
+    keys = [k for k in order if k in counts.index] + sorted(set(counts.index) - set(order))
+    return ", ".join(f"{k} {int(counts[k])}" for k in keys)
+
+
+def test_words(test: RankTest) -> str:
+    if test.k < 2:
+        return "untested: fewer than two activations ranked"
+    if test.n_blocks < 2:
+        return f"untested: {test.n_blocks} block (one seed at one setting)"
+    verdict = "differences found" if test.separates else "no difference found"
+    return (
+        f"Friedman p = {test.friedman_p:.2g} ({verdict}) over {test.n_blocks} blocks; "
+        f"Nemenyi CD = {test.critical_difference:.2f} mean ranks at the "
+        f"{SIGNIFICANCE:.0%} level"
+    )
+
+
+def collect_verdicts(summaries: dict[str, Any], contexts: dict[str, Any]):
+    """(verdicts, specs by property name) from every study's summary."""
+    from actlab.studies import get_study
+    from actlab.studies.base import PROPERTY_COLUMNS
+
+    frames, specs = [], {}
+    for name, rctx in contexts.items():
+        study = get_study(name)
+        specs.update({spec.name: spec for spec in study.property_specs})
+        frame = study.properties(summaries[name], rctx)
+        if not frame.empty:
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(VERDICT_COLUMNS)), specs
+    scores = pd.concat(frames, ignore_index=True)[list(PROPERTY_COLUMNS)]
+    return verdict_table(scores, specs), specs
+
+
+def save_verdicts(verdicts: pd.DataFrame, run_path) -> Any:
+    """Write verdicts.csv into the run directory (atomically: a reader never sees half)."""
+    from pathlib import Path
+
+    path = Path(run_path) / "verdicts.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    verdicts.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(path)
+    return path
