@@ -154,7 +154,10 @@ def verdicts_of(scores: pd.DataFrame, specs: dict) -> pd.DataFrame:
 
 def test_verdicts_find_a_known_best_and_worst():
     rng = np.random.default_rng(0)
-    data = {a: list(level + rng.normal(0, 0.01, 12)) for a, level in zip("ABCDE", (5, 4, 3, 2, 1))}
+    data = {
+        a: list(level + rng.normal(0, 0.01, 12))
+        for a, level in zip("ABCDE", (5, 4, 3, 2, 1), strict=True)
+    }
     v = verdicts_of(property_scores("p", data), {"p": spec("p")}).set_index("activation")
     assert v.loc["A", "group"] == "best" and v.loc["E", "group"] == "worst"
     assert v.loc["C", "group"] == "middle"

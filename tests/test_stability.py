@@ -11,10 +11,10 @@ import torch
 import actlab
 from actlab import reference
 from actlab.activations import get_activation
+from actlab.data import sine_data
 from actlab.engine import DivergenceRule, layer_sizes
 from actlab.studies import get_study
 from actlab.studies.base import RunContext, initial_params
-from actlab.data import sine_data
 from actlab.studies.outcomes import classify
 
 TINY = {
