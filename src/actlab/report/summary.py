@@ -64,7 +64,10 @@ def runner_up_power(v: pd.DataFrame) -> str:
         return "separated"
     need = second["seeds_to_separate"]
     if not math.isfinite(need):
-        return f"never at these mean ranks ({first['activation']} and {second['activation']} tie)"
+        return (
+            f"never at these mean ranks ({first['activation']} and {second['activation']} "
+            "have the same)"
+        )
     return f"about {int(need)} ({first['activation']} vs {second['activation']})"
 
 

@@ -291,10 +291,12 @@ def summarize(results) -> dict[str, Any]:
 
 
 def majority_state(row) -> str:
-    """The most common state of a cell; a tie goes to the earlier of learned, stuck, failed,
-    diverged. Its runs give the cell's plotted loss (`loss`, `loss_low`, `loss_high`)."""
-    counts = {s: row[s] for s in STATES}
-    return max(STATES, key=lambda s: (counts[s], -STATES.index(s)))
+    """The most common finite state of a cell (a tie goes to the earlier of learned, stuck,
+    failed), or "diverged" when every run diverged. Its runs give the cell's plotted loss
+    (`loss`, `loss_low`, `loss_high`); partial divergence is drawn beside it."""
+    if row["diverged"] == row["seeds"]:
+        return "diverged"
+    return max(FINITE_STATES, key=lambda s: (row[s], -FINITE_STATES.index(s)))
 
 
 def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:

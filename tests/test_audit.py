@@ -1,0 +1,535 @@
+"""The audit: results with a known ground truth, run through the report.
+
+A small real run of the tutorial's four studies is made once; each test then edits its
+results table to plant one of the faults an audit of the old report found (constant
+differences, non-transitive means, zeros, mixed outcomes, many comparisons, ...) and
+rebuilds the report, verdicts.csv and the summary sheet from the edited table. Each test
+names the defect it guards against; each failed on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import actlab
+from actlab.report import summary as cross
+from actlab.runner import Run
+from actlab.studies import get_study
+
+ACTIVATIONS = ["Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Swish"]
+SEEDS = 3
+CONFIG = {
+    "gradient_flow": {"depths": [3, 8], "width": 16, "n_samples": 16, "report_depth": 8},
+    "sparsity": {"depth": 4, "width": 24, "n_samples": 120, "steps": 30},
+    "stability": {
+        "lrs": [0.01, 0.1, 0.5],
+        "lr_depth": 4,
+        "lr_steps": 30,
+        "depths": [3, 8],
+        "depth_steps": 40,
+        "width": 16,
+        "n_points": 48,
+    },
+    "capacity": {
+        "targets": ["sin", "abs", "cubic"],
+        "depth": 3,
+        "width": 16,
+        "steps": 60,
+        "lr": 0.01,
+        "n_train": 48,
+        "n_test": 64,
+        "n_extrap": 16,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    config = actlab.RunConfig(
+        activations=ACTIVATIONS,
+        studies=list(CONFIG),
+        seeds=SEEDS,
+        study_config=CONFIG,
+    )
+    return actlab.run(config=config, out=tmp_path_factory.mktemp("audit") / "run", report=False)
+
+
+@dataclass
+class Doctored(Run):
+    """A copy of a run whose results are an edited table."""
+
+    table: pd.DataFrame | None = None
+
+    @property
+    def results(self):
+        return self.table
+
+
+def doctored(base, tmp_path: Path, results: pd.DataFrame) -> Doctored:
+    path = tmp_path / "run"
+    shutil.copytree(base.path, path)
+    return Doctored(path, results.copy())
+
+
+def rebuild(run: Doctored) -> tuple[str, pd.DataFrame]:
+    from actlab.report.markdown import build_report
+
+    text = build_report(run, html=False).read_text()
+    return text, pd.read_csv(run.path / "verdicts.csv")
+
+
+def verdicts_only(run: Doctored) -> pd.DataFrame:
+    from actlab.report.markdown import write_verdicts
+
+    return pd.read_csv(write_verdicts(run))
+
+
+def put(df: pd.DataFrame, study: str, metric: str, value, **where) -> None:
+    """Set `metric` of the matching trials (every seed unless `seed` is given) to value."""
+    mask = (df["study"] == study) & (df["metric"] == metric)
+    for column, wanted in where.items():
+        mask &= df[column] == wanted
+    assert mask.any(), (study, metric, where)
+    df.loc[mask, "value"] = value
+
+
+def put_state(df, study, state: str, **where) -> None:
+    for s in ("learned", "stuck", "failed", "diverged"):
+        put(df, study, s, float(s == state), **where)
+
+
+def verdict(v: pd.DataFrame, prop: str, act: str) -> pd.Series:
+    return v.set_index(["property", "activation"]).loc[(prop, act)]
+
+
+FAILED_LOSSES = [3.7e3, 1.2e4, 3.5e4]
+
+
+def plant_gradients(df: pd.DataFrame) -> None:
+    """At the deepest depth (the report's): gradients vanished in every seed for GELU and
+    Swish, in 2 of 3 for ReLU and 1 of 3 for LeakyReLU; a flat but tiny profile (5e-8) for
+    ELU; one exactly zero layer for Sigmoid in seed 0."""
+    deep = max(CONFIG["gradient_flow"]["depths"])
+    vanished = {"GELU": [1, 1, 1], "Swish": [1, 1, 1], "ReLU": [1, 1, 0], "LeakyReLU": [1, 0, 0]}
+    for act, flags in vanished.items():
+        for seed, flag in enumerate(flags):
+            size = 1e-12 if flag else 1e-3
+            where = {"activation": act, "seed": seed, "depth": deep}
+            put(df, "gradient_flow", "grad_vanished", float(flag), **where)
+            put(df, "gradient_flow", "grad_max", size * 10, **where)
+            put(df, "gradient_flow", "grad_min", size, **where)
+            put(df, "gradient_flow", "grad_mean_abs", size, **where)
+    put(df, "gradient_flow", "grad_min", 5e-8, activation="ELU", depth=deep)
+    put(df, "gradient_flow", "grad_vanished", 0.0, activation="ELU", depth=deep)
+    where = {"activation": "Sigmoid", "seed": 0, "depth": deep}
+    put(df, "gradient_flow", "grad_min", 0.0, **where)
+    put(df, "gradient_flow", "grad_mean_abs", 0.0, layer=1.0, **where)
+
+
+def plant_stability(df: pd.DataFrame) -> None:
+    """Sigmoid at the top learning rate: finite losses thousands of times the variance
+    (failed); at the shallowest depth: two runs learned, one stuck."""
+    from actlab.studies.outcomes import classify
+
+    variance = float(df[df["metric"] == "target_variance"]["value"].iloc[0])
+    top = max(CONFIG["stability"]["lrs"])
+    for seed, loss in enumerate(FAILED_LOSSES):
+        state = classify(False, loss, variance, 0.5)
+        assert state == "failed"
+        where = {"activation": "Sigmoid", "part": "lr", "lr": top, "seed": seed}
+        put_state(df, "stability", state, **where)
+        put(df, "stability", "loss_after_training", loss, **where)
+    depth = min(CONFIG["stability"]["depths"])
+    for seed, (loss, state) in enumerate(
+        [(0.049, "learned"), (0.0067, "learned"), (0.32, "stuck")]
+    ):
+        where = {"activation": "Sigmoid", "part": "depth", "depth": depth, "seed": seed}
+        put_state(df, "stability", state, **where)
+        put(df, "stability", "loss_after_training", loss * variance, **where)
+
+
+def plant_capacity(df: pd.DataFrame) -> None:
+    """ReLU: the lowest extrapolation error of all with a tiny interpolation error, so its
+    outside/inside ratio is the largest (the old finding ranked it worst); Tanh: an exactly
+    zero test MSE in one trial."""
+    put(df, "capacity", "test_mse", 1e-9, activation="ReLU")
+    put(df, "capacity", "extrap_mse", 1e-4, activation="ReLU")
+    put(df, "capacity", "test_mse", 0.0, activation="Tanh", seed=1, target="sin")
+
+
+@pytest.fixture(scope="module")
+def planted(base, tmp_path_factory):
+    """(report text, verdicts, results) of the run with every planted fault at once (they
+    touch different activations and settings), rebuilt once."""
+    df = base.results.copy()
+    plant_gradients(df)
+    plant_stability(df)
+    plant_capacity(df)
+    text, v = rebuild(doctored(base, tmp_path_factory.mktemp("planted"), df))
+    return text, v, df
+
+
+# -- defect 1: p = 0 from zero variance ---------------------------------------------------------
+def test_constant_differences_never_give_p_zero(base, tmp_path):
+    df = base.results.copy()
+    lrs = CONFIG["stability"]["lrs"]
+    # ReLU learns at the lowest rate in every seed, no other activation at any rate: per
+    # seed, 1, 1, 1 rates against 0, 0, 0, the case that used to give p = 0.
+    for act in ACTIVATIONS:
+        for lr in lrs:
+            state = "learned" if act == "ReLU" and lr == min(lrs) else "stuck"
+            put_state(df, "stability", state, activation=act, part="lr", lr=lr)
+    v = verdicts_only(doctored(base, tmp_path, df))
+    numbers = v[["friedman_p", "p_adjusted", "p_vs_worst"]].to_numpy(dtype=float)
+    assert (numbers[np.isfinite(numbers)] > 0).all()
+    relu = verdict(v, "learning-rate robustness", "ReLU")
+    assert relu["mean"] == pytest.approx(1 / len(lrs))
+    # first in 3 of 9 blocks and tied with everyone in the others: a mean-rank gap of 1.33,
+    # far below Nemenyi's critical difference for 8 activations over 9 blocks (3.5)
+    assert relu["mean_rank"] == pytest.approx((3 * 1 + 6 * 4.5) / 9, rel=1e-5)
+    assert relu["critical_difference"] == pytest.approx(3.5, abs=0.01)
+    assert relu["group"] == "not separated"
+    specs = {spec.name: spec for spec in get_study("stability").property_specs}
+    lines = cross.recommendations(v[v["property"].isin(list(specs))], specs, seeds=SEEDS)
+    assert lines[0].startswith("For a high or untuned learning rate: no recommendation")
+
+
+def test_no_p_value_in_the_report_is_zero(planted):
+    text, v, _ = planted
+    assert not re.search(r"\bp = 0(?![.\d])", text)
+    numbers = v[["friedman_p", "p_adjusted", "p_vs_worst"]].to_numpy(dtype=float)
+    assert (numbers[np.isfinite(numbers)] > 0).all()
+
+
+# -- defect 2: non-transitive ties --------------------------------------------------------------
+def test_groups_are_contiguous_in_mean_rank(base, tmp_path):
+    df = base.results.copy()
+    # Linear best; Tanh a little worse in every seed by the same amount; ELU worse than
+    # Tanh in every seed, but by a varying amount: a paired test against the best (the old
+    # ranking) called ELU tied with Linear and Tanh, the better of the two, not.
+    weakest = {
+        "Linear": [-2.50, -2.49, -2.51],
+        "Tanh": [-2.70, -2.69, -2.71],
+        "ELU": [-2.71, -3.20, -2.72],
+    }
+    for act in ACTIVATIONS:
+        for seed in range(SEEDS):
+            for depth in CONFIG["gradient_flow"]["depths"]:
+                value = weakest.get(act, [-6.0 - ACTIVATIONS.index(act)] * SEEDS)[seed]
+                put(
+                    df,
+                    "gradient_flow",
+                    "grad_min",
+                    10**value,
+                    activation=act,
+                    seed=seed,
+                    depth=depth,
+                )
+    v = verdicts_only(doctored(base, tmp_path, df))
+    for prop, g in v.groupby("property"):
+        g = g[g["mean_rank"].notna()].sort_values("mean_rank")
+        best = g[g["group"] == "best"]["mean_rank"]
+        others = g[g["group"] != "best"]["mean_rank"]
+        if len(best) and len(others):
+            assert best.max() < others.min(), prop
+        worst = g[g["group"] == "worst"]["mean_rank"]
+        rest = g[g["group"] != "worst"]["mean_rank"]
+        if len(worst) and len(rest):
+            assert worst.min() > rest.max(), prop
+    flow = v[v["property"] == "gradient flow"].set_index("activation")
+    assert flow.loc["Tanh", "mean_rank"] < flow.loc["ELU", "mean_rank"]
+    if flow.loc["ELU", "group"] == "best":
+        assert flow.loc["Tanh", "group"] == "best"
+
+
+# -- defect 3: no control of multiple comparisons -------------------------------------------
+def test_pure_noise_is_rarely_separated():
+    """Eight activations with no difference at all, 200 times: the ranking's family-wise
+    error rate stays near 5%; uncorrected pairwise tests against the best found a "worst"
+    almost every time."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    rng = np.random.default_rng(11)
+    spec = PropertySpec("noise", "pure noise", "higher")
+    false_alarms = 0
+    for _ in range(200):
+        rows = [
+            {
+                "property": "noise",
+                "activation": a,
+                "seed": s,
+                "setting": "",
+                "score": x,
+                "outcome": "",
+                "regime": False,
+                "floored": False,
+            }
+            for a in "ABCDEFGH"
+            for s, x in enumerate(rng.normal(size=6))
+        ]
+        v = verdict_table(pd.DataFrame(rows), {"noise": spec})
+        false_alarms += bool(v["group"].isin(["best", "worst", "middle"]).any())
+    assert false_alarms / 200 <= 0.08
+
+
+def test_best_vs_runner_up_is_adjusted_within_its_family(planted):
+    text, _, _ = planted
+    capacity = text[text.index("## Representational capacity") :]
+    capacity = capacity[: capacity.index("\n## ")]
+    targets = len(CONFIG["capacity"]["targets"])
+    assert f"Holm-adjusted over {targets} targets" in capacity
+
+
+# -- defect 4: recommendations drop caveats -----------------------------------------------------
+def regime_scores(n_seeds: int = 6):
+    """ReLU and LeakyReLU learn at every rate but the highest, where they diverge in every
+    seed; Tanh learns at the highest only; the rest never learn."""
+    rates = [0.01, 0.1, 0.5, 1.0]
+    rows = []
+    for act in ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Linear", "GELU"):
+        for seed in range(n_seeds):
+            for lr in rates:
+                top = lr == rates[-1]
+                if act in ("ReLU", "LeakyReLU"):
+                    outcome = "diverged" if top else "learned"
+                elif act == "Tanh":
+                    outcome = "learned" if top else "stuck"
+                else:
+                    outcome = "stuck"
+                rows.append(
+                    {
+                        "property": "learning-rate robustness",
+                        "activation": act,
+                        "seed": seed,
+                        "setting": f"lr={lr:g}",
+                        "score": float(outcome == "learned"),
+                        "outcome": outcome,
+                        "regime": top,
+                        "floored": False,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_a_recommendation_never_names_a_regime_failure_or_the_worst():
+    from actlab.report import summary as cross
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies import get_study
+
+    specs = {s.name: s for s in get_study("stability").property_specs}
+    v = verdict_table(regime_scores(), specs)
+    rows = v.set_index("activation")
+    assert set(v[v["group"] == "best"]["activation"]) == {"ReLU", "LeakyReLU"}
+    assert rows.loc["ReLU", "regime_failures"] == 6 == rows.loc["ReLU", "regime_runs"]
+    line = cross.recommendations(v, specs, seeds=6)[0]
+    assert line.startswith(
+        "For a high or untuned learning rate: no recommendation; every "
+        "activation of the best group failed at lr=1"
+    )
+    guide = cross.decision_guide(v, specs)
+    assert "| a high or untuned learning rate | no recommendation |" in guide
+    for a in cross.advice(v, specs):
+        assert not set(a.recommended) & set(a.avoid)
+        assert not set(a.recommended) & {name for name, _, _ in a.failed_regime}
+
+
+# -- defect 5: average positions ----------------------------------------------------------------
+def test_average_ranks_share_ties_and_use_common_properties():
+    from actlab.report import summary as cross
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    def rows(prop, scores):
+        return [
+            {
+                "property": prop,
+                "activation": a,
+                "seed": s,
+                "setting": "",
+                "score": x,
+                "outcome": "",
+                "regime": False,
+                "floored": False,
+            }
+            for a, xs in scores.items()
+            for s, x in enumerate(xs)
+        ]
+
+    same = [1.0, 2.0, 3.0]
+    scores = pd.DataFrame(
+        rows("p", {"Zeta": same, "Alpha": same, "Mid": [0.0, 0.0, 0.0]})
+        + rows("q", {"Zeta": same, "Alpha": same, "Mid": [0.0, 0.0, 0.0]})
+        # Mid has no score in r: r cannot enter the average
+        + rows("r", {"Zeta": [0.0] * 3, "Alpha": [5.0] * 3, "Mid": [np.nan] * 3})
+    )
+    specs = {p: PropertySpec(p, p, "higher") for p in "pqr"}
+    count, ranked = cross.average_ranks(verdict_table(scores, specs))
+    assert count == 2
+    assert dict(ranked)["Zeta"] == dict(ranked)["Alpha"] == 1.5  # mid-ranks, not 1 and 2
+    assert [a for a, _ in ranked][:2] == ["Zeta", "Alpha"]  # run order, not the alphabet
+
+
+# -- defect 6: one criterion per notion ---------------------------------------------------------
+def test_vanishing_is_judged_by_magnitude_for_every_activation(planted):
+    text, _, _ = planted
+    assert "while ReLU's did not" not in text
+    section = text[text.index("## Gradient flow") : text.index("## Sparsity")]
+    relu_row = next(line for line in section.splitlines() if line.startswith("| ReLU |"))
+    assert "vanished in 2 of 3 seeds" in relu_row
+    assert "gradients vanished in some seeds only" in section
+    assert "ReLU (2 of 3)" in section and "LeakyReLU (1 of 3)" in section
+    gelu_row = next(line for line in section.splitlines() if line.startswith("| GELU |"))
+    assert "vanished in every seed (every layer below 1e-08)" in gelu_row
+
+
+def test_a_flat_profile_of_tiny_gradients_is_not_read_as_stable(planted):
+    text, _, _ = planted
+    section = text[text.index("## Gradient flow") : text.index("## Sparsity")]
+    elu_row = next(line for line in section.splitlines() if line.startswith("| ELU |"))
+    assert "near vanishing: weakest layer 5e-08" in elu_row
+
+
+def test_a_huge_finite_loss_is_failed_and_means_keep_outcomes_apart(planted):
+    text, _, df = planted
+    variance = float(df[df["metric"] == "target_variance"]["value"].iloc[0])
+    top = max(CONFIG["stability"]["lrs"])
+    section = text[text.index("## Stability under stress") : text.index("## Representational")]
+    rows = [line for line in section.splitlines() if line.startswith("| Sigmoid |")]
+    lr_row, depth_row = rows
+    assert f"3 failed {np.exp(np.mean(np.log(FAILED_LOSSES))):.3g}" in lr_row
+    assert "stuck" not in lr_row.split("|")[-2]
+    learned = np.sqrt(0.049 * 0.0067) * variance
+    assert f"2 learned {learned:.3g}" in depth_row and f"1 stuck {0.32 * variance:.3g}" in depth_row
+    mixed = np.exp(np.mean(np.log([0.049, 0.0067, 0.32]))) * variance
+    assert f"{mixed:.3g}" not in depth_row
+    assert f"At learning rate {top:g} these failed in some or all seeds: Sigmoid (3/3)" in section
+
+
+def test_extrapolation_is_judged_on_the_extrapolation_error(planted):
+    text, v, _ = planted
+    relu = verdict(v, "extrapolation", "ReLU")
+    assert relu["mean_rank"] == 1
+    assert "larger than inside it by a factor" not in text
+    assert "extrapolation MSE over targets and seeds, lowest first: ReLU" in text
+
+
+def test_zeros_are_floored_and_counted_never_dropped(planted):
+    from actlab.stats import LOG_FLOOR
+
+    text, v, df = planted
+    flow = verdict(v, "gradient flow", "Sigmoid")
+    assert flow["zeros_floored"] == 1 and flow["n_seeds"] == SEEDS
+    other = df[(df["metric"] == "grad_min") & (df["activation"] == "Sigmoid")]
+    logs = np.log10(other["value"].where(other["value"] > 0, LOG_FLOOR))
+    per_seed = logs.groupby(other["seed"]).mean()
+    assert flow["mean"] == pytest.approx(per_seed.mean(), rel=1e-5)
+    assert verdict(v, "fit (interpolation)", "Tanh")["zeros_floored"] == 1
+    assert "exact zero(s), floored" in text
+
+
+# -- defect 7: wording ----------------------------------------------------------------------------
+SUPERLATIVE = re.compile(
+    r"\b(best|worst|lowest|highest|fewest|better than|flattest|steepest|slowest|fastest)\b"
+)
+EVIDENCE = re.compile(r"test|Friedman|untested|descriptive|no recommendation|not separated")
+
+
+def test_every_verdict_names_its_test_and_no_tie_is_called_a_tie(planted):
+    text, _, _ = planted
+    assert not re.search(r"\bties?\b|\btied\b", text.replace("ties of", ""))
+    assert "the table's intervals say how firmly" not in text
+    claims = [
+        line for line in text.splitlines() if line.startswith("- ") and not line.startswith("- [")
+    ]
+    checked = 0
+    for line in claims:
+        if SUPERLATIVE.search(line) and "Averaged over" not in line:
+            assert EVIDENCE.search(line), line
+            checked += 1
+    assert checked >= 5
+    assert f"not separated by {SEEDS} seeds" in text
+
+
+# -- defect 8: the summary sheet ------------------------------------------------------------------
+def test_sheet_marks_every_diverged_activation_apart():
+    from actlab.report.figures import activation_colours, pyplot
+    from actlab.studies.stability import loss_panel
+
+    acts = ["Tanh", "ELU", "Linear"]
+    rows = []
+    for lr in (0.01, 1.0):
+        for act in acts:
+            diverged = 3 if lr == 1.0 else (1 if act == "Tanh" else 0)
+            rows.append(
+                {
+                    "activation": act,
+                    "lr": lr,
+                    "seeds": 3,
+                    "diverged": diverged,
+                    "state": "diverged" if diverged == 3 else "learned",
+                    "loss": np.nan if diverged == 3 else 0.1,
+                    "loss_low": 0.05,
+                    "loss_high": 0.2,
+                    "variance": 0.5,
+                }
+            )
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    loss_panel(ax, pd.DataFrame(rows), "lr", acts, activation_colours(acts), "learning rate")
+    crosses = [line for line in ax.lines if line.get_marker() == "x"]
+    assert len(crosses) == 3
+    assert len({float(c.get_xdata()[0]) for c in crosses}) == 3  # one mark per activation
+    assert len({c.get_color() for c in crosses}) == 3
+    assert any(t.get_text() == "1/3" for t in ax.texts)  # partial divergence is written
+    plt.close(fig)
+
+
+def test_sheet_bars_carry_intervals_and_findings_note_unseparated_ends(base):
+    from actlab.report import summary as cross
+    from actlab.report.figures import activation_colours, pyplot
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies import get_study
+
+    study = get_study("sparsity")
+    table = study.summarize(base.results)["table"]
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    from actlab.studies.sparsity import bar_panel
+
+    alive = [a for a in ACTIVATIONS if table.set_index("activation").loc[a, "dead_rate_n"] > 0]
+    bar_panel(ax, table, alive, "dead_rate", activation_colours(ACTIVATIONS))
+    errorbars = [c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer"]
+    assert len(errorbars) == len(alive)
+    plt.close(fig)
+
+    rows = [
+        {
+            "property": "p",
+            "activation": a,
+            "seed": s,
+            "setting": "",
+            "score": x,
+            "outcome": "",
+            "regime": False,
+            "floored": False,
+        }
+        for a, base_score in (("A", 10), ("B", 9), ("C", 5), ("D", 1), ("E", 0))
+        for s, x in enumerate(base_score + np.linspace(0, 0.1, 12) * (1 if a != "C" else -1))
+    ]
+    from actlab.studies.base import PropertySpec
+
+    v = verdict_table(pd.DataFrame(rows), {"p": PropertySpec("p", "p", "higher")})
+    groups = v.set_index("activation")["group"]
+    line = cross.sheet_findings(v)[0]
+    both = [a for a, g in groups.items() if g == "not separated"]
+    if both:
+        assert f"not separated from either end: {', '.join(both)}" in line
+    assert line.startswith("p: best A")
