@@ -28,7 +28,7 @@ def test_tutorial_preset_has_the_protocol_numbers():
         32,
         "xavier_uniform",
     )
-    assert cfg.seeds == 3
+    assert cfg.seeds == 6
     assert cfg.studies == ["gradient_flow", "sparsity", "stability", "capacity"]
     sp = cfg.study("sparsity")
     assert (
@@ -125,3 +125,16 @@ def test_bad_values_fail_with_one_line_naming_them(raw, words):
         build_config({**base, **raw})
     message = str(err.value)
     assert words in message and "\n" not in message
+
+
+def test_default_seeds_are_the_fewest_a_paired_test_can_separate_with():
+    """The tutorial's seeds: the smallest n at which the sign-flip test (every pairwise
+    verdict's test) can give p < 0.05; one seed fewer never can."""
+    from actlab.config import DEFAULT_SEEDS
+    from actlab.stats import SIGNIFICANCE, paired_comparison, smallest_p
+
+    n = DEFAULT_SEEDS
+    assert smallest_p(n) < SIGNIFICANCE <= smallest_p(n - 1)
+    assert paired_comparison([1.0] * n, [0.0] * n).significant
+    assert not paired_comparison([1.0] * (n - 1), [0.0] * (n - 1)).significant
+    assert load_config("tutorial").seeds == DEFAULT_SEEDS

@@ -170,17 +170,23 @@ def recommendation_sentence(a: Advice) -> str:
             f"For {a.situation}: no recommendation; the activations are "
             f"{not_separated_words(v)} by {a.property} ({short_test(v)})."
         )
-    failed = "; ".join(
-        f"{name} did not learn in {k} of {n} runs at {a.regime}" for name, k, n in a.failed_regime
+    failed = (
+        "did not learn at "
+        + a.regime
+        + " in "
+        + ", ".join(f"{k} of {n} runs ({name})" for name, k, n in a.failed_regime)
     )
     if a.recommended:
         text = f"For {a.situation}: {names(a.recommended)}"
         if a.failed_regime:
-            text += f" (also in the best group but not recommended: {failed})"
+            text += (
+                f" (also in the best group but not recommended: "
+                f"{names(n for n, _, _ in a.failed_regime)} {failed})"
+            )
     elif a.failed_regime:
         text = (
             f"For {a.situation}: no recommendation; every activation of the best group failed "
-            f"at {a.regime} ({failed})"
+            f"at {a.regime} ({names(n for n, _, _ in a.failed_regime)} {failed})"
         )
     else:
         text = f"For {a.situation}: no activation was separated from the rest at the top"

@@ -510,28 +510,28 @@ SMOOTH_TARGETS = ("sin", "step", "sin10", "cubic")  # every target but |x|, whic
 
 def smooth_fits_smooth(summary, rctx: ReportContext) -> str | None:
     """ "Smooth activations fit smooth functions better than ReLU": contradicted when, per
-    seed, the kinked non-linear activations (ReLU and kin) reach a lower log10 test MSE on
-    the smooth targets (mean over targets and activations) than the smooth non-linear ones,
-    by a paired sign-flip test over seeds."""
+    seed, the non-linear activations that are not smooth (ReLU and kin) reach a lower log10
+    test MSE on the smooth targets (mean over targets and activations) than the smooth
+    non-linear ones, by a paired sign-flip test over seeds."""
     from actlab.activations import is_affine
     from actlab.stats import paired_comparison, test_text
 
     specs, wide = rctx.specs, summary["trials"]
     acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
     smooth = [a for a in acts if specs[a].smooth]
-    kinked = [a for a in acts if not specs[a].smooth]
+    rough = [a for a in acts if not specs[a].smooth]
     on = wide[wide["target"].isin(SMOOTH_TARGETS)]
-    if not smooth or not kinked or on.empty:
+    if not smooth or not rough or on.empty:
         return None
     per = on.groupby(["seed", "activation"])["log10_test_mse"].mean().unstack("activation")
-    k, sm = per.reindex(columns=kinked).mean(axis=1), per.reindex(columns=smooth).mean(axis=1)
-    diff = paired_comparison(k, sm)
+    r, sm = per.reindex(columns=rough).mean(axis=1), per.reindex(columns=smooth).mean(axis=1)
+    diff = paired_comparison(r, sm)
     if not (diff.mean_diff < 0 and diff.significant):
         return None
     targets = ", ".join(t for t in SMOOTH_TARGETS if t in set(on["target"]))
     return (
         '*"Smooth activations fit smooth functions better than ReLU."* On the smooth targets '
-        f"({targets}), the kinked activations ({', '.join(kinked)}) reached a "
+        f"({targets}), the activations that are not smooth ({', '.join(rough)}) reached a "
         f"{10**-diff.mean_diff:.3g}x lower geometric-mean test MSE than the smooth ones "
         f"({', '.join(smooth)}) ({test_text(diff)})."
     )
