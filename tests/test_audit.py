@@ -22,6 +22,7 @@ import actlab
 from actlab.report import summary as cross
 from actlab.runner import Run
 from actlab.studies import get_study
+from actlab.studies.base import property_frame
 
 ACTIVATIONS = ["Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Swish"]
 SEEDS = 3
@@ -266,16 +267,12 @@ def test_pure_noise_is_rarely_separated():
                 "property": "noise",
                 "activation": a,
                 "seed": s,
-                "setting": "",
                 "score": x,
-                "outcome": "",
-                "regime": False,
-                "floored": False,
             }
             for a in "ABCDEFGH"
             for s, x in enumerate(rng.normal(size=6))
         ]
-        v = verdict_table(pd.DataFrame(rows), {"noise": spec})
+        v = verdict_table(property_frame(rows), {"noise": spec})
         false_alarms += bool(v["group"].isin(["best", "worst", "middle"]).any())
     assert false_alarms / 200 <= 0.08
 
@@ -313,10 +310,9 @@ def regime_scores(n_seeds: int = 6):
                         "score": float(outcome == "learned"),
                         "outcome": outcome,
                         "regime": top,
-                        "floored": False,
                     }
                 )
-    return pd.DataFrame(rows)
+    return property_frame(rows)
 
 
 def test_a_recommendation_never_names_a_regime_failure_or_the_worst():
@@ -349,22 +345,13 @@ def test_average_ranks_share_ties_and_use_common_properties():
 
     def rows(prop, scores):
         return [
-            {
-                "property": prop,
-                "activation": a,
-                "seed": s,
-                "setting": "",
-                "score": x,
-                "outcome": "",
-                "regime": False,
-                "floored": False,
-            }
+            {"property": prop, "activation": a, "seed": s, "score": x}
             for a, xs in scores.items()
             for s, x in enumerate(xs)
         ]
 
     same = [1.0, 2.0, 3.0]
-    scores = pd.DataFrame(
+    scores = property_frame(
         rows("p", {"Zeta": same, "Alpha": same, "Mid": [0.0, 0.0, 0.0]})
         + rows("q", {"Zeta": same, "Alpha": same, "Mid": [0.0, 0.0, 0.0]})
         # Mid has no score in r: r cannot enter the average
@@ -515,18 +502,14 @@ def test_sheet_bars_carry_intervals_and_findings_note_unseparated_ends(base):
             "property": "p",
             "activation": a,
             "seed": s,
-            "setting": "",
             "score": x,
-            "outcome": "",
-            "regime": False,
-            "floored": False,
         }
         for a, base_score in (("A", 10), ("B", 9), ("C", 5), ("D", 1), ("E", 0))
         for s, x in enumerate(base_score + np.linspace(0, 0.1, 12) * (1 if a != "C" else -1))
     ]
     from actlab.studies.base import PropertySpec
 
-    v = verdict_table(pd.DataFrame(rows), {"p": PropertySpec("p", "p", "higher")})
+    v = verdict_table(property_frame(rows), {"p": PropertySpec("p", "p", "higher")})
     groups = v.set_index("activation")["group"]
     line = cross.sheet_findings(v)[0]
     both = [a for a, g in groups.items() if g == "not separated"]

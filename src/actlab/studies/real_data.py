@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from actlab.report.text import pct as percent
+from actlab.report.text import pct
 from actlab.studies.base import (
     PropertySpec,
     ReportContext,
@@ -581,18 +581,14 @@ def summarize(results) -> dict[str, Any]:
 
 
 # -- text ---------------------------------------------------------------------------------------
-def pct(v: float) -> str:
-    return percent(v, decimals=1)
-
-
 def cell_text(row, seeds: int) -> str:
     """Test accuracy in % [95% interval], then epochs to the target (seeds reaching it)."""
     n, n_div = int(row["n_seeds"]), int(row["diverged"])
     if n_div == n:
         return f"diverged ({n_div} of {n})"
-    text = pct(row["acc_mean"]) + "%"
+    text = pct(row["acc_mean"], 1) + "%"
     if seeds > 1 and math.isfinite(row["acc_ci_low"]):
-        text += f" [{pct(row['acc_ci_low'])}, {pct(row['acc_ci_high'])}]"
+        text += f" [{pct(row['acc_ci_low'], 1)}, {pct(row['acc_ci_high'], 1)}]"
     reached = int(row["reached"])
     if reached:
         text += f"; target at epoch {row['ett_mean']:.0f}"
@@ -704,13 +700,13 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
             best = at.iloc[0]
             sentence = (
                 f"{label}: highest mean test accuracy with {best['activation']} "
-                f"({pct(best['acc_mean'])}%)"
+                f"({pct(best['acc_mean'], 1)}%)"
             )
             if len(at) == 1:
                 out.append(sentence + "; no other activation has a valid run.")
                 continue
             runner = at.iloc[1]
-            sentence += f", then {runner['activation']} ({pct(runner['acc_mean'])}%)"
+            sentence += f", then {runner['activation']} ({pct(runner['acc_mean'], 1)}%)"
             if rctx.seeds == 1:
                 out.append(sentence + "; one seed, so the ranking is not tested.")
                 continue
@@ -722,7 +718,7 @@ def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
         valid = wide[(wide["dataset"] == dataset) & wide["test_accuracy"].notna()]
         if valid["depth"].nunique() > 1:
             per_depth = valid.groupby("depth")["test_accuracy"].mean()
-            listed = ", ".join(f"depth {int(d)} {pct(v)}%" for d, v in per_depth.items())
+            listed = ", ".join(f"depth {int(d)} {pct(v, 1)}%" for d, v in per_depth.items())
             out.append(
                 f"{dataset}: mean test accuracy over activations and seeds by depth: {listed}."
             )
