@@ -450,7 +450,10 @@ def panel(ax, summary, rctx: ReportContext, colours) -> None:
                 alpha=0.15,
                 linewidth=0,
             )
+    from matplotlib.ticker import MaxNLocator
+
     ax.axhline(rctx.config.vanish_threshold, color="grey", ls=":", lw=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yscale("log")
     ax.set_title(f"Gradient flow at depth {depth} (dotted: vanishing threshold)")
     ax.set_xlabel("layer")

@@ -411,26 +411,30 @@ def marker_legend() -> list[Any]:
 
 def loss_panel(ax, table, key: str, activations: list[str], colours, label: str) -> None:
     """Loss after training against a setting (log x), one line per activation through its
-    cells' most common state, with its 95% interval. Each activation is shifted sideways by
-    a few percent so that no mark hides another's: a cell where every seed diverged is a
-    cross in the activation's colour above the data, and partial divergence is written as
-    "k/n" beside the mark."""
+    cells' most common state, with its 95% interval. Activations sit side by side at each
+    setting, and a cell where every seed diverged is a cross in the activation's colour in
+    a band above the data, one row per activation, so that no mark hides another's;
+    partial divergence is written as "k/n" beside the mark."""
     from matplotlib.ticker import NullFormatter
+
+    import numpy as np
 
     top = ceiling(table)
     settings = sorted(table[key].unique())
-    spread = 0.06 * (len(activations) - 1) / 2
+    # Side by side within 60% of the narrowest gap between settings (in log x).
+    gap = float(np.min(np.diff(np.log10(settings)))) if len(settings) > 1 else 0.3
+    step = 0.6 * gap / max(len(activations) - 1, 1)
     for i, act in enumerate(activations):
         rows = table[table["activation"] == act].sort_values(key)
         if rows.empty:
             continue
-        shift = 10 ** (0.06 * i - spread) if len(settings) > 1 else 1.0
+        shift = 10 ** (step * (i - (len(activations) - 1) / 2))
         x = rows[key].to_numpy(dtype=float) * shift
         finite = rows["diverged"] < rows["seeds"]
         ax.plot(x[finite.to_numpy()], rows["loss"][finite], color=colours[act], lw=1)
         for xi, (_, r) in zip(x, rows.iterrows(), strict=True):
-            if r["diverged"] == r["seeds"]:
-                ax.plot(xi, top, marker="x", color=colours[act], ms=6, mew=2)
+            if r["diverged"] == r["seeds"]:  # one row per activation in the band above
+                ax.plot(xi, top * 10 ** (0.12 * i), marker="x", color=colours[act], ms=6, mew=2)
                 continue
             filled = colours[act] if r["state"] == "learned" else "white"
             ax.plot(
