@@ -415,9 +415,8 @@ def loss_panel(ax, table, key: str, activations: list[str], colours, label: str)
     setting, and a cell where every seed diverged is a cross in the activation's colour in
     a band above the data, one row per activation, so that no mark hides another's;
     partial divergence is written as "k/n" beside the mark."""
-    from matplotlib.ticker import NullFormatter
-
     import numpy as np
+    from matplotlib.ticker import NullFormatter
 
     top = ceiling(table)
     settings = sorted(table[key].unique())
