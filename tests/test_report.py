@@ -213,6 +213,7 @@ def test_quick_run_writes_every_file(quick_run):
         "stability",
         "capacity_heatmap",
         "capacity_predictions",
+        "critical_differences",
         "summary",
     } <= set(pngs)
     report = quick_run.report_path.read_text()
@@ -291,3 +292,16 @@ def test_versus_runner_up_sentences():
     assert versus_runner_up("ReLU", "Tanh", paired_comparison([1.0], [2.0])) == (
         "the difference from Tanh cannot be tested (1 paired seed(s))"
     )
+
+
+def test_critical_difference_cliques_are_the_maximal_unseparated_runs():
+    from actlab.report.cd_diagram import cliques
+
+    ranks = [1.0, 1.5, 2.4, 4.0, 4.2, 6.0]
+    # CD 1.5: 1.0-2.4 and 4.0-4.2 cannot be told apart; 6.0 stands alone; 1.5-2.4 is
+    # inside the first run, so it is not drawn again
+    assert cliques(ranks, 1.5, separated=True) == [(0, 2), (3, 4)]
+    assert cliques(ranks, 10.0, separated=True) == [(0, 5)]
+    assert cliques(ranks, 0.1, separated=True) == []
+    # Friedman found nothing: one bar joins everything, whatever the gaps
+    assert cliques(ranks, 0.1, separated=False) == [(0, 5)]

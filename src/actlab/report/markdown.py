@@ -128,6 +128,11 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
 
     verdicts, specs = collect_verdicts(summaries, contexts)
     save_verdicts(verdicts, run.path)
+    cd_figure = None
+    if specs and not verdicts.empty:
+        from actlab.report.cd_diagram import plot_cd_diagrams
+
+        cd_figure = plot_cd_diagrams(verdicts, figure_dir / "critical_differences.png")
     profile = None
     if config.focus is not None and config.focus in activations:
         from actlab.report.profile import profile_markdown
@@ -157,7 +162,8 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         keep_trailing_newline=True,
         autoescape=False,
     )
-    figures = [f for sec in sections for f in sec["figures"]] + ([sheet] if sheet else [])
+    figures = [f for sec in sections for f in sec["figures"]]
+    figures += [f for f in (cd_figure, sheet) if f]
     text = env.get_template("report.md.j2").render(
         title=config.description or ", ".join(get_study(s).title for s in config.studies),
         run_name=run.path.name,
@@ -171,6 +177,7 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         activations=activation_rows(activations),
         sections=sections,
         best_worst=cross.best_worst_table(verdicts, specs) if specs else "",
+        cd_figure=cd_figure.name if cd_figure else None,
         recommendations=recommendations,
         guide=cross.decision_guide(verdicts, specs) if specs else "",
         folklore=claims,
