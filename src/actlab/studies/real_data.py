@@ -479,7 +479,7 @@ class RealData(Study):
             "real-data accuracy",
             "held-out test accuracy, per data set and depth",
             "higher",
-            settings="data sets x depths",
+            settings="data set and depth settings",
             situation="accuracy on real data",
         ),
     )
