@@ -170,23 +170,21 @@ def recommendation_sentence(a: Advice) -> str:
             f"For {a.situation}: no recommendation; the activations are "
             f"{not_separated_words(v)} by {a.property} ({short_test(v)})."
         )
-    failed = (
-        "did not learn at "
-        + a.regime
-        + " in "
-        + ", ".join(f"{k} of {n} runs ({name})" for name, k, n in a.failed_regime)
+    failed = ", ".join(
+        f"{name} in {k} of {n} runs" if i == 0 else f"{name} in {k} of {n}"
+        for i, (name, k, n) in enumerate(a.failed_regime)
     )
     if a.recommended:
         text = f"For {a.situation}: {names(a.recommended)}"
         if a.failed_regime:
             text += (
-                f" (also in the best group but not recommended: "
-                f"{names(n for n, _, _ in a.failed_regime)} {failed})"
+                f" (also in the best group but not recommended, having not learned at "
+                f"{a.regime}: {failed})"
             )
     elif a.failed_regime:
         text = (
             f"For {a.situation}: no recommendation; every activation of the best group failed "
-            f"at {a.regime} ({names(n for n, _, _ in a.failed_regime)} {failed})"
+            f"at {a.regime} (did not learn there: {failed})"
         )
     else:
         text = f"For {a.situation}: no activation was separated from the rest at the top"
