@@ -305,3 +305,14 @@ def test_critical_difference_cliques_are_the_maximal_unseparated_runs():
     assert cliques(ranks, 0.1, separated=True) == []
     # Friedman found nothing: one bar joins everything, whatever the gaps
     assert cliques(ranks, 0.1, separated=False) == [(0, 5)]
+
+
+def test_a_permutation_p_at_its_floor_is_written_as_a_bound():
+    from actlab.stats import PERMUTATIONS, friedman_nemenyi, permutation_p_text
+
+    # three blocks ranking eight activations identically: no shuffle comes close
+    x = np.tile(np.arange(8.0), (3, 1))
+    test = friedman_nemenyi(x, list("abcdefgh"), True)
+    assert test.friedman_p == 1 / (1 + PERMUTATIONS)
+    assert permutation_p_text(test.friedman_p) == "p < 0.0001"
+    assert permutation_p_text(0.012) == "p = 0.012"

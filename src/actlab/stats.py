@@ -241,6 +241,14 @@ class RankTest:
         return blocks_for_gap(gap, self.k, self.alpha)
 
 
+def permutation_p_text(p: float) -> str:
+    """'p = 0.012', or 'p < 0.0001' when no shuffle reached the observed statistic: the
+    permutation p's floor, 1 / (1 + PERMUTATIONS), is its resolution, not its value."""
+    if p <= 1.5 / (1 + PERMUTATIONS):
+        return f"p < {10 ** math.ceil(math.log10(2 / (1 + PERMUTATIONS))):g}"
+    return f"p = {p:.2g}"
+
+
 def nemenyi_q(k: int, alpha: float = SIGNIFICANCE) -> float:
     """q_alpha of Demšar's Table 5: the studentized range quantile over sqrt(2)."""
     from scipy.stats import studentized_range

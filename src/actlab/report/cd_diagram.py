@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from actlab.stats import permutation_p_text
+
 
 def cliques(ranks: list[float], cd: float, separated: bool) -> list[tuple[int, int]]:
     """(first, last) indices into sorted mean ranks of the maximal runs not separated."""
@@ -74,7 +76,7 @@ def draw_panel(ax, v: pd.DataFrame) -> None:
         y = -0.35 - 0.25 * n
         ax.plot([ranks[a] - 0.05, ranks[b] + 0.05], [y, y], color="black", lw=3)
     verdict = "" if separated else ": no pair separated"
-    p = f"Friedman p = {friedman:.2g}" if math.isfinite(friedman) else "untested"
+    p = f"Friedman {permutation_p_text(friedman)}" if math.isfinite(friedman) else "untested"
     ax.set_title(f"{prop} ({v['blocks'].iloc[0]}; {p}{verdict})", fontsize=9)
     unranked = v[v["mean_rank"].isna()]["activation"].tolist()
     if unranked:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from actlab.stats import permutation_p_text
+
 
 def names(items) -> str:
     return ", ".join(items)
@@ -47,7 +49,8 @@ def short_test(v: pd.DataFrame) -> str:
     r = v.iloc[0]
     if not math.isfinite(r["friedman_p"]):
         return "untested"
-    return f"Friedman + Nemenyi over {int(r['n_blocks'])} blocks, p = {r['friedman_p']:.2g}"
+    p = permutation_p_text(r["friedman_p"])
+    return f"Friedman + Nemenyi over {int(r['n_blocks'])} blocks, {p}"
 
 
 def separated(v: pd.DataFrame) -> bool:

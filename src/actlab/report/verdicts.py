@@ -27,7 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from actlab.stats import SIGNIFICANCE, RankTest, friedman_nemenyi, summarize
+from actlab.stats import (
+    SIGNIFICANCE,
+    RankTest,
+    friedman_nemenyi,
+    permutation_p_text,
+    summarize,
+)
 from actlab.studies.base import FAILURES
 
 VERDICT_COLUMNS = (
@@ -195,7 +201,8 @@ def test_words(test: RankTest) -> str:
         return f"untested: {test.n_blocks} block (one seed at one setting)"
     verdict = "differences found" if test.separates else "no difference found"
     return (
-        f"Friedman p = {test.friedman_p:.2g} ({verdict}) over {test.n_blocks} blocks; "
+        f"Friedman {permutation_p_text(test.friedman_p)} ({verdict}) over {test.n_blocks} "
+        "blocks; "
         f"Nemenyi CD = {test.critical_difference:.2f} mean ranks at the "
         f"{SIGNIFICANCE:.0%} level"
     )
