@@ -429,3 +429,37 @@ def test_non_identifier_garbage_reports_the_expression_problem() -> None:
         get_activation("x.exp()")
     with pytest.raises(UserError, match="cannot make an activation from a int"):
         get_activation(3)
+
+
+def test_shape_families_are_judged_from_the_function():
+    from actlab.activations import (
+        get_activation,
+        has_zero_region,
+        is_affine,
+        is_bounded,
+        is_smooth_rectifier,
+    )
+
+    def names(pred):
+        return {
+            n
+            for n in (
+                "Linear",
+                "Sigmoid",
+                "Tanh",
+                "ReLU",
+                "LeakyReLU",
+                "ELU",
+                "GELU",
+                "Swish",
+                "ReLU6",
+            )
+            if pred(get_activation(n))
+        }
+
+    assert names(is_affine) == {"Linear"}
+    assert names(is_bounded) == {"Sigmoid", "Tanh", "ReLU6"}
+    assert names(has_zero_region) == {"ReLU", "ReLU6"}
+    assert names(is_smooth_rectifier) == {"GELU", "Swish"}
+    # a custom expression is judged the same way as a built-in
+    assert is_affine(get_activation("2*x+1")) and has_zero_region(get_activation("max(x, 0)"))

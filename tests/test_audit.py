@@ -536,3 +536,12 @@ def test_a_best_group_member_that_failed_some_seeds_in_the_regime_is_set_apart()
         "For a high or untuned learning rate: LeakyReLU (also in the best group but not "
         "recommended, having not learned at lr=1: ReLU in 3 of 6 runs)"
     )
+
+
+def test_a_run_without_report_writes_the_same_verdicts_as_the_report(base, tmp_path):
+    """verdicts.csv is data: `run(report=False)` (the CLI's --no-report) writes it too,
+    and rebuilding the report writes the same table."""
+    written = pd.read_csv(base.path / "verdicts.csv")
+    assert set(written["property"]) >= {"gradient flow", "dead units", "fit (interpolation)"}
+    _, rebuilt = rebuild(doctored(base, tmp_path, base.results))
+    pd.testing.assert_frame_equal(written, rebuilt)
