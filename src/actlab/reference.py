@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from actlab.engine.train import DivergenceRule, TrainResult, loss_is_bad
+from actlab.engine.train import DivergenceRule, TrainResult
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -88,6 +88,43 @@ def gradient_flow(params: Params, activation, x: torch.Tensor) -> list[float]:
     return [layer.weight.grad.abs().mean().item() for layer in linears(model)]
 
 
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    rule: DivergenceRule = DivergenceRule(),
+    clip: float | None = None,
+) -> tuple[list[float], bool, int]:
+    """The protocol's training loop for one network, and nothing more: the loss is read
+    once per step (one `.item()`) and judged in Python, as the original script does.
+    Returns the recorded losses, whether the run diverged, and the updates applied. `clip`: the total gradient
+    norm is clipped to this after the divergence checks, before the update."""
+    losses: list[float] = []
+    for t in range(steps):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        value = loss.item()
+        if not value <= rule.loss_limit:  # NaN, infinite or above the limit
+            return losses, True, t
+        losses.append(value)
+        loss.backward()
+        if rule.grad_limit is not None:
+            largest = max(p.grad.abs().max().item() for p in model.parameters())
+            if not largest <= rule.grad_limit:
+                return losses, True, t
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=False)
+        optimizer.step()
+    return losses, False, steps
+
+
+def make_optimizer(model: nn.Module, optimizer: str, lr: float) -> torch.optim.Optimizer:
+    opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer.lower()]
+    return opt_cls(model.parameters(), lr=lr)
+
+
 def train(
     params: Params,
     activation,
@@ -102,38 +139,20 @@ def train(
     residual: bool = False,
     clip: float | None = None,
 ) -> tuple[TrainResult, nn.Sequential]:
-    """The training loop of the protocol's stress tests, one network. `clip`: the total
-    gradient norm is clipped to this after the divergence checks, before the update."""
+    """`fit` one network built from `params`, then the oracle's bookkeeping: the loss
+    after the last update (one more forward) and the engine's TrainResult shape."""
     model = build_mlp(params, activation, norm=norm, residual=residual)
-    opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer.lower()]
-    opt = opt_cls(model.parameters(), lr=lr)
-    losses = np.full(steps, math.nan)
-    diverged, updates = False, 0
-    for t in range(steps):
-        opt.zero_grad()
-        loss = nn.functional.mse_loss(model(x), y)
-        if bool(loss_is_bad(loss.detach(), rule.loss_limit)):
-            diverged = True
-            break
-        losses[t] = loss.item()
-        loss.backward()
-        if rule.grad_limit is not None:
-            largest = max(p.grad.abs().max().item() for p in model.parameters())
-            if not largest <= rule.grad_limit:
-                diverged = True
-                break
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=False)
-        opt.step()
-        updates += 1
+    opt = make_optimizer(model, optimizer, lr)
+    recorded, diverged, updates = fit(model, opt, x, y, steps, rule, clip)
     with torch.no_grad():
         loss_after = nn.functional.mse_loss(model(x), y).item()
-    recorded = losses[~np.isnan(losses)]
+    losses = np.full(steps, math.nan)
+    losses[: len(recorded)] = recorded
     result = TrainResult(
         losses=losses[None, :],
         diverged=np.array([diverged]),
         steps_completed=np.array([updates]),
-        last_recorded_loss=np.array([recorded[-1] if recorded.size else math.inf]),
+        last_recorded_loss=np.array([recorded[-1] if recorded else math.inf]),
         loss_after=np.array([loss_after]),
     )
     return result, model
