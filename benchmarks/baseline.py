@@ -63,9 +63,14 @@ def run(config, seeds: int) -> None:
                             config.seed, "gradient_flow/input", c.n_samples, c.in_dim, seed
                         )
                         x = torch.randn(c.n_samples, c.in_dim, generator=gen)
-                        model = network(ctx, layer_sizes(c.in_dim, c.width, depth), c.init, seed, fn)
+                        model = network(
+                            ctx, layer_sizes(c.in_dim, c.width, depth), c.init, seed, fn
+                        )
                         model(x).mean().backward()
-                        [layer.weight.grad.abs().mean().item() for layer in reference.linears(model)]
+                        [
+                            layer.weight.grad.abs().mean().item()
+                            for layer in reference.linears(model)
+                        ]
                 elif name == "sparsity":
                     x, y = sparsity.make_data(ctx, c, c.in_dim, seed)
                     sizes = layer_sizes(c.in_dim, c.width, c.depth)
@@ -83,7 +88,9 @@ def run(config, seeds: int) -> None:
                             model, opt, x, y, c.lr_steps, DivergenceRule(grad_limit=c.grad_limit)
                         )
                     for depth in c.depths:
-                        model = network(ctx, layer_sizes(1, c.width, depth), "xavier_uniform", seed, fn)
+                        model = network(
+                            ctx, layer_sizes(1, c.width, depth), "xavier_uniform", seed, fn
+                        )
                         opt = reference.make_optimizer(model, c.depth_optimizer, c.depth_lr)
                         reference.fit(model, opt, x, y, c.depth_steps)
                 elif name == "capacity":
@@ -110,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
         overrides["studies"] = args.studies.split(",")
     start = time.perf_counter()
     run(load_config("tutorial", overrides=overrides), args.seeds)
-    print(f"baseline compute: {time.perf_counter() - start:.2f} s on {torch.get_num_threads()} threads")
+    print(
+        f"baseline compute: {time.perf_counter() - start:.2f} s on {torch.get_num_threads()} threads"
+    )
 
 
 if __name__ == "__main__":

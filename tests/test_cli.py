@@ -468,3 +468,18 @@ def test_every_command_reports_a_usage_error_in_one_line(args):
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("actlab: error:"), result.stderr
+
+
+def test_a_mistyped_command_is_one_line_naming_the_commands_and_the_nearest():
+    result = invoke("rnu", "--preset", "quick")
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "actlab: error: no command 'rnu'; the commands are list, run, report, profile, "
+        "theory; did you mean 'run'?"
+    ]
+    far = invoke("serch")
+    assert far.exit_code == 2 and len(far.stderr.strip().splitlines()) == 1
+    assert "no command 'serch'; the commands are" in far.stderr and "Usage" not in far.stderr
+    option = invoke("--bogus")
+    assert option.exit_code == 2 and option.stderr.startswith("actlab: error: No such option")

@@ -214,7 +214,7 @@ def test_a_nan_activation_diverges_beside_a_healthy_one(tmp_path):
     assert props.loc["ReLU", "score"] == rows["ReLU"]["test_accuracy"]
     report = study.report(summary, Path(tmp_path), rctx).markdown
     assert "1 of 2 runs diverged" in report and "broken on digits at depth 1" in report
-    assert (Path(tmp_path) / "real_data_accuracy.svg").exists()
+    assert (Path(tmp_path) / "real_data_accuracy.png").stat().st_size > 5_000
 
 
 def test_results_do_not_depend_on_batching(tmp_path):
@@ -259,7 +259,6 @@ def test_summary_properties_and_report_end_to_end(tmp_path):
     assert "No run diverged" in report
     for name in ("real_data_accuracy", "real_data_curves"):
         assert (run.path / "figures" / f"{name}.png").exists()
-        assert (run.path / "figures" / f"{name}.svg").exists()
         assert f"figures/{name}.png" in report
 
 

@@ -700,6 +700,19 @@ def parse_activation_arg(text: str) -> Activation:
     return get_activation(text)
 
 
+def resolve_activations(specs) -> tuple[list[str], dict[str, Activation]]:
+    """Specs (names, expressions, NAME=EXPR, module:attr, callables, Activations) ->
+    (display names in order, name -> Activation)."""
+    names, table = [], {}
+    for spec in specs:
+        act = parse_activation_arg(spec.strip()) if isinstance(spec, str) else get_activation(spec)
+        if act.name in table:
+            raise UserError(f"activation '{act.name}' is listed twice; list each once")
+        names.append(act.name)
+        table[act.name] = act
+    return names, table
+
+
 def _call_user(act: Activation, x: Tensor) -> Any:
     try:
         return act.fn(x)

@@ -11,14 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from typer.core import TyperCommand
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="actlab: the lab bench for activation functions.",
-)
+from typer.core import TyperCommand, TyperGroup
 
 
 class Kind(StrEnum):
@@ -62,6 +55,40 @@ class OneLineUsageErrors(TyperCommand):
                 raise
             message = " ".join(e.format_message().split())
             fail(f"{message}; see 'actlab {self.name} --help'")
+
+
+class OneLineCommandErrors(TyperGroup):
+    """A mistyped command ('actlab serch') is bad input too: one line naming the commands
+    and the nearest one, exit status 2."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            commands = self.list_commands(ctx)
+            near = difflib.get_close_matches(name, commands, n=1, cutoff=0.5)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            fail(f"no command '{name}'; the commands are {', '.join(commands)}{hint}")
+        return super().resolve_command(ctx, args)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as e:  # click's UsageError: an unknown option before the command
+            if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
+                raise
+            message = " ".join(e.format_message().split())
+            fail(f"{message}; see 'actlab --help'")
+
+
+app = typer.Typer(
+    cls=OneLineCommandErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="actlab: the lab bench for activation functions.",
+)
 
 
 @app.command("list", cls=OneLineUsageErrors)
@@ -189,13 +216,22 @@ class Progress:
 
     def __enter__(self):
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 transient=True,
             )
             self.bar.__enter__()
@@ -224,10 +260,17 @@ def report_cmd(
     from actlab.errors import UserError
 
     try:
+        from actlab.executors import report_pool
         from actlab.report.markdown import build_report
         from actlab.runner import load
 
-        path = build_report(load(run_dir), html=html)
+        run = load(run_dir)
+        pool = report_pool()  # the studies' figures drawn side by side
+        try:
+            path = build_report(run, html=html, pool=pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
     except UserError as e:
         fail(str(e))
     typer.echo(f"report: {path}")

@@ -1,8 +1,8 @@
 """Executors run batches and hand each finished batch's rows back, in completion order.
 
 - `local`: in this process, one batch after another.
-- `process`: a pool of worker processes (stdlib), one torch thread each, the biggest
-  batches first. The default when the machine has more than one core: two processes
+- `process`: a pool of worker processes (stdlib), one torch thread each, batches
+  started in the order given. The default when the machine has more than one core: two processes
   with one thread each beat one process with two threads, and a trial's numbers are the
   same whichever worker runs it.
 - `ray`: Ray core tasks (`pip install actlab[ray]`), on a Ray cluster (`address`) or a
@@ -117,8 +117,7 @@ class ProcessExecutor:
 
         if not batches:
             return
-        # Longest first: the pool then finishes close together (LPT scheduling).
-        ordered = sorted(batches, key=batch_cost, reverse=True)
+        ordered = list(batches)  # in the caller's order (runner: plan.study_major)
         # Workers fork from a server process that has imported torch but never run it: as
         # cheap to start as fork, without forking a parent whose OpenMP/MKL threads can hang
         # a child.
@@ -143,6 +142,47 @@ class ProcessExecutor:
                 # now rather than wait for the batches they are running.
                 stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_report_worker() -> None:
+    """A report worker imports what drawing needs once, at its start (during the compute
+    when the pool is opened early), not on the report's critical path."""
+    _init_worker()
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot  # noqa: F401
+    import pandas  # noqa: F401
+
+    import actlab.report.markdown  # noqa: F401
+    import actlab.report.parts  # noqa: F401
+    import actlab.report.summary  # noqa: F401
+    import actlab.studies  # noqa: F401
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker starts the workers (and their imports)."""
+
+
+def report_pool(workers: int | None = None):
+    """Worker processes for a report's parts (each study's summary, figures and verdicts,
+    then the cross-study figures), or None where a pool cannot or should not run: one
+    core, or a calling script whose workers would re-run it. The workers start at once
+    and import matplotlib while the caller goes on."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or not main_module_is_safe():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_report_worker
+    )
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
 
 
 def stop_workers(pool) -> None:
@@ -321,7 +361,7 @@ class RayExecutor:
             )
             shared = ray.put(contexts)  # sent once, read by every task
             kill_marker = os.environ.get("ACTLAB_TEST_RAY_KILL_ONCE") or None
-            ordered = sorted(batches, key=batch_cost, reverse=True)  # longest first
+            ordered = list(batches)  # in the caller's order (runner: plan.study_major)
             pending = {task.remote(run_batch, b, shared, kill_marker): b for b in ordered}
             while pending:
                 [done], _ = ray.wait(list(pending), num_returns=1)

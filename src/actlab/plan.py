@@ -82,3 +82,16 @@ def balance(batches: list[Batch], workers: int, cost) -> list[Batch]:
             for i in range(0, len(batch.trials), size)
         ]
     return out
+
+
+def study_major(batches: list[Batch], cost) -> list[Batch]:
+    """The order batches are handed to the executor: study by study, the cheapest study
+    first, each study's batches biggest first. Studies then finish one after another, so
+    each one's report part (summary, figures, verdicts) is built while the later ones still
+    compute; the most expensive study runs last, and its small batches fill the tail so the
+    workers finish together."""
+    totals: dict[str, float] = {}
+    for batch in batches:
+        totals[batch.study] = totals.get(batch.study, 0.0) + cost(batch)
+    rank = {study: i for i, study in enumerate(sorted(totals, key=lambda s: (totals[s], s)))}
+    return sorted(batches, key=lambda b: (rank[b.study], -cost(b)))

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,21 +64,6 @@ def load(run_dir: str | Path) -> Run:
     path = Path(run_dir)
     read_manifest(path)  # fails clearly if it is not a run
     return Run(path)
-
-
-def resolve_activations(specs: Iterable[Any]) -> tuple[list[str], dict[str, Any]]:
-    """Specs (names, expressions, NAME=EXPR, module:attr, callables, Activations) ->
-    (display names in order, name -> Activation)."""
-    from actlab.activations import get_activation, parse_activation_arg
-
-    names, table = [], {}
-    for spec in specs:
-        act = parse_activation_arg(spec.strip()) if isinstance(spec, str) else get_activation(spec)
-        if act.name in table:
-            raise UserError(f"activation '{act.name}' is listed twice; list each once")
-        names.append(act.name)
-        table[act.name] = act
-    return names, table
 
 
 def check_device(device: str) -> None:
@@ -251,17 +236,24 @@ def execute(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
 ) -> Run:
+    """`progress(done, total, what)` is called as batches are stored (`what`: the study)
+    and once more when the report is being written (`what`: "writing the report")."""
+    from actlab.activations import resolve_activations
     from actlab.executors import (
         LocalExecutor,
         batch_cost,
         choose_executor,
         may_use_pool,
+        report_pool,
         start_fork_server,
     )
-    from actlab.plan import balance, plan
+    from actlab.plan import balance, plan, study_major
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
+    from actlab.timing import Timings
 
+    timings = Timings()
+    started = time.perf_counter()
     if may_use_pool(config):
         start_fork_server()  # it imports torch while this process does the same
     names, table = resolve_activations(
@@ -332,6 +324,7 @@ def execute(
             path, config.model_dump(mode="json"), config.hash(), columns_for(config), config.device
         )
 
+    pool = None
     try:
         batches = planned(store.done)
         # Studies that time things need the machine to themselves: their batches run one
@@ -342,17 +335,31 @@ def execute(
             config.executor, config.workers, contexts, shared, config.address
         )
         shared = balance(shared, getattr(executor, "workers", 1), batch_cost)
+        shared = study_major(shared, batch_cost)
         batches = shared + alone
         total = sum(len(b.trials) for b in batches)
         finished = 0
         delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
+        if getattr(executor, "name", None) == "process":
+            # The report's parts are built beside the compute, in workers of their own
+            # (a run too small for the process pool writes its report in this process).
+            pool = report_pool(executor.workers)
+        from actlab.report.parts import PartBuilder
+
+        builder = PartBuilder(config, table, store.path / "figures" if report else None, pool)
+        unstored = {}  # batches not yet stored, per study: a study at 0 is complete
+        for batch in batches:
+            unstored[batch.study] = unstored.get(batch.study, 0) + 1
+        timings.phases["plan"] = time.perf_counter() - started
+        compute_started = time.perf_counter()
         streams = in_turn(
-            executor.map(shared, contexts, run_batch),
-            LocalExecutor().map(alone, contexts, run_batch),
+            executor.map(shared, contexts, timed_batch),
+            LocalExecutor().map(alone, contexts, timed_batch),
         )
         with closing(streams) as results:
-            for batch, per_trial_rows in results:
+            for batch, (per_trial_rows, seconds) in results:
+                timings.add_study(batch.study, seconds)
                 if delay:
                     time.sleep(delay)  # test-only: computed, not yet committed
                 rows = []
@@ -368,23 +375,41 @@ def execute(
                 with deferred_sigint():
                     store.append(batch.keys, rows)
                 finished += len(batch.trials)
+                unstored[batch.study] -= 1
+                if pool is not None:
+                    if unstored[batch.study] == 0 and finished < total:
+                        # Its part is built while the other studies compute.
+                        builder.stored(batch.study, lambda: read_results(store.path))
+                    builder.poll()
                 if progress is not None:
                     progress(finished, total, batch.study)
-        store.mark("complete")
-        store.write_parquet()
+        timings.phases["compute"] = time.perf_counter() - compute_started
+        with timings.phase("store"):
+            store.mark("complete")
+            stored = read_results(store.path)  # read once: for parquet and the report
+            store.write_parquet(stored)
         run = Run(store.path)
         if report:
             from actlab.report.markdown import build_report
 
-            build_report(run, table)
+            if progress is not None:
+                progress(finished, total, "writing the report")
+            with timings.phase("report"):
+                build_report(run, table, results=stored, builder=builder, timings=timings.report)
         else:  # the verdicts are data, not report: written either way
             from actlab.report.markdown import write_verdicts
 
-            write_verdicts(run, table)
+            with timings.phase("verdicts"):
+                write_verdicts(run, table, results=stored, builder=builder)
+        timings.early_parts = list(builder.early)
+        timings.save(store.path)
     except KeyboardInterrupt:
         if store.manifest.get("status") != "complete":
             store.mark("interrupted")
         raise Interrupted(store.path, len(store.done & all_keys), len(all_keys)) from None
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return run
 
 
@@ -393,6 +418,13 @@ def in_turn(*streams):
     for stream in streams:
         with closing(stream):
             yield from stream
+
+
+def timed_batch(batch, ctx) -> tuple[list[list[dict]], float]:
+    """run_batch, and the seconds it took where it ran (timings.json's study seconds)."""
+    start = time.perf_counter()
+    rows = run_batch(batch, ctx)
+    return rows, time.perf_counter() - start
 
 
 def run_batch(batch, ctx):

@@ -224,13 +224,14 @@ class RunStore:
             self.manifest["finished"] = now()
         self.write_manifest()
 
-    def write_parquet(self) -> Path | None:
+    def write_parquet(self, results=None) -> Path | None:
+        """results.parquet from the committed results (`results`: them, already read)."""
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             return None
         path = self.path / "results.parquet"
-        read_results(self.path).to_parquet(path, index=False)
+        (read_results(self.path) if results is None else results).to_parquet(path, index=False)
         return path
 
 

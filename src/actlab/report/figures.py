@@ -1,5 +1,9 @@
 """Shared figure helpers: one colour per activation across every figure of a run, and
-byte-reproducible PNG + SVG output (so `actlab report` rebuilds identical files)."""
+byte-reproducible PNG output (so `actlab report` rebuilds identical files).
+
+Each figure is drawn once, as PNG: the report links it and report.html embeds it. An SVG
+copy used to be written beside each, at about as much again as the PNG's cost, and
+nothing read it but the HTML's choice of the smaller file."""
 
 from __future__ import annotations
 
@@ -11,8 +15,6 @@ def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    # Fixed SVG element ids instead of random ones: identical rebuilds.
-    matplotlib.rcParams["svg.hashsalt"] = "actlab"
     import matplotlib.pyplot as plt
 
     return plt
@@ -25,13 +27,10 @@ def activation_colours(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
-    """Write `path` as PNG and a sibling .svg; returns the PNG path."""
+    """Write `path` as PNG; returns its path."""
     path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     # No dates or software versions in the files: a rebuild gives the same bytes.
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(
-        path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None}
-    )
     pyplot().close(fig)
     return path

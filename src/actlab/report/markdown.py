@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
-from actlab.studies.base import ReportContext
-
-
-def anchor(title: str) -> str:
-    """GitHub-style heading anchor."""
-    return re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
+from actlab.report.parts import anchor
 
 
 def interval_text(lo: float, hi: float, attained: tuple[bool, bool] = (True, True)) -> str:
@@ -66,46 +60,84 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize_run(run, activations: dict[str, Any]):
-    """Each study of the run summarized once: (contexts, summaries), by study name."""
+def join_verdicts(parts) -> tuple[Any, dict[str, Any]]:
+    """(verdicts, specs by property name) from the studies' parts, in the run's order."""
+    from actlab.report.verdicts import verdicts_frame
+
+    rows, specs = [], {}
+    for part in parts.values():
+        rows += part.verdict_rows
+        specs.update(part.specs)
+    return verdicts_frame(rows), specs
+
+
+def write_verdicts(
+    run, activations: dict[str, Any] | None = None, *, results=None, builder=None
+) -> Path:
+    """verdicts.csv alone (no figures, no report), e.g. for `actlab run --no-report`.
+    `builder`: a PartBuilder (figure_dir None) that has summarized some studies already."""
+    from actlab.activations import resolve_activations
+    from actlab.report.parts import PartBuilder
+    from actlab.report.verdicts import save_verdicts
+
+    config = run.config
+    if activations is None:
+        _, activations = resolve_activations(config.activations)
+    if builder is None:
+        builder = PartBuilder(config, activations, None)
+    parts = builder.summaries(run.results if results is None else results)
+    return save_verdicts(join_verdicts(parts)[0], run.path)
+
+
+def draw_sheet(parts, names: list[str], findings: list[str], path: Path) -> Path | None:
+    """The summary sheet from the studies' summaries (run in a worker: the panels are
+    closures, made where they are drawn)."""
+    from actlab.report import summary as cross
+    from actlab.report.figures import activation_colours
     from actlab.studies import get_study
 
-    config, results = run.config, run.results
-    contexts, summaries = {}, {}
-    for name in config.studies:
-        if results[results["study"] == name].empty:
-            continue
-        contexts[name] = ReportContext(
-            seeds=config.seeds,
-            activations=list(activations),
-            config=config.study(name),
-            specs=activations,
-        )
-        summaries[name] = get_study(name).summarize(results)
-    return contexts, summaries
+    colours = activation_colours(names)
+    panels = [
+        panel
+        for part, rctx in parts
+        for panel in get_study(part.name).sheet_panels(part.summary, rctx, colours)
+    ]
+    return cross.summary_sheet(panels, names, findings, path) if panels else None
 
 
-def write_verdicts(run, activations: dict[str, Any] | None = None) -> Path:
-    """verdicts.csv alone (no figures, no report), e.g. for `actlab run --no-report`."""
-    from actlab.report.verdicts import collect_verdicts, save_verdicts
-    from actlab.runner import resolve_activations
-
-    if activations is None:
-        _, activations = resolve_activations(run.config.activations)
-    contexts, summaries = summarize_run(run, activations)
-    verdicts, _ = collect_verdicts(summaries, contexts)
-    return save_verdicts(verdicts, run.path)
-
-
-def build_report(run, activations: dict[str, Any] | None = None, *, html: bool = True) -> Path:
+def build_report(
+    run,
+    activations: dict[str, Any] | None = None,
+    *,
+    html: bool = True,
+    results=None,
+    pool=None,
+    builder=None,
+    timings: dict[str, float] | None = None,
+) -> Path:
     """Write verdicts.csv, figures and report.md (and report.html unless html=False) for a
-    run; returns report.md's path."""
+    run; returns report.md's path. `results`: the run's results if already read; `pool`:
+    an Executor whose workers build the studies' parts and the cross-study figures side by
+    side; `builder`: a PartBuilder that has started parts during the run (it brings its
+    own pool); `timings`: filled with the seconds of each stage."""
+    import time
+
     import jinja2
 
+    from actlab.activations import resolve_activations
     from actlab.report import summary as cross
-    from actlab.report.verdicts import collect_verdicts, save_verdicts
-    from actlab.runner import resolve_activations
+    from actlab.report.parts import PartBuilder, report_contexts, run_beside
+    from actlab.report.verdicts import save_verdicts
     from actlab.studies import get_study
+
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
 
     manifest = run.manifest
     config = run.config
@@ -113,50 +145,45 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
         _, activations = resolve_activations(config.activations)
     names = list(activations)
     figure_dir = run.path / "figures"
-    contexts, summaries = summarize_run(run, activations)
-    sections = []
-    for name, rctx in contexts.items():
-        section = get_study(name).report(summaries[name], figure_dir, rctx)
-        sections.append(
-            {
-                "title": section.title,
-                "anchor": anchor(section.title),
-                "markdown": section.markdown,
-                "figures": section.figures,
-            }
-        )
-
-    verdicts, specs = collect_verdicts(summaries, contexts)
+    if results is None:
+        results = run.results
+        lap("read")
+    if builder is None:
+        builder = PartBuilder(config, activations, figure_dir, pool)
+    pool = builder.pool
+    parts = builder.summaries(results)
+    lap("summaries")
+    contexts = report_contexts(config, activations, parts)
+    verdicts, specs = join_verdicts(parts)
     save_verdicts(verdicts, run.path)
     cd_figure = None
     if specs and not verdicts.empty:
         from actlab.report.cd_diagram import plot_cd_diagrams
 
-        cd_figure = plot_cd_diagrams(verdicts, figure_dir / "critical_differences.png")
+        cd_figure = run_beside(
+            pool, plot_cd_diagrams, verdicts, figure_dir / "critical_differences.png"
+        )
+    claims = [claim for part in parts.values() for claim in part.claims]
+    sheet = None
+    if len(parts) > 1:
+        findings = cross.sheet_findings(verdicts) + [c.replace("*", "") for c in claims]
+        pairs = [(part, contexts[name]) for name, part in parts.items()]
+        sheet = run_beside(pool, draw_sheet, pairs, names, findings, figure_dir / "summary.png")
     profile = None
     if config.focus is not None and config.focus in activations:
         from actlab.report.profile import profile_markdown
 
         profile = profile_markdown(config.focus, activations[config.focus], verdicts)
-    claims = [
-        claim
-        for name, rctx in contexts.items()
-        for claim in get_study(name).claims(summaries[name], rctx)
-    ]
     recommendations = cross.recommendations(verdicts, specs, config.seeds) if specs else []
-    sheet = None
-    if len(contexts) > 1:
-        from actlab.report.figures import activation_colours
-
-        colours = activation_colours(names)
-        panels = [
-            panel
-            for name, rctx in contexts.items()
-            for panel in get_study(name).sheet_panels(summaries[name], rctx, colours)
-        ]
-        if panels:
-            findings = cross.sheet_findings(verdicts) + [c.replace("*", "") for c in claims]
-            sheet = cross.summary_sheet(panels, names, findings, figure_dir / "summary.png")
+    builder.drawn(parts)
+    lap("studies' figures")
+    cd_figure = cd_figure.result() if cd_figure else None
+    sheet = sheet.result() if sheet else None
+    lap("cross-study figures")
+    for name, part in parts.items():  # seconds inside the part, wherever it ran
+        for stage, seconds in part.seconds.items():
+            timings[f"{name} {stage}"] = seconds
+    sections = [part.section for part in parts.values()]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("actlab.report", "templates"),
         keep_trailing_newline=True,
@@ -191,8 +218,10 @@ def build_report(run, activations: dict[str, Any] | None = None, *, html: bool =
     )
     path = run.path / "report.md"
     path.write_text(text)
+    lap("markdown")
     if html:
         from actlab.report.html import build_html
 
         build_html(run, text, activations)
+        lap("html")
     return path

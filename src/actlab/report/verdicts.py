@@ -64,13 +64,21 @@ VERDICT_COLUMNS = (
 GROUPS = ("best", "middle", "worst", "not separated", "not ranked")
 
 
-def verdict_table(scores: pd.DataFrame, specs: dict[str, Any]) -> pd.DataFrame:
-    """The verdicts of every property in `scores` (rows as `Study.properties` returns
+def verdict_rows(scores: pd.DataFrame, specs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdict rows of every property in `scores` (rows as `Study.properties` returns
     them), in the order the properties first appear; `specs` maps a property's name to its
-    PropertySpec."""
+    PropertySpec. Each property is ranked on its own."""
     rows: list[dict[str, Any]] = []
     for prop in dict.fromkeys(scores["property"]):
         rows += property_verdicts(scores[scores["property"] == prop], specs[prop])
+    return rows
+
+
+def verdict_table(scores: pd.DataFrame, specs: dict[str, Any]) -> pd.DataFrame:
+    return verdicts_frame(verdict_rows(scores, specs))
+
+
+def verdicts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
 
 
@@ -206,24 +214,6 @@ def test_words(test: RankTest) -> str:
         f"Nemenyi CD = {test.critical_difference:.2f} mean ranks at the "
         f"{SIGNIFICANCE:.0%} level"
     )
-
-
-def collect_verdicts(summaries: dict[str, Any], contexts: dict[str, Any]):
-    """(verdicts, specs by property name) from every study's summary."""
-    from actlab.studies import get_study
-    from actlab.studies.base import PROPERTY_COLUMNS
-
-    frames, specs = [], {}
-    for name, rctx in contexts.items():
-        study = get_study(name)
-        specs.update({spec.name: spec for spec in study.property_specs})
-        frame = study.properties(summaries[name], rctx)
-        if not frame.empty:
-            frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=list(VERDICT_COLUMNS)), specs
-    scores = pd.concat(frames, ignore_index=True)[list(PROPERTY_COLUMNS)]
-    return verdict_table(scores, specs), specs
 
 
 def save_verdicts(verdicts: pd.DataFrame, run_path) -> Any:

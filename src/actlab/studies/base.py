@@ -203,6 +203,9 @@ class Study:
     property_specs: ClassVar[tuple[PropertySpec, ...]] = ()
     # Timing studies run alone, after every other batch, so nothing competes for the CPU.
     exclusive: ClassVar[bool] = False
+    # Other studies whose results this one's summary reads when the run has them (its
+    # report part is built once they are stored too).
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def summarize(self, results: pd.DataFrame) -> dict[str, Any]:
         raise NotImplementedError

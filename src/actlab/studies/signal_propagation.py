@@ -306,6 +306,7 @@ class SignalPropagation(Study):
     title = "Signal propagation"
     Config = Config
     param_columns = ("point", "init", "sigma_w", "sigma_b", "width", "depth")
+    reads = ("gradient_flow",)  # the tutorial table's measured gradient-flow factor
 
     def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
         settings: list[dict[str, Any]] = []
