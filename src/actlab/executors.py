@@ -148,16 +148,26 @@ def _init_report_worker() -> None:
     """A report worker imports what drawing needs once, at its start (during the compute
     when the pool is opened early), not on the report's critical path."""
     _init_worker()
-    import matplotlib
+    import io
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot  # noqa: F401
     import pandas  # noqa: F401
 
     import actlab.report.markdown  # noqa: F401
     import actlab.report.parts  # noqa: F401
     import actlab.report.summary  # noqa: F401
     import actlab.studies  # noqa: F401
+    from actlab.report.figures import pyplot
+
+    # The first figure a process draws loads fonts and builds caches (about half a
+    # second): draw a small one now.
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_yscale("log")
+    ax.plot([1, 2], [1, 10], label="warm")
+    ax.set_title("warm")
+    ax.legend()
+    fig.savefig(io.BytesIO(), format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def _ready() -> None:

@@ -345,6 +345,8 @@ def execute(
             # The report's parts are built beside the compute, in workers of their own
             # (a run too small for the process pool writes its report in this process).
             pool = report_pool(executor.workers)
+            if report:
+                threading.Thread(target=warm_report_imports, daemon=True).start()
         from actlab.report.parts import PartBuilder
 
         builder = PartBuilder(config, table, store.path / "figures" if report else None, pool)
@@ -418,6 +420,16 @@ def in_turn(*streams):
     for stream in streams:
         with closing(stream):
             yield from stream
+
+
+def warm_report_imports() -> None:
+    """Import what this process needs to write report.md and report.html while the
+    workers compute (about half a second, otherwise spent after the last batch)."""
+    from actlab.report import html, markdown, summary  # noqa: F401
+    from actlab.report.figures import pyplot
+
+    html.markdown_to_html("*warm*")
+    pyplot()  # the explorer's colours
 
 
 def timed_batch(batch, ctx) -> tuple[list[list[dict]], float]:
