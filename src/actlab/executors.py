@@ -144,51 +144,45 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_report_worker() -> None:
+def _init_report_worker(draws: bool) -> None:
     """A report worker imports what drawing needs once, at its start (during the compute
     when the pool is opened early), not on the report's critical path."""
     _init_worker()
-    import io
-
     import pandas  # noqa: F401
 
     import actlab.report.markdown  # noqa: F401
     import actlab.report.parts  # noqa: F401
     import actlab.report.summary  # noqa: F401
     import actlab.studies  # noqa: F401
-    from actlab.report.figures import pyplot
 
-    # The first figure a process draws loads fonts and builds caches (about half a
-    # second): draw a small one now.
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(2, 2))
-    ax.set_yscale("log")
-    ax.plot([1, 2], [1, 10], label="warm")
-    ax.set_title("warm")
-    ax.legend()
-    fig.savefig(io.BytesIO(), format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    if draws:
+        from actlab.report.figures import warm_up
+
+        warm_up()
 
 
 def _ready() -> None:
     """A no-op task: submitting one per worker starts the workers (and their imports)."""
 
 
-def report_pool(workers: int | None = None):
-    """Worker processes for a report's parts (each study's summary, figures and verdicts,
-    then the cross-study figures), or None where a pool cannot or should not run: one
-    core, or a calling script whose workers would re-run it. The workers start at once
-    and import matplotlib while the caller goes on."""
+def report_pool(workers: int | None = None, draws: bool = True):
+    """Worker processes for a report's parts (each study's summary and verdicts, and with
+    `draws` its figures), or None where a pool cannot or should not run: one core, or a
+    calling script whose workers would re-run it. The workers start at once and import
+    what they need while the caller goes on."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = workers or os.cpu_count() or 1
-    if workers < 2 or not main_module_is_safe():
+    if (os.cpu_count() or 1) < 2 or not main_module_is_safe():
         return None
+    workers = workers or os.cpu_count() or 1
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_PRELOAD)
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_report_worker
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_report_worker,
+        initargs=(draws,),
     )
     for _ in range(workers):
         pool.submit(_ready)

@@ -344,9 +344,10 @@ def execute(
         if getattr(executor, "name", None) == "process":
             # The report's parts are built beside the compute, in workers of their own
             # (a run too small for the process pool writes its report in this process).
-            pool = report_pool(executor.workers)
-            if report:
-                threading.Thread(target=warm_report_imports, daemon=True).start()
+            # One worker: the parts come one study at a time while the compute holds the
+            # cores, and at the end this process draws the summary sheet beside it.
+            pool = report_pool(1, draws=report)
+            threading.Thread(target=warm_report_imports, args=(report,), daemon=True).start()
         from actlab.report.parts import PartBuilder
 
         builder = PartBuilder(config, table, store.path / "figures" if report else None, pool)
@@ -422,14 +423,21 @@ def in_turn(*streams):
             yield from stream
 
 
-def warm_report_imports() -> None:
-    """Import what this process needs to write report.md and report.html while the
-    workers compute (about half a second, otherwise spent after the last batch)."""
-    from actlab.report import html, markdown, summary  # noqa: F401
-    from actlab.report.figures import pyplot
+def warm_report_imports(report: bool) -> None:
+    """Import what this process needs after the last batch (pandas to read the results,
+    scipy's statistics for the verdicts, and for a report the writers of report.md and
+    report.html) while the workers compute: about a second, otherwise spent at the end."""
+    import scipy.stats  # noqa: F401
 
-    html.markdown_to_html("*warm*")
-    pyplot()  # the explorer's colours
+    from actlab.report import summary, verdicts  # noqa: F401
+    from actlab.store import read_results  # noqa: F401
+
+    if report:
+        from actlab.report import html, markdown  # noqa: F401
+        from actlab.report.figures import warm_up
+
+        html.markdown_to_html("*warm*")
+        warm_up()  # this process draws the summary sheet
 
 
 def timed_batch(batch, ctx) -> tuple[list[list[dict]], float]:

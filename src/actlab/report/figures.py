@@ -20,6 +20,21 @@ def pyplot():
     return plt
 
 
+def warm_up() -> None:
+    """Draw a small figure: the first one a process draws loads fonts and fills caches
+    (about half a second), better spent while nothing waits for it."""
+    import io
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_yscale("log")
+    ax.plot([1, 2], [1, 10], label="warm")
+    ax.set_title("warm")
+    ax.legend()
+    fig.savefig(io.BytesIO(), format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 def activation_colours(names: list[str]) -> dict[str, tuple]:
     plt = pyplot()
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")

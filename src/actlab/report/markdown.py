@@ -168,7 +168,9 @@ def build_report(
     if len(parts) > 1:
         findings = cross.sheet_findings(verdicts) + [c.replace("*", "") for c in claims]
         pairs = [(part, contexts[name]) for name, part in parts.items()]
-        sheet = run_beside(pool, draw_sheet, pairs, names, findings, figure_dir / "summary.png")
+        # Drawn here while the workers draw the rest: the longest single figure.
+        builder.poll(wait=True)
+        sheet = run_beside(None, draw_sheet, pairs, names, findings, figure_dir / "summary.png")
     profile = None
     if config.focus is not None and config.focus in activations:
         from actlab.report.profile import profile_markdown
