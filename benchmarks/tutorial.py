@@ -12,8 +12,9 @@ Printed: the median wall times and their ratios to the baseline's one-seed media
 targets of issue 14: <= 0.30 for one seed, <= 1.5 for five seeds, <= 2 s added by the
 report), actlab's own breakdown (start-up, each study's compute, figures, report.md,
 report.html: timings.json of its run directories, medians), and what the machine was
-doing: the load average before each run, the CPU time other processes used during it, and
-peak sgemm before and after. It warns when the machine was not quiet or the two
+doing: the load average before each run (after a previous run it still shows that run),
+the CPU time other processes used during it and the share the hypervisor stole (steal
+time, /proc/stat), and peak sgemm before and after. It warns when the machine was not quiet or the two
 calibrations differ by more than 10%: then the ratios are not to be trusted.
 """
 
@@ -53,12 +54,13 @@ def read_proc(pid: str) -> tuple[int, int, int] | None:
 
 
 class CpuWatch:
-    """Samples every process twice a second while a command runs: CPU ticks of the
+    """Samples every process every two seconds while a command runs: CPU ticks of the
     command's process tree and of everything else (this harness apart). A process that
     starts and ends between two samples is missed; the command's short-lived helpers are
-    too few to matter, and anything else busy for long is seen."""
+    too few to matter, and anything else busy for long is seen. (Sampling more often
+    costs this harness CPU time that the measured command would feel.)"""
 
-    def __init__(self, root: int, interval: float = 0.5) -> None:
+    def __init__(self, root: int, interval: float = 2.0) -> None:
         self.root, self.interval = root, interval
         self.first: dict[tuple[int, int], int] = {}
         self.last: dict[tuple[int, int], int] = {}
@@ -111,6 +113,15 @@ class CpuWatch:
         return total / TICK
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """(all, stolen) CPU time of the machine so far, from /proc/stat: steal is time the
+    hypervisor gave this virtual machine's CPUs to someone else, invisible to `top`."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    steal = values[7] if len(values) > 7 else 0
+    return sum(values[:8]), steal
+
+
 def load_average() -> float:
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -141,12 +152,14 @@ class Timed:
     wall: float
     own_cpu: float
     other_cpu: float
+    stolen: float  # share of the machine's CPU time the hypervisor took during the run
     load_before: float
     timings: dict = field(default_factory=dict)
 
 
 def run_timed(label: str, command: list[str], run_dir: Path | None = None) -> Timed:
     load_before = load_average()
+    jiffies_before = cpu_jiffies()
     start = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -159,10 +172,15 @@ def run_timed(label: str, command: list[str], run_dir: Path | None = None) -> Ti
     timings = {}
     if run_dir is not None and (run_dir / "timings.json").exists():
         timings = json.loads((run_dir / "timings.json").read_text())
-    timed = Timed(label, wall, watch.seconds(True), watch.seconds(False), load_before, timings)
+    jiffies_after = cpu_jiffies()
+    stolen = (jiffies_after[1] - jiffies_before[1]) / max(jiffies_after[0] - jiffies_before[0], 1)
+    timed = Timed(
+        label, wall, watch.seconds(True), watch.seconds(False), stolen, load_before, timings
+    )
     print(
         f"  {label:<28} {wall:7.2f} s   load before {load_before:4.2f}   "
-        f"CPU: its own {timed.own_cpu:6.1f} s, other processes {timed.other_cpu:5.1f} s",
+        f"CPU: its own {timed.own_cpu:6.1f} s, other processes {timed.other_cpu:5.1f} s, "
+        f"stolen {stolen:.1%}",
         flush=True,
     )
     return timed
@@ -304,6 +322,13 @@ def main(argv: list[str] | None = None) -> None:
             f"during '{worst.label}' ({worst.other_cpu / worst.wall / cores:.0%} of the "
             f"machine), in {len(busy)} of {len(everything)} runs"
         )
+    robbed = [t for t in everything if t.stolen > QUIET_SHARE]
+    if robbed:
+        worst = max(robbed, key=lambda t: t.stolen)
+        warnings.append(
+            f"the hypervisor took {worst.stolen:.0%} of the CPU time during '{worst.label}' "
+            f"(steal time), in {len(robbed)} of {len(everything)} runs"
+        )
     for i, what in enumerate(("all threads", "one thread")):
         drift = abs(sgemm_after[i] - sgemm_before[i]) / sgemm_before[i]
         if drift > CALIBRATION_DRIFT:
@@ -311,11 +336,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"peak sgemm on {what} moved by {drift:.0%} between the calibrations "
                 f"({sgemm_before[i]:.0f} -> {sgemm_after[i]:.0f} GFLOP/s)"
             )
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"\nthis harness used {own.ru_utime + own.ru_stime:.1f} CPU-s in all "
+        "(calibrations and sampling)"
+    )
     for warning in warnings:
         print(f"WARNING: {warning}; do not trust these ratios")
     if not warnings:
         print(
-            "\nquiet machine: other processes stayed below "
+            "\nquiet machine: other processes and the hypervisor's steal stayed below "
             f"{QUIET_SHARE:.0%} of its CPU in every run; calibrations within "
             f"{CALIBRATION_DRIFT:.0%}"
         )

@@ -143,3 +143,18 @@ def test_report_built_beside_the_compute_equals_a_rebuild(tmp_path):
     during = {name: (run.path / name).read_bytes() for name in files}
     build_report(actlab.load(run.path))
     assert {name: (run.path / name).read_bytes() for name in files} == during
+
+
+def test_quick_preset_numbers_do_not_depend_on_the_report_or_the_executor(tmp_path):
+    """The report built beside the compute (process pool, one report worker) leaves every
+    number as a plain in-process run without report stores it: the same rows, bit for bit."""
+    pooled = actlab.run("quick", out=tmp_path / "pooled", executor="process", workers=2)
+    plain = actlab.run("quick", out=tmp_path / "plain", executor="local", report=False)
+    assert (pooled.path / "report.md").exists() and not (plain.path / "report.md").exists()
+
+    def rows(run) -> list[bytes]:  # the stored lines, in a canonical order
+        header, *lines = (run.path / RESULTS).read_bytes().splitlines()
+        return [header, *sorted(lines)]
+
+    assert rows(pooled) == rows(plain)
+    assert (pooled.path / "verdicts.csv").read_bytes() == (plain.path / "verdicts.csv").read_bytes()

@@ -2,8 +2,8 @@
 
 The page is made from the same text as report.md (rendered from the same stored results by
 report.md.j2), converted to HTML with markdown-it and split at its `##` headings, then
-dressed by report.html.j2: a navigation bar, the figures inlined (SVG, or a PNG data URI
-where that is smaller), sortable tables, the computed findings highlighted, the manifest
+dressed by report.html.j2: a navigation bar, the figures inlined (PNG data URIs),
+sortable tables, the computed findings highlighted, the manifest
 in a collapsible block, and an activation explorer drawn by inline JavaScript from f(x)
 and f'(x) sampled here. Nothing on the page is fetched: no CDN, no web fonts, no external
 scripts or images, so it opens offline anywhere. Nothing in it depends on when it was
@@ -54,52 +54,16 @@ def split_sections(body: str) -> tuple[str, list[dict[str, str]]]:
 _IMG = re.compile(r'(?:<p>)?<img src="([^"]+)" alt="([^"]*)"[^>]*>(?:</p>)?')
 
 
-def _round_coords(match: re.Match) -> str:
-    """Path data to 2 decimals (1/100 pt, far below a pixel): ~15% fewer bytes."""
-
-    def short(m: re.Match) -> str:
-        text = f"{float(m.group(0)):.2f}".rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
-
-    return match.group(1) + re.sub(r"-?\d+\.\d{3,}", short, match.group(2)) + '"'
-
-
-def inline_svg(text: str, prefix: str) -> str:
-    """A matplotlib SVG file as an element to place in HTML: no XML prologue, doctype,
-    metadata or comments, its global stylesheet moved to the page's CSS, and its ids
-    prefixed so that several figures on one page cannot collide."""
-    text = text[text.index("<svg") :]
-    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)
-    text = re.sub(r"\s*<style[^>]*>.*?</style>", "", text, flags=re.S)
-    text = re.sub(r"\s*<defs>\s*</defs>", "", text)
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    text = re.sub(r'(\bd=")([^"]*)"', _round_coords, text)
-    text = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}\1"', text)
-    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}\1)", text)
-    text = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{prefix}\1"', text)
-    text = re.sub(r"\s*\n\s*", "\n", text).strip()
-    return text.replace("<svg ", '<svg role="img" ', 1)
-
-
 def figure_html(src: str, alt: str, run_dir: Path) -> str:
-    """One figure of the report, embedded: inline SVG, or the PNG as a data URI where
-    that is smaller; a visible note (never a broken link) when the file is missing."""
+    """One figure of the report, embedded as a PNG data URI; a visible note (never a
+    broken link) when the file is missing."""
     png = run_dir / src
-    svg = png.with_suffix(".svg")
     caption = f"<figcaption>{alt}</figcaption>"
-    candidates = []
-    if svg.is_file():
-        prefix = re.sub(r"[^A-Za-z0-9_-]", "_", png.stem) + "-"
-        element = inline_svg(svg.read_text(encoding="utf-8"), prefix)
-        if alt:
-            element = element.replace("<svg ", f'<svg aria-label="{alt}" ', 1)
-        candidates.append(element)
-    if png.is_file() and png.suffix.lower() == ".png":
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        candidates.append(f'<img src="data:image/png;base64,{data}" alt="{alt}">')
-    if not candidates:
+    if not (png.is_file() and png.suffix.lower() == ".png"):
         return f'<p class="missing">Figure not found in the run directory: {src}</p>'
-    return f'<figure class="fig">{min(candidates, key=len)}{caption}</figure>'
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    image = f'<img src="data:image/png;base64,{data}" alt="{alt}">'
+    return f'<figure class="fig">{image}{caption}</figure>'
 
 
 # -- tables and findings -------------------------------------------------------------------
