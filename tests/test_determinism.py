@@ -158,3 +158,30 @@ def test_quick_preset_numbers_do_not_depend_on_the_report_or_the_executor(tmp_pa
 
     assert rows(pooled) == rows(plain)
     assert (pooled.path / "verdicts.csv").read_bytes() == (plain.path / "verdicts.csv").read_bytes()
+
+
+def test_progress_says_when_the_report_is_written_and_timings_are_kept(tmp_path):
+    """The progress callback hears every stored batch, then once "writing the report"
+    (the terminal shows it instead of a silent full bar); timings.json says where the
+    time went."""
+    import json
+
+    calls = []
+    run = actlab.run(
+        config=actlab.RunConfig(
+            activations=ACTIVATIONS[:2],
+            studies=["gradient_flow"],
+            seeds=2,
+            study_config={"gradient_flow": STUDIES["gradient_flow"]},
+            executor="local",
+        ),
+        out=tmp_path / "run",
+        progress=lambda done, total, what: calls.append((done, total, what)),
+    )
+    total = calls[0][1]
+    assert calls[-1] == (total, total, "writing the report")
+    assert [what for _, _, what in calls[:-1]] == ["gradient_flow"] * (len(calls) - 1)
+    timings = json.loads((run.path / "timings.json").read_text())
+    assert {"plan", "compute", "store", "report"} <= set(timings["phases"])
+    assert timings["study_seconds"]["gradient_flow"] > 0
+    assert timings["report"]["markdown"] > 0 and timings["report"]["html"] > 0
