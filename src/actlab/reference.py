@@ -156,3 +156,87 @@ def train(
         loss_after=np.array([loss_after]),
     )
     return result, model
+
+
+# -- MNIST-1D: the repository's models and training protocol, one network at a time --------
+# (Greydanus & Kobak 2020, github.com/greydanus/mnist1d, notebooks/models.py and train.py),
+# with the activation under test in place of ReLU. They are the oracle the stacked
+# architectures will be tested against, and the baseline they are benchmarked against.
+
+
+class Mnist1dMLP(nn.Module):
+    """40 -> hidden -> hidden (residual: h + f(W h + b)) -> 10."""
+
+    def __init__(self, activation, hidden: int = 100, inputs: int = 40, classes: int = 10):
+        super().__init__()
+        self.act = Act(activation)
+        self.linear1 = nn.Linear(inputs, hidden)
+        self.linear2 = nn.Linear(hidden, hidden)
+        self.linear3 = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.linear1(x))
+        h = h + self.act(self.linear2(h))
+        return self.linear3(h)
+
+
+class Mnist1dCNN(nn.Module):
+    """Three Conv1d layers (kernels 5, 3, 3; stride 2; padding 1), then a linear layer from
+    the flattened features (channels x 5 for sequences of 40) to the classes."""
+
+    def __init__(self, activation, channels: int = 25, length: int = 40, classes: int = 10):
+        super().__init__()
+        self.act = Act(activation)
+        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        for conv in (self.conv1, self.conv2, self.conv3):
+            length = (length + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+        self.linear = nn.Linear(channels * length, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.view(x.shape[0], 1, x.shape[-1])
+        h = self.act(self.conv1(h))
+        h = self.act(self.conv2(h))
+        h = self.act(self.conv3(h))
+        return self.linear(h.flatten(1))
+
+
+def classify(
+    model: nn.Module,
+    data: dict,
+    steps: int,
+    lr: float = 1e-2,
+    batch: int = 100,
+    eval_every: int = 250,
+) -> dict[str, list]:
+    """The repository's protocol: Adam, cross-entropy, batches of `batch` taken in order
+    (wrapping around the training set), test accuracy (a fraction) every `eval_every`
+    steps and after the last. Returns the training losses, the evaluated steps and their
+    test accuracies."""
+    x, y, x_test, y_test = data["x"], data["y"], data["x_test"], data["y_test"]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses: list[float] = []
+    evaluated: list[int] = []
+    accuracy: list[float] = []
+
+    def evaluate(step: int) -> None:
+        with torch.no_grad():
+            hits = (model(x_test).argmax(-1) == y_test).double().mean().item()
+        evaluated.append(step)
+        accuracy.append(hits)
+
+    for step in range(steps):
+        start = (step * batch) % len(x)
+        loss = nn.functional.cross_entropy(
+            model(x[start : start + batch]), y[start : start + batch]
+        )
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if eval_every and (step + 1) % eval_every == 0:
+            evaluate(step + 1)
+    if not evaluated or evaluated[-1] != steps:
+        evaluate(steps)
+    return {"losses": losses, "steps": evaluated, "test_accuracy": accuracy}
