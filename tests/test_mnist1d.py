@@ -69,3 +69,41 @@ def test_the_reference_protocol_learns_mnist1d_with_a_cnn():
     assert result["steps"] == [250, 400]
     assert len(result["losses"]) == 400 and result["losses"][-1] < result["losses"][0]
     assert result["test_accuracy"][-1] > 0.4
+
+
+def test_the_transformer_has_its_declared_shape():
+    torch.manual_seed(0)
+    model = reference.Mnist1dTransformer(F.gelu)
+    assert model(torch.randn(3, 40)).shape == (3, 10)
+    # embedding 4*32+32, positions 10*32, per block 2 norms (64 each), q/k/v/out
+    # 4*(32*32+32), MLP 32*128+128 + 128*32+32; final norm 64; head 32*10+10.
+    block = 2 * 64 + 4 * (32 * 32 + 32) + (32 * 128 + 128) + (128 * 32 + 32)
+    assert sum(p.numel() for p in model.parameters()) == 160 + 320 + 2 * block + 64 + 330
+    with pytest.raises(UserError, match="patch size 3 does not divide the sequence length 40"):
+        reference.Mnist1dTransformer(F.gelu, patch=3)
+
+
+def test_written_out_attention_is_torchs_scaled_dot_product_attention():
+    torch.manual_seed(1)
+    attention = reference.SelfAttention(32, heads=2).double()
+    h = torch.randn(5, 10, 32, dtype=torch.float64)
+
+    def heads(x):
+        return x.view(5, 10, 2, 16).transpose(1, 2)
+
+    q, k, v = heads(attention.q(h)), heads(attention.k(h)), heads(attention.v(h))
+    expected = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(5, 10, 32)
+    torch.testing.assert_close(attention(h), attention.out(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_the_activation_under_test_is_the_one_the_models_use():
+    torch.manual_seed(2)
+    x = torch.randn(4, 40)
+    for model_class in (reference.Mnist1dMLP, reference.Mnist1dCNN, reference.Mnist1dTransformer):
+        torch.manual_seed(3)
+        relu = model_class(F.relu)
+        torch.manual_seed(3)
+        tanh = model_class(torch.tanh)
+        assert not torch.allclose(relu(x), tanh(x))
+        torch.manual_seed(3)
+        assert torch.equal(model_class(F.relu)(x), relu(x))  # same seed, same network

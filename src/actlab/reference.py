@@ -160,7 +160,8 @@ def train(
 
 # -- MNIST-1D: the repository's models and training protocol, one network at a time --------
 # (Greydanus & Kobak 2020, github.com/greydanus/mnist1d, notebooks/models.py and train.py),
-# with the activation under test in place of ReLU. They are the oracle the stacked
+# with the activation under test in place of ReLU, and a small transformer of our own (the
+# repository has none). They are the oracle the stacked
 # architectures will be tested against, and the baseline they are benchmarked against.
 
 
@@ -200,6 +201,90 @@ class Mnist1dCNN(nn.Module):
         h = self.act(self.conv2(h))
         h = self.act(self.conv3(h))
         return self.linear(h.flatten(1))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention written out (q, k, v and output projections, softmax of
+    scaled dot products per head), the form a stack of members can batch as one matmul over
+    members x heads."""
+
+    def __init__(self, d_model: int, heads: int) -> None:
+        super().__init__()
+        if d_model % heads:
+            from actlab.errors import UserError
+
+            raise UserError(f"d_model {d_model} is not divisible by {heads} heads")
+        self.heads = heads
+        self.q, self.k, self.v = (nn.Linear(d_model, d_model) for _ in range(3))
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n, t, d = h.shape
+
+        def split(x: torch.Tensor) -> torch.Tensor:  # [n, t, d] -> [n, heads, t, d / heads]
+            return x.view(n, t, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // self.heads), dim=-1)
+        return self.out((weights @ v).transpose(1, 2).reshape(n, t, d))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm: h + attention(norm(h)), then h + W2 f(W1 norm(h)) with the activation
+    under test in the MLP."""
+
+    def __init__(self, activation, d_model: int, heads: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attention = SelfAttention(d_model, heads)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.fc1 = nn.Linear(d_model, mlp_ratio * d_model)
+        self.act = Act(activation)
+        self.fc2 = nn.Linear(mlp_ratio * d_model, d_model)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = h + self.attention(self.norm1(h))
+        return h + self.fc2(self.act(self.fc1(self.norm2(h))))
+
+
+class Mnist1dTransformer(nn.Module):
+    """A small encoder over the sequence: patches of `patch` samples become tokens (one
+    linear embedding) plus learned positions, `layers` pre-norm blocks, a final norm, the
+    mean over tokens, and a linear head."""
+
+    def __init__(
+        self,
+        activation,
+        length: int = 40,
+        patch: int = 4,
+        d_model: int = 32,
+        heads: int = 2,
+        layers: int = 2,
+        mlp_ratio: int = 4,
+        classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if patch < 1 or length % patch:
+            from actlab.errors import UserError
+
+            raise UserError(
+                f"patch size {patch} does not divide the sequence length {length}; "
+                "use a divisor of it (e.g. 4 or 5 for 40)"
+            )
+        self.patch = patch
+        self.embed = nn.Linear(patch, d_model)
+        self.position = nn.Parameter(0.02 * torch.randn(length // patch, d_model))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(activation, d_model, heads, mlp_ratio) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x.view(x.shape[0], -1, self.patch)) + self.position
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm(h).mean(dim=1))
 
 
 def classify(
