@@ -297,19 +297,21 @@ def runs_backward(runs: list[tuple], graphs: list) -> None:
             kernel.backward(grad_a, z, a, grad_z)
 
 
-class _RunActivations(torch.autograd.Function):
+class RunActivations(torch.autograd.Function):
     """Each run's activation on the layered path, computed as the fused path computes it:
-    on whole padded member blocks (see StackedMLP._new_workspace), with the same kernels."""
+    on whole padded member blocks (see StackedMLP._new_workspace), with the same kernels.
+    `kernels` is [(member slice, fn, kernel or None), ...] (StackedMLP._kernels); z is
+    `[M, rows, width]`."""
 
     @staticmethod
-    def forward(ctx, model: StackedMLP, z: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, kernels: list[tuple], z: torch.Tensor) -> torch.Tensor:
         z_view, z_pad = padded_zeros(*z.shape, like=z)
         z_view.copy_(z)
         a_view, a_pad = padded_zeros(*z.shape, like=z)
         g_view, g_pad = padded_zeros(*z.shape, like=z)
         ctx.runs = [
             (fn, kernel, z_pad[span], a_pad[span], g_pad[span], g_pad[span])
-            for span, fn, kernel in model._kernels
+            for span, fn, kernel in kernels
         ]
         ctx.graphs, ctx.g_view = runs_forward(ctx.runs, record=True), g_view
         return a_view
@@ -602,7 +604,7 @@ class StackedMLP:
         return fn.apply(z, self.gammas[layer], self.betas[layer])
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        return _RunActivations.apply(self, z)
+        return RunActivations.apply(self._kernels, z)
 
     def _forward_exact(self, x: torch.Tensor, capture: Captured | None) -> torch.Tensor:
         outputs, pres, posts = [], [], []

@@ -1,0 +1,63 @@
+"""The engine's architectures beyond the generic MLP: a stack in exact mode is the reference
+module trained alone, bit for bit (the MNIST-1D repository's protocol, reference.classify)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from actlab import reference
+from actlab.data import mnist1d_dataset
+from actlab.engine.classify import train_classifier
+from actlab.engine.mlp import ResidualMLP
+from actlab.engine.params import ParamStack
+
+
+def exploding(z: torch.Tensor) -> torch.Tensor:
+    """Diverges within a few Adam steps at lr 1e-2: its loss becomes infinite or NaN."""
+    return torch.exp(8 * z)
+
+
+def test_param_stack_lays_members_out_by_name_and_gives_them_back():
+    members = [ResidualMLP.initial({}, seed) for seed in (1, 2)]
+    stack = ParamStack(members)
+    assert stack.names == list(members[0]) and stack.n_members == 2
+    for m in range(2):
+        for name, value in stack.member(m).items():
+            assert torch.equal(value, members[m][name])
+    assert stack["linear2.weight"].grad.data_ptr() != stack["linear2.weight"].data_ptr()
+    # The initialisation is the reference module's own, from its seed alone.
+    assert torch.equal(ResidualMLP.initial({}, 1)["linear1.weight"], members[0]["linear1.weight"])
+    assert not torch.equal(members[0]["linear1.weight"], members[1]["linear1.weight"])
+
+
+def test_the_stacked_mlp_in_exact_mode_is_the_reference_loop_bit_for_bit():
+    data = mnist1d_dataset()
+    acts = [F.relu, exploding, torch.tanh]
+    members = [ResidualMLP.initial({}, seed) for seed in (3, 4, 5)]
+    result = train_classifier(ResidualMLP({}, members, acts, exact=True), data, 40, eval_every=10)
+    assert result.diverged.tolist() == [False, True, False]
+    for m, act in enumerate(acts):
+        module = reference.Mnist1dMLP(act)
+        module.load_state_dict(members[m])
+        ref = reference.classify(module, data, 40, eval_every=10)
+        recorded = [v for v in result.losses[m] if v == v]
+        finite = [v for v in ref["losses"] if v == v and v != float("inf")]
+        if m == 1:  # the diverged member: its recorded losses are the reference's before
+            assert recorded == ref["losses"][: len(recorded)] and len(recorded) < 40
+        else:
+            assert recorded == ref["losses"] == finite
+            assert result.test_accuracy[m].tolist() == ref["test_accuracy"]
+    assert result.eval_steps == [10, 20, 30, 40]
+
+
+def test_the_stacked_mlp_in_fast_mode_agrees_and_is_batch_invariant():
+    data = mnist1d_dataset()
+    acts = [F.relu, torch.tanh, F.gelu, F.silu]
+    members = [ResidualMLP.initial({}, seed) for seed in range(4)]
+    fast = train_classifier(ResidualMLP({}, members, acts), data, 30, eval_every=0)
+    exact = train_classifier(ResidualMLP({}, members, acts, exact=True), data, 30, eval_every=0)
+    assert abs(fast.losses - exact.losses).max() < 1e-4
+    # Member 2 beside a copy of itself gives the same bits as in the stack of four.
+    pair = train_classifier(ResidualMLP({}, [members[2]] * 2, [F.gelu] * 2), data, 30, eval_every=0)
+    assert pair.losses[0].tolist() == fast.losses[2].tolist()
