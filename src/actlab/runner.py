@@ -102,7 +102,7 @@ def columns_for(config: RunConfig) -> list[str]:
 
     cols = list(CORE_COLUMNS)
     for name in config.studies:
-        cols += [c for c in get_study(name).param_columns if c not in cols]
+        cols += [c for c in get_study(name).columns(config.study(name)) if c not in cols]
     return cols
 
 
@@ -141,10 +141,7 @@ def network_bytes(study, trial, study_cfg, dtype: str) -> int:
     the activations kept for the backward pass, plus its parameters four times over
     (weights, gradients and two Adam moments)."""
     scale = 2 if dtype == "float64" else 1
-    p = trial.params
-    depth, width = int(p.get("depth", 1)), int(p.get("width", 1))
-    in_dim = int(p.get("in_dim", 1))
-    n_params = (in_dim + 1) * width + max(depth - 1, 0) * (width + 1) * width + width + 1
+    n_params = study.param_count(trial, study_cfg)
     return scale * (study.member_bytes(trial, study_cfg) + 4 * 4 * n_params)
 
 

@@ -86,14 +86,16 @@ def report_contexts(config, activations: dict[str, Any], studies) -> dict[str, R
     }
 
 
-def as_final(results, studies) -> Any:
+def as_final(results, config) -> Any:
     """Results read mid-run, typed as the final read will type them where that is
     foreseeable: a whole-number column that some study of the run does not fill (not in
     its parameter columns) will hold empty cells at the end, so it reads as float then."""
     from actlab.store import CORE_COLUMNS
     from actlab.studies import get_study
 
-    declared = [set(CORE_COLUMNS) | set(get_study(s).param_columns) for s in studies]
+    declared = [
+        set(CORE_COLUMNS) | set(get_study(s).columns(config.study(s))) for s in config.studies
+    ]
     cast = [
         c
         for c in results.columns
@@ -153,7 +155,7 @@ class PartBuilder:
             if n not in self.summary_jobs and all(s in self.complete for s in self.needs[n])
         ]
         if ready:
-            results = as_final(read(), self.config.studies)
+            results = as_final(read(), self.config)
             for n in ready:
                 self.start(n, results)
                 self.early.append(n)

@@ -20,6 +20,7 @@ STUDY_MODULES: dict[str, str] = {
     "speed": "actlab.studies.speed",
     "real_data": "actlab.studies.real_data",
     "remedies": "actlab.studies.remedies",
+    "mnist1d": "actlab.studies.mnist1d",
 }
 
 

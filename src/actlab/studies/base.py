@@ -169,6 +169,10 @@ class Study:
     def trials(self, config: BaseModel, activations: list[str], seeds: int) -> list[Trial]:
         raise NotImplementedError
 
+    def columns(self, config: BaseModel) -> tuple[str, ...]:
+        """The results table's columns for this study's trial parameters under `config`."""
+        return self.param_columns
+
     def check(self, config: BaseModel, activations: dict[str, Activation]) -> None:
         """Refuse, with a UserError, a config that cannot run with these activations; called
         before anything is written."""
@@ -185,6 +189,13 @@ class Study:
         backward pass dominate (about six float tensors of depth x samples x width)."""
         p = trial.params
         return 4 * 6 * int(p.get("depth", 1)) * int(p.get("width", 1)) * samples_of(config)
+
+    def param_count(self, trial: Trial, config: BaseModel) -> int:
+        """Parameters of one network: a depth x width MLP from in_dim inputs to one output."""
+        p = trial.params
+        depth, width = int(p.get("depth", 1)), int(p.get("width", 1))
+        in_dim = int(p.get("in_dim", 1))
+        return (in_dim + 1) * width + max(depth - 1, 0) * (width + 1) * width + width + 1
 
     def trial_cost(self, trial: Trial, config: BaseModel) -> float:
         """A rough measure of one trial's work, to order and split batches between workers:
