@@ -105,7 +105,10 @@ class RunConfig(BaseModel):
         resolved = {}
         for name in self.studies:
             study = studies.get_study(name)
-            resolved[name] = study.Config(**self.study_config.get(name, {})).model_dump()
+            try:
+                resolved[name] = study.Config(**self.study_config.get(name, {})).model_dump()
+            except ValidationError as e:
+                raise StudyConfigError(name, e) from None
         self.study_config = resolved
         return self
 
@@ -204,10 +207,25 @@ def build_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         raise UserError(f"invalid {source}: {e}") from None
 
 
+class StudyConfigError(ValueError):
+    """A study's table failed its own validation: carries the study's name, so the message
+    can name the field as `study.field`."""
+
+    def __init__(self, study: str, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.study, self.error = study, error
+
+
 def describe_validation_error(error: ValidationError, source: str) -> str:
     """One line naming the field, the problem and the value given."""
     first = error.errors()[0]
-    loc = [str(p) for p in first["loc"]]
+    inner = first.get("ctx", {}).get("error")
+    if isinstance(inner, StudyConfigError):
+        error, prefix = inner.error, [inner.study]
+        first = error.errors()[0]
+    else:
+        prefix = []
+    loc = prefix + [str(p) for p in first["loc"]]
     if loc[:1] == ["study_config"]:
         loc = loc[1:]
     where = ".".join(loc) or "config"

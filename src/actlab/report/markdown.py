@@ -186,6 +186,11 @@ def build_report(
         for stage, seconds in part.seconds.items():
             timings[f"{name} {stage}"] = seconds
     sections = [part.section for part in parts.values()]
+    from actlab.report.transfer import transfer_section
+
+    transfer = transfer_section(parts, names, verdicts)
+    if transfer is not None:
+        sections.append(transfer)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("actlab.report", "templates"),
         keep_trailing_newline=True,

@@ -28,6 +28,7 @@ class StudyPart:
     verdict_rows: list[dict[str, Any]]
     specs: dict[str, Any]  # property name -> PropertySpec
     claims: list[str] = field(default_factory=list)
+    scores: Any = None  # Study.properties: per property, activation, seed and setting
     section: dict[str, Any] | None = None  # title, anchor, markdown, figures (when drawn)
     seconds: dict[str, float] = field(default_factory=dict)  # summary, figures, verdicts
 
@@ -55,7 +56,7 @@ def summarize_part(name: str, results, rctx: ReportContext) -> StudyPart:
     rows = verdict_rows(scores[list(PROPERTY_COLUMNS)], specs) if not scores.empty else []
     claims = study.claims(summary, rctx)
     seconds["verdicts"] = time.perf_counter() - clock
-    return StudyPart(name, summary, rows, specs, claims=claims, seconds=seconds)
+    return StudyPart(name, summary, rows, specs, claims=claims, scores=scores, seconds=seconds)
 
 
 def draw_part(name: str, summary, rctx: ReportContext, figure_dir: Path):

@@ -1,0 +1,141 @@
+"""The mnist1d study end to end on tiny settings, its bad input, the paper table and the
+transfer section's statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from actlab.cli import app
+from actlab.config import RunConfig
+from actlab.report.transfer import compare, kendall_tau_b, seed_ranks
+from actlab.runner import run
+
+TINY = {"steps": 40, "eval_every": 20, "batch": 100}
+
+
+def write_config(path, mnist1d: str, studies='["mnist1d"]', seeds=2) -> str:
+    path.write_text(
+        f'seeds = {seeds}\nactivations = ["ReLU", "Tanh"]\nstudies = {studies}\n'
+        f"[mnist1d]\nsteps = 40\neval_every = 20\n{mnist1d}\n"
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "table, fragments",
+    [
+        (
+            'architectures = ["mlp", "rnn"]',
+            ("mnist1d.architectures", "'mlp', 'cnn' or 'transformer'", "rnn"),
+        ),
+        (
+            "[mnist1d.data]\nnoise = 0.1",
+            ("unknown MNIST-1D data argument(s) 'noise'", "available:", "shuffle_seq"),
+        ),
+        ("patch = 3", ("patch size 3 does not divide the sequence length 40",)),
+        ("[mnist1d.data]\nnum_samples = 'many'", ("num_samples", "takes a int")),
+    ],
+)
+def test_bad_mnist1d_settings_are_one_line_and_exit_2(tmp_path, table, fragments):
+    config = write_config(tmp_path / "bad.toml", table)
+    result = CliRunner().invoke(app, ["run", "--config", config, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("actlab: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def tiny(out, seeds: int, **settings):
+    return run(
+        config=RunConfig(
+            activations=["ReLU", "Tanh"],
+            studies=["mnist1d"],
+            seeds=seeds,
+            executor="local",
+            study_config={"mnist1d": {**TINY, **settings}},
+        ),
+        out=out,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mnist1d") / "run"
+    return tiny(out, 2, architectures=["mlp", "cnn"])
+
+
+def test_a_tiny_run_stores_rows_per_trial_and_evaluation_and_reports_them(tiny_run):
+    df = tiny_run.results
+    assert set(df["architecture"].dropna()) == {"mlp", "cnn"}
+    scalars = df[df["step"].isna()]
+    per_trial = scalars.groupby("trial")["metric"].apply(set)
+    assert len(per_trial) == 2 * 2 * 2
+    for metrics in per_trial:
+        assert {
+            "test_accuracy",
+            "best_test_accuracy",
+            "final_loss",
+            "diverged",
+            "step_time",
+        } <= metrics
+    curve = df[(df["metric"] == "test_accuracy") & df["step"].notna()]
+    assert sorted(curve["step"].unique()) == [20, 40]
+    # The final accuracy is the last evaluation's, and above chance after 40 steps.
+    final = scalars[scalars["metric"] == "test_accuracy"].set_index("trial")["value"]
+    last = curve[curve["step"] == 40].set_index("trial")["value"]
+    assert final.sort_index().equals(last.sort_index())
+    assert (final > 0.15).all()
+    report = tiny_run.report_path.read_text()
+    assert "| MLP | 68% |" in report and "| CNN | 94% |" in report
+    assert "**mlp**: final test accuracy" in report and "**cnn**" in report
+    assert "## Does the toy verdict transfer?" in report and "| mlp vs cnn |" in report
+
+
+def test_changed_data_arguments_become_columns_and_the_paper_is_not_compared(tmp_path):
+    result = tiny(tmp_path / "run", 1, architectures=["mlp"], data={"num_samples": 600})
+    df = result.results
+    assert set(df["num_samples"].dropna()) == {600}
+    assert "this run's data differ from the paper's set (num_samples = 600)" in (
+        result.report_path.read_text()
+    )
+
+
+def test_kendall_tau_b_is_scipys_with_ties():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, size=(20, 7)).astype(float)
+    b = rng.integers(0, 4, size=(20, 7)).astype(float)
+    ours = kendall_tau_b(a, b)
+    for i in range(20):
+        expected = kendalltau(a[i], b[i]).statistic
+        assert ours[i] == pytest.approx(expected, abs=1e-12) or (
+            math.isnan(ours[i]) and math.isnan(expected)
+        )
+
+
+def test_rankings_by_seed_and_their_bootstrap_interval():
+    # Property P ranks A > B > C in every seed; Q reverses it in every seed.
+    rows = []
+    for seed in range(4):
+        for act, p in zip("ABC", (3.0, 2.0, 1.0), strict=True):
+            rows.append(
+                {"property": "P", "activation": act, "seed": seed, "setting": "", "score": p}
+            )
+            rows.append(
+                {"property": "Q", "activation": act, "seed": seed, "setting": "", "score": p}
+            )
+    scores = pd.DataFrame(rows)
+    p = seed_ranks(scores, "P", "higher", list("ABC"), list(range(4)))
+    q = seed_ranks(scores, "Q", "lower", list("ABC"), list(range(4)))
+    assert p[0].tolist() == [1.0, 2.0, 3.0] and q[0].tolist() == [3.0, 2.0, 1.0]
+    c = compare(p, q)
+    assert c["tau"] == -1.0 and c["low"] == c["high"] == -1.0 and c["n"] == 3
+    assert compare(p, p)["tau"] == 1.0
