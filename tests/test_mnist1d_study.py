@@ -139,3 +139,24 @@ def test_rankings_by_seed_and_their_bootstrap_interval():
     c = compare(p, q)
     assert c["tau"] == -1.0 and c["low"] == c["high"] == -1.0 and c["n"] == 3
     assert compare(p, p)["tau"] == 1.0
+
+
+def test_a_profile_pairs_the_focus_with_each_activation_per_architecture(tmp_path):
+    from actlab.config import load_config
+
+    assert "mnist1d" in load_config("full").studies  # `actlab profile` runs the full preset
+    result = run(
+        config=RunConfig(
+            activations=["mish-expr=x*tanh(softplus(x))", "ReLU", "Tanh"],
+            studies=["mnist1d"],
+            seeds=2,
+            executor="local",
+            focus="mish-expr",
+            study_config={"mnist1d": {**TINY, "architectures": ["mlp"]}},
+        ),
+        out=tmp_path / "run",
+    )
+    report = result.report_path.read_text()
+    assert "## Profile: mish-expr" in report
+    assert "**MNIST-1D.** mish-expr's test accuracy minus each other activation's" in report
+    assert "| mlp | ReLU |" in report and "| mlp | Tanh |" in report

@@ -175,7 +175,10 @@ def build_report(
     if config.focus is not None and config.focus in activations:
         from actlab.report.profile import profile_markdown
 
-        profile = profile_markdown(config.focus, activations[config.focus], verdicts)
+        mnist1d = parts["mnist1d"].summary if "mnist1d" in parts else None
+        profile = profile_markdown(
+            config.focus, activations[config.focus], verdicts, mnist1d=mnist1d
+        )
     recommendations = cross.recommendations(verdicts, specs, config.seeds) if specs else []
     builder.drawn(parts)
     lap("studies' figures")

@@ -73,7 +73,49 @@ def theory_lines(activation: Any) -> list[str]:
     return lines
 
 
-def profile_markdown(focus: str, activation: Any, verdicts) -> str:
+def mnist1d_lines(focus: str, summary) -> list[str]:
+    """The focus against each other activation in each MNIST-1D architecture: the paired
+    difference in test accuracy over seeds, Holm-adjusted over the whole table."""
+    from actlab.stats import paired_by_seed, with_holm
+
+    wide = summary["trials"]
+    if focus not in set(wide["activation"]):
+        return []
+    pairs = [
+        (arch, other)
+        for arch in dict.fromkeys(wide["architecture"])
+        for other in dict.fromkeys(wide["activation"])
+        if other != focus
+    ]
+    if not pairs:
+        return []
+    tests = with_holm(
+        [
+            paired_by_seed(wide[wide["architecture"] == arch], "test_accuracy", focus, other)
+            for arch, other in pairs
+        ]
+    )
+    lines = [
+        f"**MNIST-1D.** {focus}'s test accuracy minus each other activation's, paired over "
+        f"seeds (mean difference in points [95% interval]; sign-flip test, Holm-adjusted over "
+        f"the {len(pairs)} comparisons):",
+        "",
+        "| architecture | against | difference | p | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for (arch, other), c in zip(pairs, tests, strict=True):
+        if not c.tested:
+            lines.append(f"| {arch} | {other} | – | – | not tested ({c.n} paired seeds) |")
+            continue
+        verdict = ("better" if c.mean_diff > 0 else "worse") if c.significant else "not separated"
+        lines.append(
+            f"| {arch} | {other} | {100 * c.mean_diff:+.1f} [{100 * c.ci_low:+.1f}, "
+            f"{100 * c.ci_high:+.1f}] | {c.p_decisive:.2g} | {verdict} |"
+        )
+    return [*lines, ""]
+
+
+def profile_markdown(focus: str, activation: Any, verdicts, mnist1d=None) -> str:
     rows = [
         line
         for prop in dict.fromkeys(verdicts["property"])
@@ -88,6 +130,7 @@ def profile_markdown(focus: str, activation: Any, verdicts) -> str:
         "|---|---|---|---|",
         *rows,
         "",
+        *(mnist1d_lines(focus, mnist1d) if mnist1d is not None else []),
         "**Theory** (infinitely wide networks; see the signal-propagation study for how well "
         "finite ones follow it):",
         "",
