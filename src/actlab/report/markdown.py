@@ -105,6 +105,15 @@ def draw_sheet(parts, names: list[str], findings: list[str], path: Path) -> Path
     return cross.summary_sheet(panels, names, findings, path) if panels else None
 
 
+def networks_words(studies: list[str]) -> str:
+    """What the run's networks are, for the introduction."""
+    toy = "small fully connected networks"
+    real = "real architectures (MLP, CNN, transformer) on MNIST-1D"
+    if "mnist1d" not in studies:
+        return toy
+    return real if studies == ["mnist1d"] else f"{toy} and in {real}"
+
+
 def build_report(
     run,
     activations: dict[str, Any] | None = None,
@@ -212,6 +221,7 @@ def build_report(
         started=manifest["started"],
         finished=manifest.get("finished"),
         activations=activation_rows(activations),
+        networks=networks_words(list(parts)),
         sections=sections,
         best_worst=cross.best_worst_table(verdicts, specs) if specs else "",
         cd_figure=cd_figure.name if cd_figure else None,
