@@ -160,3 +160,18 @@ def test_a_profile_pairs_the_focus_with_each_activation_per_architecture(tmp_pat
     assert "## Profile: mish-expr" in report
     assert "**MNIST-1D.** mish-expr's test accuracy minus each other activation's" in report
     assert "| mlp | ReLU |" in report and "| mlp | Tanh |" in report
+
+
+def test_each_architecture_trains_all_its_activations_and_seeds_in_one_stack():
+    from actlab.plan import plan
+    from actlab.studies import get_study
+
+    study = get_study("mnist1d")
+    config = study.Config()
+    acts = ["ReLU", "Tanh", "GELU"]
+    batches = plan(study, study.trials(config, acts, 3), acts, max_members=64, config=config)
+    assert [len(b.trials) for b in batches] == [9, 9, 9]
+    assert [b.trials[0].params["architecture"] for b in batches] == ["mlp", "cnn", "transformer"]
+    # The planner asks the architecture for a trial's work: the transformer's is the largest.
+    costs = [b.unit_cost for b in batches]
+    assert costs[2] > costs[1] > costs[0] > 0

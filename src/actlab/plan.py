@@ -35,7 +35,11 @@ def plan(
     groups: dict[tuple, list[Trial]] = {}
     for trial in trials:
         groups.setdefault(study.batch_key(trial), []).append(trial)
-    parts = [part for members in groups.values() for part in split_by_activation(members)]
+    parts = [
+        part
+        for members in groups.values()
+        for part in (split_by_activation(members) if study.one_activation_per_stack else [members])
+    ]
     batches = []
     for members in parts:
         members.sort(key=lambda t: (rank.get(t.activation, len(rank)), t.seed, t.key))

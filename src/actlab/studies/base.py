@@ -212,6 +212,10 @@ class Study:
 
     # The properties this study scores (see PropertySpec); () for none.
     property_specs: ClassVar[tuple[PropertySpec, ...]] = ()
+    # Stacks hold one activation each when every activation has two trials or more
+    # (plan.split_by_activation); a study whose networks gain more from wide stacks than
+    # from one activation per stack turns this off.
+    one_activation_per_stack: ClassVar[bool] = True
     # Timing studies run alone, after every other batch, so nothing competes for the CPU.
     exclusive: ClassVar[bool] = False
     # Other studies whose results this one's summary reads when the run has them (its
