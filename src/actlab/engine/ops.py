@@ -4,19 +4,18 @@ how: aligned blocks handed to BLAS, activations on whole padded member blocks).
 
 Convolutions are im2col products: the windows of each member's input, gathered as rows,
 times its kernel as a matrix, through the same aligned batched matmul as a linear layer.
-Attention is a batched matmul over members x samples x heads.
+(The transformer's layer norms and attention live in transformer.py, written for it.)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from actlab.engine.kernels import KERNELS
-from actlab.engine.stack import RunActivations, StackedLayerNorm, StackedLinear, activation_runs
+from actlab.engine.stack import RunActivations, StackedLinear, activation_runs
 
 
 def kernel_runs(activations: Sequence[Callable]) -> list[tuple[slice, Callable, object]]:
@@ -35,12 +34,6 @@ def activate(runs: list[tuple], z: torch.Tensor) -> torch.Tensor:
     """Each member's activation on its slice of z (any shape `[M, ...]`)."""
     flat = z.reshape(z.shape[0], 1, -1)
     return RunActivations.apply(runs, flat).view(z.shape)
-
-
-def layer_norm(z: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """Layer norm over the last dimension of `[M, ..., d]` (eps 1e-5, biased variance)."""
-    shape = z.shape
-    return StackedLayerNorm.apply(z.reshape(shape[0], -1, shape[-1]), gamma, beta).view(shape)
 
 
 class _Windows(torch.autograd.Function):
@@ -121,16 +114,3 @@ def conv1d(
     kernel = w.permute(0, 1, 3, 2).reshape(m, out, k * channels)
     z = StackedLinear.apply(rows, kernel, b)
     return z.view(m, batch, -1, out)
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
-    """Softmax attention per member, sample and head: q, k, v `[M, batch, tokens, d]`."""
-    m, batch, tokens, d = q.shape
-    size = d // heads
-
-    def split(t: torch.Tensor) -> torch.Tensor:  # -> [M x batch x heads, tokens, size]
-        return t.reshape(m, batch, tokens, heads, size).transpose(2, 3).reshape(-1, tokens, size)
-
-    scores = torch.bmm(split(q), split(k).transpose(1, 2)) / math.sqrt(size)
-    mixed = torch.bmm(torch.softmax(scores, dim=-1), split(v))
-    return mixed.view(m, batch, heads, tokens, size).transpose(2, 3).reshape(m, batch, tokens, d)
