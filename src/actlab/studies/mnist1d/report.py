@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from actlab.report.text import pct
+from actlab.stats import SIGNIFICANCE, smallest_p
 from actlab.studies.mnist1d.config import PAPER, PAPER_SOURCE, Config
 
 
@@ -150,6 +151,12 @@ def architecture_findings(summary, arch, best, tests, rctx) -> list[str]:
     )
     if rctx.seeds < 2:
         out.append(sentence + "; one seed, so no ranking is tested.")
+    elif smallest_p(rctx.seeds) >= SIGNIFICANCE:
+        out.append(
+            sentence + f"; with {rctx.seeds} seeds a paired sign-flip test cannot reach "
+            f"p < {SIGNIFICANCE:g} (its smallest p is {smallest_p(rctx.seeds):.2g}), so no "
+            "activation is separated from it; 6 seeds are the fewest that can separate two."
+        )
     else:
         tied = [a for a, c in tests if not c.significant]
         below = [a for a, c in tests if c.significant and c.mean_diff > 0]
