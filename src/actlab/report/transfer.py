@@ -171,13 +171,14 @@ def transfer_section(parts: dict[str, Any], activations: list[str], verdicts) ->
             "- No correlation's interval excludes 0: at these seeds no ranking is shown to "
             "predict another (nor shown not to)."
         )
+    lines += [f"- {s}" for s in shifts(ranks, targets, activations, arch)]
     lines += [f"- {s}" for s in disagreements(verdicts, targets, arch)]
     return {"title": title, "anchor": anchor(title), "markdown": "\n".join(lines), "figures": []}
 
 
 # Fewer seeds make a bootstrap interval too coarse to state a relation on, and fewer
 # activations a ranking too short to correlate.
-MIN_SEEDS, MIN_ACTIVATIONS = 3, 3
+MIN_SEEDS, MIN_ACTIVATIONS = 5, 3
 
 
 def relation(a: str, b: str, c: dict[str, float], seeds: int) -> list[str]:
@@ -191,6 +192,47 @@ def relation(a: str, b: str, c: dict[str, float], seeds: int) -> list[str]:
     return []
 
 
+SHIFT = 3  # places in the ranking that count as a large move between architectures
+
+
+def shifts(ranks: dict, targets: list[str], activations: list[str], arch) -> list[str]:
+    """The first architecture's order against each other's, in places (descriptive): the
+    top activation of each, and the activations that move SHIFT places or more."""
+    from scipy.stats import rankdata
+
+    if len(targets) < 2:
+        return []
+    order = {}
+    for t in targets:
+        means = nan_mean(ranks[t], 0)
+        keep = ~np.isnan(means)
+        places = np.full(len(activations), np.nan)
+        places[keep] = rankdata(means[keep], method="min")
+        order[t] = places
+    first, out = targets[0], []
+    tops = {
+        arch(t): [a for a, p in zip(activations, order[t], strict=True) if p == 1] for t in targets
+    }
+    if len({tuple(v) for v in tops.values()}) > 1:
+        out.append(
+            "The top activation by mean rank differs between architectures (descriptive): "
+            + "; ".join(f"{a} {', '.join(v)}" for a, v in tops.items())
+            + "."
+        )
+    for t in targets[1:]:
+        moved = [
+            f"{a} ({int(p)} in the {arch(first)}, {int(q)} in the {arch(t)})"
+            for a, p, q in zip(activations, order[first], order[t], strict=True)
+            if not (np.isnan(p) or np.isnan(q)) and abs(p - q) >= SHIFT
+        ]
+        if moved:
+            out.append(
+                f"Places that move by {SHIFT} or more between the {arch(first)} and the "
+                f"{arch(t)} (descriptive): " + "; ".join(moved) + "."
+            )
+    return out
+
+
 def disagreements(verdicts, targets: list[str], arch) -> list[str]:
     """Where the architectures' verdicts (the best and worst groups of verdicts.csv)
     disagree, in words."""
@@ -200,18 +242,7 @@ def disagreements(verdicts, targets: list[str], arch) -> list[str]:
     groups = {
         t: own[own["property"] == t].set_index("activation")["group"].to_dict() for t in targets
     }
-    top = {
-        t: own[own["property"] == t].sort_values("mean_rank", kind="stable").iloc[0]["activation"]
-        for t in targets
-        if (own["property"] == t).any()
-    }
     out = []
-    if top:
-        out.append(
-            "Best mean rank per architecture: "
-            + "; ".join(f"{arch(t)} {a}" for t, a in top.items())
-            + "."
-        )
     clashes = []
     for i, a in enumerate(targets):
         for b in targets[i + 1 :]:
