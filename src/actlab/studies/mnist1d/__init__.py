@@ -157,6 +157,7 @@ class Mnist1d(Study):
             }
             for r in summary["trials"].itertuples()
         ]
+        rows.sort(key=lambda row: ARCHITECTURES.index(specs[row["property"]]))
         return property_frame(rows)
 
 
