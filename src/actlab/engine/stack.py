@@ -93,6 +93,15 @@ def padded_zeros(m: int, rows: int, cols: int, like: torch.Tensor):
     return base[:, : rows * cols].view(m, rows, cols), base
 
 
+def padded_empty(m: int, rows: int, cols: int, like: torch.Tensor):
+    """As padded_zeros, but only the padding after each member's `rows x cols` numbers is
+    zeroed: for buffers whose used part is written next (zeroing all of it was a fifth of
+    a stacked CNN step)."""
+    base = torch.empty(m, aligned(rows * cols), dtype=like.dtype, device=like.device)
+    base[:, rows * cols :].zero_()
+    return base[:, : rows * cols].view(m, rows, cols), base
+
+
 def is_aligned(t: torch.Tensor) -> bool:
     rows, cols = t.shape[1:]
     return (
@@ -305,10 +314,12 @@ class RunActivations(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kernels: list[tuple], z: torch.Tensor) -> torch.Tensor:
-        z_view, z_pad = padded_zeros(*z.shape, like=z)
+        # z and the gradient are copied in, and every activation kernel writes the whole
+        # padded block of a: only z's and the gradient's padding needs zeroing.
+        z_view, z_pad = padded_empty(*z.shape, like=z)
         z_view.copy_(z)
-        a_view, a_pad = padded_zeros(*z.shape, like=z)
-        g_view, g_pad = padded_zeros(*z.shape, like=z)
+        a_view, a_pad = padded_empty(*z.shape, like=z)
+        g_view, g_pad = padded_empty(*z.shape, like=z)
         ctx.runs = [
             (fn, kernel, z_pad[span], a_pad[span], g_pad[span], g_pad[span])
             for span, fn, kernel in kernels
