@@ -3,19 +3,17 @@ module trained alone, bit for bit (the MNIST-1D repository's protocol, reference
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from actlab import reference
 from actlab.data import mnist1d_dataset
 from actlab.engine.classify import train_classifier
+from actlab.engine.conv import StackedCNN
 from actlab.engine.mlp import ResidualMLP
 from actlab.engine.params import ParamStack
-
-
-def exploding(z: torch.Tensor) -> torch.Tensor:
-    """Diverges within a few Adam steps at lr 1e-2: its loss becomes infinite or NaN."""
-    return torch.exp(8 * z)
+from actlab.engine.transformer import StackedTransformer
 
 
 def test_param_stack_lays_members_out_by_name_and_gives_them_back():
@@ -31,24 +29,45 @@ def test_param_stack_lays_members_out_by_name_and_gives_them_back():
     assert not torch.equal(members[0]["linear1.weight"], members[1]["linear1.weight"])
 
 
-def test_the_stacked_mlp_in_exact_mode_is_the_reference_loop_bit_for_bit():
+def exploding_exp(scale: float):
+    def exploding(z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(scale * z)
+
+    return exploding
+
+
+# (stack, reference module, a diverging activation, steps): exp(8 z) diverges within a few
+# Adam steps at lr 1e-2; the transformer's norms keep it finite, exp(16 z) overflows.
+ARCHITECTURES = [
+    (ResidualMLP, reference.Mnist1dMLP, exploding_exp(8), 40),
+    (StackedCNN, reference.Mnist1dCNN, exploding_exp(8), 40),
+    (StackedTransformer, reference.Mnist1dTransformer, exploding_exp(16), 30),
+]
+
+
+@pytest.mark.parametrize("stacked, module_class, exploding, steps", ARCHITECTURES)
+def test_a_stack_in_exact_mode_is_the_reference_loop_bit_for_bit(
+    stacked, module_class, exploding, steps
+):
     data = mnist1d_dataset()
     acts = [F.relu, exploding, torch.tanh]
-    members = [ResidualMLP.initial({}, seed) for seed in (3, 4, 5)]
-    result = train_classifier(ResidualMLP({}, members, acts, exact=True), data, 40, eval_every=10)
+    members = [stacked.initial({}, seed) for seed in (3, 4, 5)]
+    result = train_classifier(stacked({}, members, acts, exact=True), data, steps, eval_every=10)
     assert result.diverged.tolist() == [False, True, False]
     for m, act in enumerate(acts):
-        module = reference.Mnist1dMLP(act)
+        module = module_class(act)
         module.load_state_dict(members[m])
-        ref = reference.classify(module, data, 40, eval_every=10)
+        ref = reference.classify(module, data, steps, eval_every=10)
         recorded = [v for v in result.losses[m] if v == v]
         finite = [v for v in ref["losses"] if v == v and v != float("inf")]
         if m == 1:  # the diverged member: its recorded losses are the reference's before
-            assert recorded == ref["losses"][: len(recorded)] and len(recorded) < 40
+            # the reference's first loss past the divergence rule (NaN, inf or > 1e6)
+            assert recorded == ref["losses"][: len(recorded)] and len(recorded) < steps
+            assert not ref["losses"][len(recorded)] <= 1e6
         else:
             assert recorded == ref["losses"] == finite
             assert result.test_accuracy[m].tolist() == ref["test_accuracy"]
-    assert result.eval_steps == [10, 20, 30, 40]
+    assert result.eval_steps == list(range(10, steps + 1, 10))
 
 
 def test_the_stacked_mlp_in_fast_mode_agrees_and_is_batch_invariant():

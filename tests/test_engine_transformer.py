@@ -26,12 +26,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def exploding(z: torch.Tensor) -> torch.Tensor:
-    """Diverges within a few Adam steps at lr 1e-2 (NaN by the fourth step): the blocks'
-    norms keep exp(8 z) finite, exp(16 z) overflows."""
-    return torch.exp(16 * z)
-
-
 def test_the_shape_defaults_and_names_are_the_references():
     members = StackedTransformer.initial({}, 0)
     module = reference.Mnist1dTransformer(F.relu)
@@ -43,27 +37,6 @@ def test_the_shape_defaults_and_names_are_the_references():
     assert StackedTransformer.n_params({}) == sum(p.numel() for p in module.parameters())
     assert StackedTransformer.flops({"layers": 4}) > StackedTransformer.flops({}) > 0
     assert StackedTransformer.bytes({}, 200) > StackedTransformer.bytes({}, 100) > 0
-
-
-def test_the_stacked_transformer_in_exact_mode_is_the_reference_loop_bit_for_bit():
-    data = mnist1d_dataset()
-    acts = [F.relu, exploding, torch.tanh]
-    members = [StackedTransformer.initial({}, seed) for seed in (3, 4, 5)]
-    stack = StackedTransformer({}, members, acts, exact=True)
-    result = train_classifier(stack, data, 30, eval_every=10)
-    assert result.diverged.tolist() == [False, True, False]
-    for m, act in enumerate(acts):
-        module = reference.Mnist1dTransformer(act)
-        module.load_state_dict(members[m])
-        ref = reference.classify(module, data, 30, eval_every=10)
-        recorded = [v for v in result.losses[m] if v == v]
-        finite = [v for v in ref["losses"] if v == v and v != float("inf")]
-        if m == 1:  # the diverged member: its recorded losses are the reference's before
-            assert recorded == ref["losses"][: len(recorded)] and 0 < len(recorded) < 30
-        else:
-            assert recorded == ref["losses"] == finite
-            assert result.test_accuracy[m].tolist() == ref["test_accuracy"]
-    assert result.eval_steps == [10, 20, 30]
 
 
 def test_the_stacked_transformer_in_fast_mode_agrees_with_exact_mode():

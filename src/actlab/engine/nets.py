@@ -56,9 +56,6 @@ class StackedNet:
     def zero_grad(self) -> None:
         self.params.zero_grad()
 
-    def clip_grad_norm(self, max_norm: float) -> None:
-        self.params.clip_grad_norm(max_norm, self.exact)
-
     def member(self, m: int) -> dict[str, torch.Tensor]:
         return self.params.member(m)
 

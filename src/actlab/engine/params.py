@@ -71,29 +71,7 @@ class ParamStack:
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
 
-    def copy_rows_from(self, other: ParamStack, rows: Sequence[int]) -> None:
-        """This stack's parameters := members `rows` of `other` (of the same layout)."""
-        with torch.no_grad():
-            self.flat.copy_(other.flat[list(rows)])
-
     def write_rows_to(self, other: ParamStack, rows: Sequence[int]) -> None:
         """Members `rows` of `other` := this stack's parameters."""
         with torch.no_grad():
             other.flat[list(rows)] = self.flat
-
-    @torch.no_grad()
-    def clip_grad_norm(self, max_norm: float, exact: bool) -> None:
-        """Scale each member's gradients to a total L2 norm of at most max_norm, as
-        torch.nn.utils.clip_grad_norm_(foreach=False) does for one network."""
-        if exact:
-            for m in range(self.n_members):
-                grads = [p.grad[m] for p in self.parameters()]
-                norms = [torch.linalg.vector_norm(g, 2.0) for g in grads]
-                total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
-                coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-                for g in grads:
-                    g.mul_(coef)
-            return
-        # The padding of the flat gradient buffer is zero, so a row's norm is the member's.
-        total = torch.linalg.vector_norm(self.flat_grad, 2.0, dim=1, keepdim=True)
-        self.flat_grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
