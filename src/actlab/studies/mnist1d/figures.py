@@ -29,7 +29,7 @@ def plot_accuracy(cells, activations, architectures, seeds: int, paper: dict, pa
             ax.errorbar(i, mean, yerr=err, fmt="o", color=colours[act], capsize=3)
         if arch in paper:
             ax.axhline(100 * paper[arch], color="grey", ls="--", lw=1, label="paper (ReLU)")
-            ax.legend(fontsize=8, loc="lower left")
+            ax.legend(fontsize=8, loc="best")
         ax.set_xticks(range(len(activations)), activations, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(arch, fontsize=10)
