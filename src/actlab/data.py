@@ -27,6 +27,18 @@ def mnist1d_defaults() -> dict:
     return args
 
 
+def unknown_mnist1d_arguments(arguments) -> str | None:
+    """The message naming arguments the package does not take, or None."""
+    defaults = mnist1d_defaults()
+    unknown = sorted(set(arguments) - set(defaults))
+    if not unknown:
+        return None
+    return (
+        f"unknown MNIST-1D data argument(s) {', '.join(map(repr, unknown))}; "
+        f"available: {', '.join(defaults)}"
+    )
+
+
 def mnist1d_dataset(**arguments):
     """MNIST-1D as tensors: {"x": [n_train, 40] float32, "y": [n_train] int64, "x_test",
     "y_test"}, generated from the package's defaults with `arguments` (its own names, e.g.
@@ -35,12 +47,9 @@ def mnist1d_dataset(**arguments):
     from actlab.errors import UserError
 
     defaults = mnist1d_defaults()
-    unknown = sorted(set(arguments) - set(defaults))
-    if unknown:
-        raise UserError(
-            f"unknown MNIST-1D data argument(s) {', '.join(map(repr, unknown))}; "
-            f"available: {', '.join(defaults)}"
-        )
+    problem = unknown_mnist1d_arguments(arguments)
+    if problem:
+        raise UserError(problem)
     key = tuple(sorted((k, _hashable(v)) for k, v in {**defaults, **arguments}.items()))
     return _mnist1d_cached(key)
 

@@ -52,15 +52,12 @@ class Config(BaseModel):
     @field_validator("data")
     @classmethod
     def _known_data_arguments(cls, data: dict[str, Any]) -> dict[str, Any]:
-        from actlab.data import mnist1d_defaults
+        from actlab.data import mnist1d_defaults, unknown_mnist1d_arguments
 
+        problem = unknown_mnist1d_arguments(data)
+        if problem:
+            raise ValueError(problem)
         defaults = mnist1d_defaults()
-        unknown = sorted(set(data) - set(defaults))
-        if unknown:
-            raise ValueError(
-                f"unknown MNIST-1D data argument(s) {', '.join(map(repr, unknown))}; "
-                f"available: {', '.join(defaults)}"
-            )
         for name, value in data.items():
             default = defaults[name]
             kinds = (int, float) if isinstance(default, float) else (type(default),)
