@@ -175,3 +175,38 @@ def test_each_architecture_trains_all_its_activations_and_seeds_in_one_stack():
     # The planner asks the architecture for a trial's work: the transformer's is the largest.
     costs = [b.unit_cost for b in batches]
     assert costs[2] > costs[1] > costs[0] > 0
+
+
+def test_large_moves_between_architectures_are_named():
+    from actlab.report.transfer import shifts
+
+    acts = list("ABCDE")
+    # mlp ranks A best ... E worst; cnn reverses it; per seed, two seeds.
+    mlp = np.array([[1.0, 2, 3, 4, 5]] * 2)
+    cnn = mlp[:, ::-1].copy()
+    lines = shifts({"m": mlp, "c": cnn}, ["m", "c"], acts, lambda t: t + "arch")
+    assert lines[0].endswith("march A; carch E.")
+    assert "A (1 in the march, 5 in the carch)" in lines[1]
+    assert "E (5 in the march, 1 in the carch)" in lines[1] and "C (" not in lines[1]
+
+
+def test_the_paper_table_names_the_difference_and_whether_the_paper_is_inside():
+    from types import SimpleNamespace
+
+    from actlab.studies.mnist1d.config import Config
+    from actlab.studies.mnist1d.report import paper_lines
+
+    cells = pd.DataFrame(
+        [
+            {"architecture": "mlp", "activation": "ReLU", "acc_mean": 0.642,
+             "acc_ci_low": 0.629, "acc_ci_high": 0.655},
+            {"architecture": "cnn", "activation": "ReLU", "acc_mean": 0.941,
+             "acc_ci_low": 0.931, "acc_ci_high": 0.952},
+        ]
+    )  # fmt: skip
+    rctx = SimpleNamespace(seeds=5, activations=["ReLU"])
+    text = "\n".join(paper_lines(cells, rctx, Config(architectures=["mlp", "cnn"])))
+    assert "| MLP | 68% | 64.2% [62.9, 65.5] | -3.8 points |" in text
+    assert "| CNN | 94% | 94.1% [93.1, 95.2] | +0.1 points |" in text
+    assert "| GRU | 91% | not measured | |" in text
+    assert "MLP: the paper's 68% is outside" in text and "CNN: the paper's 94% is inside" in text

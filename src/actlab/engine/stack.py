@@ -140,15 +140,21 @@ class StackedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        h, w = ctx.saved_tensors
         grad = as_aligned(grad)
-        grad_h = None
-        if ctx.needs_input_grad[0]:
-            grad_h = aligned_empty(*h.shape, like=h)
-            torch.bmm(grad, w, out=grad_h)
-        grad_w = aligned_empty(*w.shape, like=w)
-        torch.bmm(grad.transpose(1, 2), h, out=grad_w)
+        grad_h, grad_w = linear_grads(grad, *ctx.saved_tensors, ctx.needs_input_grad[0])
         return grad_h, grad_w, grad.sum(dim=1)
+
+
+def linear_grads(grad: torch.Tensor, h: torch.Tensor, w: torch.Tensor, wants_h: bool):
+    """(dL/dh or None, dL/dw) of z = h w^T per member, from an aligned dL/dz, into aligned
+    buffers."""
+    grad_h = None
+    if wants_h:
+        grad_h = aligned_empty(*h.shape, like=h)
+        torch.bmm(grad, w, out=grad_h)
+    grad_w = aligned_empty(*w.shape, like=w)
+    torch.bmm(grad.transpose(1, 2), h, out=grad_w)
+    return grad_h, grad_w
 
 
 def _sum_rows(t: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from actlab.engine.kernels import generic_backward, generic_forward
 from actlab.engine.nets import StackedNet
-from actlab.engine.stack import NORM_EPS, aligned, aligned_empty, as_aligned
+from actlab.engine.stack import NORM_EPS, aligned, aligned_empty, as_aligned, linear_grads
 
 EVAL_CHUNK = 100  # samples per slice of a forward pass without gradients
 
@@ -87,14 +87,8 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        h, w = ctx.saved_tensors
         grad = as_aligned(grad)
-        grad_h = None
-        if ctx.needs_input_grad[0]:
-            grad_h = aligned_empty(*h.shape, like=h)
-            torch.bmm(grad, w, out=grad_h)
-        grad_w = aligned_empty(*w.shape, like=w)
-        torch.bmm(grad.transpose(1, 2), h, out=grad_w)
+        grad_h, grad_w = linear_grads(grad, *ctx.saved_tensors, ctx.needs_input_grad[0])
         return grad_h, grad_w, grad.sum(dim=1) if ctx.bias else None
 
 

@@ -4,8 +4,6 @@ best, learning curves and time per step. Every sentence is computed from the sum
 
 from __future__ import annotations
 
-import math
-
 from actlab.report.text import pct
 from actlab.stats import SIGNIFICANCE, smallest_p
 from actlab.studies.mnist1d.config import PAPER, PAPER_SOURCE, Config
@@ -231,7 +229,3 @@ ARCH_WORDS = {
     "transformer": "transformer, a pre-norm encoder of ours (patches of 4 samples as tokens "
     "with learned positions, width 32, 2 heads, 2 layers, MLP ratio 4, mean pooling)",
 }
-
-
-def is_finite(value) -> bool:
-    return value == value and math.isfinite(value)
