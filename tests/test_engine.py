@@ -18,7 +18,7 @@ from actlab.engine import (
     init_mlp_params,
     layer_sizes,
     make_optimizer,
-    train,
+    train_regression,
 )
 from actlab.executors import one_intra_op_thread
 
@@ -39,7 +39,7 @@ def sine_data(n=50):
 
 def run_engine(members, acts, x, y, opt, lrs, steps, rule, exact):
     model = StackedMLP(members, [a.fn for a in acts], exact=exact)
-    result = train(model, x, y, make_optimizer(opt, model, lrs), steps, rule)
+    result = train_regression(model, x, y, make_optimizer(opt, model, lrs), steps, rule)
     return model, result
 
 

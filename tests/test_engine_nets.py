@@ -80,3 +80,44 @@ def test_the_stacked_mlp_in_fast_mode_agrees_and_is_batch_invariant():
     # Member 2 beside a copy of itself gives the same bits as in the stack of four.
     pair = train_classifier(ResidualMLP({}, [members[2]] * 2, [F.gelu] * 2), data, 30, eval_every=0)
     assert pair.losses[0].tolist() == fast.losses[2].tolist()
+
+
+@pytest.mark.parametrize(
+    "stacked, exploding", [(ResidualMLP, exploding_exp(8)), (StackedCNN, exploding_exp(8))]
+)
+def test_diverged_members_leave_the_classifier_stack_without_changing_a_number(
+    stacked, exploding, monkeypatch
+):
+    """The minibatch loop drops diverged members from the stack it trains (train.py,
+    Training.compact); the others' losses, test accuracies and final parameters are the
+    bits of training the whole stack to the end."""
+    import importlib
+
+    from actlab.executors import one_intra_op_thread
+
+    data = mnist1d_dataset()
+    acts = [F.relu, exploding, torch.tanh, F.gelu]
+    members = [stacked.initial({}, seed) for seed in range(4)]
+    subsets = []
+    real_subset = stacked.subset
+    monkeypatch.setattr(
+        stacked, "subset", lambda self, rows: subsets.append(rows) or real_subset(self, rows)
+    )
+
+    def run():
+        net = stacked({}, members, acts)
+        with one_intra_op_thread():
+            return net, train_classifier(net, data, 40, eval_every=10)
+
+    dropped_net, dropped = run()
+    assert subsets == [[0, 2, 3]], "the diverged member did not leave the stack"
+    monkeypatch.setattr(
+        importlib.import_module("actlab.engine.train").Training, "compact", lambda self: None
+    )
+    kept_net, kept = run()
+    assert dropped.diverged.tolist() == kept.diverged.tolist() == [False, True, False, False]
+    assert dropped.losses.tobytes() == kept.losses.tobytes()
+    assert dropped.test_accuracy.tobytes() == kept.test_accuracy.tobytes()
+    assert dropped.eval_steps == kept.eval_steps == [10, 20, 30, 40]
+    for m in (0, 2, 3):
+        assert torch.equal(dropped_net.flat[m], kept_net.flat[m])

@@ -286,7 +286,7 @@ def test_members_that_stop_early_leave_the_stack_without_changing_a_number(monke
         dropped = real_data.fit(trials, ctx)
     assert subsets, "no member left the stack: the test does not exercise it"
     assert len(set(dropped.epochs_run.tolist())) > 1
-    # fit() imports drop_stopped from the engine's training module at each call
+    # the loop (engine/train.py) looks drop_stopped up in its module at each compaction
     engine_train = importlib.import_module("actlab.engine.train")
     monkeypatch.setattr(engine_train, "drop_stopped", lambda *args: None)
     with one_intra_op_thread():

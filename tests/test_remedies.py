@@ -19,7 +19,7 @@ from actlab.engine import (
     init_mlp_params,
     layer_sizes,
     make_optimizer,
-    train,
+    train_regression,
 )
 from actlab.executors import one_intra_op_thread
 from actlab.studies import get_study
@@ -51,7 +51,7 @@ def split(opts):
 def run_engine(members, acts, x, y, opt, lrs, steps, rule, exact, opts):
     arch, clip = split(opts)
     model = StackedMLP(members, [a.fn for a in acts], exact=exact, **arch)
-    result = train(model, x, y, make_optimizer(opt, model, lrs), steps, rule, clip=clip)
+    result = train_regression(model, x, y, make_optimizer(opt, model, lrs), steps, rule, clip=clip)
     return model, result
 
 

@@ -8,7 +8,7 @@ from actlab.engine.init import init_mlp_params, layer_sizes
 from actlab.engine.optim import StackedAdam, StackedSGD, make_optimizer
 from actlab.engine.seeding import derive_seed, generator
 from actlab.engine.stack import StackedMLP
-from actlab.engine.train import DivergenceRule, TrainResult, train
+from actlab.engine.train import DivergenceRule, TrainResult, train, train_regression
 
 __all__ = [
     "DivergenceRule",
@@ -22,4 +22,5 @@ __all__ = [
     "layer_sizes",
     "make_optimizer",
     "train",
+    "train_regression",
 ]

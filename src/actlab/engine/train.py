@@ -1,29 +1,38 @@
-"""Full-batch training of a stack, with the tutorial protocol's divergence rules per member.
+"""The one training loop of every stack: the tutorial's full-batch regressions, the
+real-data classifiers with early stopping, and MNIST-1D's minibatch classifiers.
+
+    train(model, data, loss, optimizer, steps, rule, clip=..., monitors=...)
 
 Each step, read top to bottom:
-  1. forward, per-member loss;
-  2. loss rule: a member whose loss is NaN, infinite or above `loss_limit` has diverged
+  1. the step's data: the whole data set, or the next minibatch (feeds.py);
+  2. forward, per-member loss (`loss(model, out, y)` -> `[M]`, losses.py);
+  3. loss rule: a member whose loss is NaN, infinite or above `loss_limit` has diverged
      and stops here (that loss is not recorded);
-  3. record the loss, backward;
-  4. gradient rule (optional): a member whose largest |gradient| exceeds `grad_limit`
+  4. record the loss, backward;
+  5. gradient rule (optional): a member whose largest |gradient| exceeds `grad_limit`
      has diverged and stops before its update;
-  5. gradient-norm clipping (optional, `clip`): each member's gradients are scaled so
+  6. gradient-norm clipping (optional, `clip`): each member's gradients are scaled so
      their total L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_);
-  6. update the members still active;
-  7. members that have stopped leave the working stack (compact), which changes no number.
-After the last step one more forward gives the loss after the final update, which the
-protocol's "last recorded loss" misses.
+  7. update the members still active;
+  8. the monitors (monitors.py), after the update: evaluations, early stopping; a
+     monitor may stop members;
+  9. members that have stopped leave the working stack (compact), which changes no
+     number: a member's numbers do not depend on its batch-mates.
+After the loop the working stack's parameters and optimizer state are back in `model`,
+and each monitor's `finish` runs on it.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from actlab.engine.stack import StackedMLP
+Loss = Callable[[object, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,123 @@ def loss_is_bad(loss: torch.Tensor, limit: float) -> torch.Tensor:
     return ~torch.isfinite(loss) | (loss > limit)
 
 
+class Working:
+    """The stack being trained: `model` holds members `rows` of the caller's stack, with
+    their optimizer state; `index` is `rows` as a tensor."""
+
+    def __init__(self, model, optimizer, rows: list[int]) -> None:
+        self.model, self.optimizer, self.rows = model, optimizer, rows
+        self.index = torch.tensor(rows, dtype=torch.long, device=model.flat.device)
+
+
+class Training:
+    """The loop's state, which the monitors read and change. `active` and `diverged` are
+    over the caller's whole stack; `work` is the stack being trained."""
+
+    def __init__(self, model, optimizer, steps: int) -> None:
+        m = model.n_members
+        device = model.flat.device
+        self.model, self.optimizer, self.steps = model, optimizer, steps
+        self.work = Working(model, optimizer, list(range(m)))
+        self.active = torch.ones(m, dtype=torch.bool, device=device)
+        self.diverged = torch.zeros(m, dtype=torch.bool, device=device)
+        self.losses = torch.full((m, steps), math.nan, dtype=torch.float64, device=device)
+        self.updates = 0  # steps whose update has been applied (to the active members)
+        self.seconds = 0.0  # wall time of the training steps, the monitors' excluded
+
+    def work_active(self) -> torch.Tensor:
+        """Which members of the working stack still train."""
+        return self.active[self.work.index]
+
+    def any_active(self) -> bool:
+        return bool(self.active.any())
+
+    def stop(self, mask: torch.Tensor, *, diverged: bool) -> None:
+        """Stop the active members of the working stack where `mask` (over it) is true."""
+        index = self.work.index
+        hit = self.active[index] & mask
+        if diverged:
+            self.diverged[index[hit]] = True
+        self.active[index[hit]] = False
+
+    def record(self, step: int, loss: torch.Tensor) -> None:
+        live = self.work_active()
+        self.losses[self.work.index[live], step] = loss[live].double()
+
+    def compact(self) -> None:
+        """Drop stopped members from the working stack, so no more time is spent on them."""
+        work = self.work
+        smaller = drop_stopped(
+            self.model, self.optimizer, work.model, work.optimizer, work.rows, self.work_active()
+        )
+        if smaller is not None:
+            sub, sub_optimizer, rows, _ = smaller
+            self.work = Working(sub, sub_optimizer, rows)
+
+    def finish(self) -> None:
+        """Copy the working members' parameters and optimizer state back into the model."""
+        work = self.work
+        if work.model is not self.model:
+            self.model.write_back(work.model, work.rows)
+            self.optimizer.write_back(work.optimizer, work.rows)
+            self.work = Working(self.model, self.optimizer, list(range(self.model.n_members)))
+
+
 def train(
-    model: StackedMLP,
+    model,
+    data,
+    loss: Loss,
+    optimizer,
+    steps: int,
+    rule: DivergenceRule = DivergenceRule(),
+    *,
+    clip: float | None = None,
+    monitors: Sequence = (),
+) -> Training:
+    run = Training(model, optimizer, steps)
+    for monitor in monitors:
+        monitor.start(run)
+    for t in range(steps):
+        started = time.perf_counter()
+        work = run.work
+        x, y = data.batch(t, work.index)
+        work.model.zero_grad()
+        value = loss(work.model, work.model.forward(x), y)
+        detached = value.detach()
+        run.stop(loss_is_bad(detached, rule.loss_limit), diverged=True)
+        if not run.any_active():
+            run.seconds += time.perf_counter() - started
+            break
+        run.record(t, detached)
+        value.sum().backward()
+        if rule.grad_limit is not None:
+            run.stop(~(work.model.grad_abs_max() <= rule.grad_limit), diverged=True)
+            if not run.any_active():
+                run.seconds += time.perf_counter() - started
+                break
+        if clip is not None:
+            work.model.clip_grad_norm(clip)
+        work.optimizer.step(run.work_active())
+        run.updates = t + 1
+        run.seconds += time.perf_counter() - started
+        for monitor in monitors:
+            monitor.after_update(run)
+        if not run.any_active():
+            break
+        if t + 1 < steps:
+            run.compact()
+    run.finish()
+    for monitor in monitors:
+        monitor.finish(run)
+    return run
+
+
+def mse(model, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return model.mse(out, y)
+
+
+def train_regression(
+    model,
     x: torch.Tensor,
     y: torch.Tensor,
     optimizer,
@@ -56,80 +180,27 @@ def train(
     rule: DivergenceRule = DivergenceRule(),
     clip: float | None = None,
 ) -> TrainResult:
-    """x and y are shared by all members (`[batch, n]`) or per member (`[M, batch, n]`)."""
-    m = model.n_members
-    device = model.flat.device
-    diverged = torch.zeros(m, dtype=torch.bool, device=device)
-    losses = torch.full((m, steps), math.nan, dtype=torch.float64, device=device)
-    # The members still training: `work` is the model, or a smaller stack of some of its
-    # members (rows) once others have stopped; see compact().
-    work = Working(model, optimizer, list(range(m)), x, y)
-    active = torch.ones(m, dtype=torch.bool, device=device)  # per member of work
+    """The tutorial's protocol: full-batch mean squared error. x and y are shared by all
+    members (`[batch, n]`) or per member (`[M, batch, n]`). After the last step one more
+    forward gives the loss after the final update, which the protocol's "last recorded
+    loss" misses."""
+    from actlab.engine.feeds import FullBatch
 
-    for t in range(steps):
-        work.model.zero_grad()
-        loss = work.model.mse(work.model.forward(work.x), work.y)
-        detached = loss.detach()
-        bad = active & loss_is_bad(detached, rule.loss_limit)
-        diverged[work.index[bad]] = True
-        active &= ~bad
-        if not bool(active.any()):
-            break
-        losses[work.index[active], t] = detached[active].double()
-        loss.sum().backward()
-        if rule.grad_limit is not None:
-            too_big = active & ~(work.model.grad_abs_max() <= rule.grad_limit)
-            diverged[work.index[too_big]] = True
-            active &= ~too_big
-            if not bool(active.any()):
-                break
-        if clip is not None:
-            work.model.clip_grad_norm(clip)
-        work.optimizer.step(active)
-        if t + 1 < steps:
-            work, active = compact(work, active, model, optimizer, x, y)
-    work.finish(model, optimizer)
-
+    data = FullBatch(x, y, per_member=(x.dim() == 3, y.dim() == 3))
+    run = train(model, data, mse, optimizer, steps, rule, clip=clip)
     with torch.no_grad():
         loss_after = model.mse(model.forward(x), y).double().cpu().numpy()
-    losses_np = losses.cpu().numpy()
+    losses = run.losses.cpu().numpy()
     return TrainResult(
-        losses=losses_np,
-        diverged=diverged.cpu().numpy(),
+        losses=losses,
+        diverged=run.diverged.cpu().numpy(),
         steps_completed=np.asarray(optimizer.steps, dtype=np.int64),
-        last_recorded_loss=last_finite(losses_np),
+        last_recorded_loss=last_finite(losses),
         loss_after=loss_after,
     )
 
 
-class Working:
-    """The stack being trained: `model` holds members `rows` of the caller's stack, with
-    their optimizer state and data."""
-
-    def __init__(self, model: StackedMLP, optimizer, rows: list[int], x, y) -> None:
-        self.model, self.optimizer, self.rows = model, optimizer, rows
-        self.index = torch.tensor(rows, dtype=torch.long, device=model.flat.device)
-        self.x = x if x.dim() == 2 else x[self.index]
-        self.y = y if y.dim() == 2 else y[self.index]
-
-    def finish(self, model: StackedMLP, optimizer) -> None:
-        """Copy the members' parameters and optimizer state back into the caller's stack."""
-        if self.model is not model:
-            model.write_back(self.model, self.rows)
-            optimizer.write_back(self.optimizer, self.rows)
-
-
-def compact(work: Working, active: torch.Tensor, model: StackedMLP, optimizer, x, y):
-    """Drop stopped members from the working stack, so no more time is spent computing
-    them (see drop_stopped)."""
-    smaller = drop_stopped(model, optimizer, work.model, work.optimizer, work.rows, active)
-    if smaller is None:
-        return work, active
-    sub, sub_optimizer, rows, keep = smaller
-    return Working(sub, sub_optimizer, rows, x, y), active[keep]
-
-
-def drop_stopped(model: StackedMLP, optimizer, work, work_optimizer, rows, active):
+def drop_stopped(model, optimizer, work, work_optimizer, rows, active):
     """A stack of the still-active members of `work` (which holds members `rows` of
     `model`), or None when it would not be smaller. `work`'s parameters and optimizer
     state are first written back into `model`. Returns (stack, optimizer, its rows, the

@@ -165,7 +165,7 @@ class Capacity(Study):
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         import torch
 
-        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
 
         cfg: Config = ctx.config
         p = trials[0].params
@@ -183,7 +183,9 @@ class Capacity(Study):
         }
         xs = {k: x.to(ctx.device) for k, x in grids.items()}
         optimizer = make_optimizer(p["optimizer"], model, p["lr"])
-        result = train(model, xs["train"], ys["train"], optimizer, p["steps"], DivergenceRule())
+        result = train_regression(
+            model, xs["train"], ys["train"], optimizer, p["steps"], DivergenceRule()
+        )
         with torch.no_grad():
             outputs = {k: model.forward(xs[k]) for k in ("test", "extrap")}
             test_mse = model.mse(outputs["test"], ys["test"]).double().cpu().tolist()

@@ -295,10 +295,11 @@ def stacked_data(trials: list[Trial], ctx: RunContext) -> dict[str, Any]:
 
 def fit(trials: list[Trial], ctx: RunContext) -> Fit:
     """Train every trial of a batch with early stopping; see the module docstring."""
-    import torch
+    import numpy as np
 
-    from actlab.engine import layer_sizes, make_optimizer
-    from actlab.engine.train import drop_stopped
+    from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+    from actlab.engine.feeds import FullBatch
+    from actlab.engine.monitors import EarlyStopping
 
     cfg: Config = ctx.config
     p = trials[0].params
@@ -308,71 +309,29 @@ def fit(trials: list[Trial], ctx: RunContext) -> Fit:
         trials, ctx, layer_sizes(info.features, p["width"], p["depth"], out_dim=info.classes)
     )
     optimizer = make_optimizer(p["optimizer"], model, [t.params["lr"] for t in trials])
-    m = model.n_members
-    device = model.flat.device
+    validation = FullBatch(*data["val"], per_member=True)
 
-    def bad(loss):
-        return ~torch.isfinite(loss) | (loss > cfg.loss_limit)
+    def validate(stack, index):
+        return evaluate(stack, *validation.batch(0, index))
 
-    active = torch.ones(m, dtype=torch.bool, device=device)
-    diverged = torch.zeros(m, dtype=torch.bool, device=device)
-    best_flat = model.flat.detach().clone()
-    best_epoch = torch.zeros(m, dtype=torch.long, device=device)
-    epochs_run = torch.zeros(m, dtype=torch.long, device=device)
-    val_loss, val_acc = evaluate(model, *data["val"])
-    # Epoch 0 (the initial weights) is the first candidate; a non-finite loss never is.
-    best_loss = torch.where(bad(val_loss), math.inf, val_loss)
-    history = [[float(a)] for a in val_acc.cpu().tolist()]
-    # Members still training live in `work`, the model or (once others have stopped) a
-    # smaller stack of its members `rows`; per-member state is kept for all of the model.
-    work, work_optimizer, rows = model, optimizer, list(range(m))
-    index = torch.arange(m, device=device)
-    (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
-    for epoch in range(1, cfg.max_epochs + 1):
-        work.zero_grad()
-        loss = member_losses(work, work.forward(x_train), y_train)
-        blown = active[index] & bad(loss.detach().double())
-        diverged[index[blown]] = True
-        active[index[blown]] = False
-        if not bool(active.any()):
-            break
-        loss.sum().backward()
-        work_optimizer.step(active[index])
-        epochs_run[index] += active[index].long()
-        val_loss, val_acc = evaluate(work, x_val, y_val)
-        blown = active[index] & bad(val_loss)
-        diverged[index[blown]] = True
-        active[index[blown]] = False
-        for k in torch.nonzero(active[index]).flatten().tolist():
-            history[rows[k]].append(float(val_acc[k]))
-        improved = active[index] & (val_loss < best_loss[index])
-        best_loss[index[improved]] = val_loss[improved]
-        best_epoch[index[improved]] = epoch
-        best_flat[index[improved]] = work.flat[improved]
-        active &= (epoch - best_epoch) < cfg.patience
-        if not bool(active.any()):
-            break
-        smaller = drop_stopped(model, optimizer, work, work_optimizer, rows, active[index])
-        if smaller is not None:
-            work, work_optimizer, rows, _ = smaller
-            index = torch.tensor(rows, dtype=torch.long, device=device)
-            (x_train, y_train), (x_val, y_val) = (
-                (x[index], y[index]) for x, y in (data["train"], data["val"])
-            )
-    if work is not model:
-        model.write_back(work, rows)
-        optimizer.write_back(work_optimizer, rows)
-    last_flat = model.flat.detach().clone()
-    with torch.no_grad():
-        model.flat.copy_(best_flat)
+    stopping = EarlyStopping(validate, cfg.patience, cfg.loss_limit)
+    run = train(
+        model,
+        FullBatch(*data["train"], per_member=True),
+        member_losses,
+        optimizer,
+        cfg.max_epochs,
+        DivergenceRule(loss_limit=cfg.loss_limit),
+        monitors=[stopping],
+    )
     return Fit(
         model=model,
-        last_flat=last_flat,
+        last_flat=stopping.last_flat,
         data=data,
-        diverged=diverged.cpu().numpy(),
-        best_epoch=best_epoch.cpu().numpy(),
-        epochs_run=epochs_run.cpu().numpy(),
-        val_accuracy=history,
+        diverged=run.diverged.cpu().numpy(),
+        best_epoch=stopping.best_step.cpu().numpy(),
+        epochs_run=np.asarray(optimizer.steps),
+        val_accuracy=stopping.history,
     )
 
 

@@ -139,7 +139,7 @@ class Remedies(Study):
             StackedMLP,
             layer_sizes,
             make_optimizer,
-            train,
+            train_regression,
         )
         from actlab.errors import UserError
         from actlab.studies.outcomes import outcome_rows
@@ -181,7 +181,7 @@ class Remedies(Study):
         grad_limit = cfg.grad_limit if p["part"] == "lr" else None
         rule = DivergenceRule(loss_limit=cfg.loss_limit, grad_limit=grad_limit)
         clip = cfg.clip_norm if remedy == "clip" else None
-        result = train(model, x, y, optimizer, p["steps"], rule, clip=clip)
+        result = train_regression(model, x, y, optimizer, p["steps"], rule, clip=clip)
         variance = float(y.double().var(unbiased=False))
         for k, i in enumerate(keep):
             rows = outcome_rows(result, k, variance, cfg.learned_below, cfg.failed_above)

@@ -109,7 +109,7 @@ class Sparsity(Study):
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         import torch
 
-        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
         from actlab.engine.stack import Captured
 
         cfg: Config = ctx.config
@@ -119,7 +119,7 @@ class Sparsity(Study):
         x = torch.stack([d[0] for d in data]).to(ctx.device)
         y = torch.stack([d[1] for d in data]).to(ctx.device)
         rule = DivergenceRule()
-        result = train(
+        result = train_regression(
             model, x, y, make_optimizer(p["optimizer"], model, p["lr"]), p["steps"], rule
         )
 

@@ -143,7 +143,7 @@ class Stability(Study):
         return tuple(v for k, v in trial.params.items() if k != "lr")
 
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
-        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train
+        from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
 
         cfg: Config = ctx.config
         p = trials[0].params
@@ -152,7 +152,7 @@ class Stability(Study):
         optimizer = make_optimizer(p["optimizer"], model, [t.params["lr"] for t in trials])
         grad_limit = cfg.grad_limit if p["part"] == "lr" else None
         rule = DivergenceRule(loss_limit=cfg.loss_limit, grad_limit=grad_limit)
-        result = train(model, x, y, optimizer, p["steps"], rule)
+        result = train_regression(model, x, y, optimizer, p["steps"], rule)
         variance = float(y.double().var(unbiased=False))
         return [
             outcome_rows(result, m, variance, cfg.learned_below, cfg.failed_above)

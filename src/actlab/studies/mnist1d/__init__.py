@@ -9,7 +9,8 @@ argument set (actlab.data).
 Training. Per architecture, every activation and seed in one stacked ensemble (engine,
 architectures.py); PyTorch's default initialisation from a stream keyed by the run seed,
 architecture, shape and seed (not the activation: common random numbers); Adam, cross-
-entropy, batches taken in order (engine/classify.py, the loop of reference.classify).
+entropy, batches taken in order (engine/classify.py on the engine's one loop, train.py;
+reference.classify is the same for one network).
 
 Rows per trial (no step): test_accuracy (at the end), best_test_accuracy (the highest of
 the evaluations), final_loss (mean training loss over the last `eval_every` steps),

@@ -61,7 +61,7 @@ def timed_step(stack, data: dict, cfg) -> float:
 
     import torch
 
-    from actlab.engine.classify import batches
+    from actlab.engine.feeds import batch_rows
     from actlab.engine.losses import cross_entropy
     from actlab.engine.optim import StackedAdam
 
@@ -70,7 +70,7 @@ def timed_step(stack, data: dict, cfg) -> float:
     active = torch.ones(stack.n_members, dtype=torch.bool)
 
     def step(k: int) -> None:
-        r = batches(len(x), cfg.batch, k)
+        r = batch_rows(len(x), cfg.batch, k)
         stack.zero_grad()
         cross_entropy(stack.forward(x[r]), y[r], stack.exact).sum().backward()
         optimizer.step(active)
