@@ -175,7 +175,7 @@ def check_memory(config: RunConfig, batches, executor) -> None:
         return
     _, members, one, batch = sizes[0]
     p = batch.trials[0].params
-    shape = ", ".join(f"{k} {p[k]}" for k in ("depth", "width", "in_dim") if k in p)
+    shape = ", ".join(f"{k} {p[k]}" for k in ("architecture", "depth", "width", "in_dim") if k in p)
     study_cfg = config.study(batch.study)
     for name in ("n_samples", "n_points", "n_train"):
         if hasattr(study_cfg, name):
