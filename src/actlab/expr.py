@@ -35,6 +35,12 @@ def _leaky_relu(a: Tensor, slope: Tensor | None = None) -> Tensor:
     return torch.where(a > 0, a, a * slope)
 
 
+def _sinc(a: Tensor) -> Tensor:
+    # sin(x)/x with its limit 1 at 0 (Ramachandran et al.'s unnormalised sinc); torch.sinc
+    # is sin(pi x)/(pi x), so its argument is rescaled. Its gradient at 0 is 0, as it should.
+    return torch.sinc(a / math.pi)
+
+
 def _clamp(a: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
     return torch.minimum(torch.maximum(a, lo), hi)
 
@@ -63,6 +69,7 @@ _FUNCTIONS: dict[str, _Function] = {
     "cosh": _unary(torch.cosh),
     "asinh": _unary(torch.asinh),
     "atan": _unary(torch.atan),
+    "sinc": _unary(_sinc),
     "arctan": _unary(torch.atan),
     "exp": _unary(torch.exp),
     "exp2": _unary(torch.exp2),

@@ -1,0 +1,101 @@
+"""Drops before any training: candidates that are not finite, constant, or the same
+function as one already kept, judged on a fixed probe set of inputs.
+
+Two expressions are the same function here when they agree on every probe point to six
+significant digits of their largest magnitude; with `modulo_scale`, after dividing each
+by that magnitude, so 2*tanh(x) and tanh(x) are one (a positive scale only: -tanh(x) is
+kept apart). The first in the space's order is kept. A derivative that is not finite on a
+probe point (sqrt(|x|) at 0, where autograd gives NaN) is a drop too: one such input
+poisons every gradient after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actlab.search.space import Candidate
+
+PROBE_RANGE = 10.0
+PROBE_GRID = 401  # a spacing of 0.05, with 0 exactly
+PROBE_RANDOM = 64  # standard normal draws, x3, from a fixed seed: off-grid points
+DIGITS = 6
+
+
+@dataclass(frozen=True)
+class Drop:
+    name: str
+    expression: str
+    reason: str  # "not finite", "derivative not finite", "constant", "duplicate", ...
+    detail: str = ""  # e.g. which candidate it duplicates
+
+
+def probe_points():
+    import torch
+
+    grid = torch.linspace(-PROBE_RANGE, PROBE_RANGE, PROBE_GRID, dtype=torch.float64)
+    grid[PROBE_GRID // 2] = 0.0  # exactly: where |x|, sqrt and division have their trouble
+    generator = torch.Generator().manual_seed(20171016)  # fixed: the probe set never changes
+    extra = 3.0 * torch.randn(PROBE_RANDOM, generator=generator, dtype=torch.float64)
+    return torch.cat([grid, extra])
+
+
+def _values(expression: str, x):
+    """f and f' on the probe points, as numpy arrays; None if the expression fails."""
+    import torch
+
+    from actlab.errors import UserError
+    from actlab.expr import parse_expression
+
+    try:
+        fn = parse_expression(expression)
+        x = x.clone().requires_grad_(True)
+        y = fn(x)
+        (slope,) = torch.autograd.grad(y.sum(), x)
+    except (UserError, RuntimeError):
+        return None, None
+    return y.detach().numpy(), slope.numpy()
+
+
+def fingerprint(values, modulo_scale: bool) -> bytes:
+    """Equal for functions equal on the probe set (see the module docstring)."""
+    import numpy as np
+
+    scale = float(np.abs(values).max())
+    shape = np.round(values / scale * 10**DIGITS).astype(np.int64).tobytes()
+    if modulo_scale:
+        return shape
+    return shape + f"{scale:.{DIGITS - 1}e}".encode()
+
+
+def dedupe(
+    candidates: list[Candidate], *, modulo_scale: bool = False
+) -> tuple[list[Candidate], list[Drop]]:
+    """The candidates kept (in order) and every drop with its reason."""
+    import numpy as np
+
+    x = probe_points()
+    kept: list[Candidate] = []
+    drops: list[Drop] = []
+    seen: dict[bytes, str] = {}
+    for candidate in candidates:
+        values, slope = _values(candidate.expression, x)
+        reason, detail = "", ""
+        if values is None or not np.isfinite(values).all():
+            reason = "not finite"
+            detail = f"on the probe set [-{PROBE_RANGE:g}, {PROBE_RANGE:g}]"
+        elif not np.isfinite(slope).all():
+            reason = "derivative not finite"
+            detail = f"on the probe set [-{PROBE_RANGE:g}, {PROBE_RANGE:g}]"
+        elif np.ptp(values) <= 1e-9 * max(1.0, float(np.abs(values).max())):
+            reason = "constant"
+        else:
+            key = fingerprint(values, modulo_scale)
+            if key in seen:
+                reason, detail = "duplicate", f"same function as {seen[key]}"
+            else:
+                seen[key] = candidate.name
+        if reason:
+            drops.append(Drop(candidate.name, candidate.expression, reason, detail))
+        else:
+            kept.append(candidate)
+    return kept, drops
