@@ -136,3 +136,24 @@ def test_default_rungs_end_at_the_full_budget():
     assert rungs[-1] == Rung(6000, 3)
     assert rungs[0].seeds == 1 and len(rungs) == math.ceil(math.log(200, 3))
     assert all(a.steps < b.steps for a, b in zip(rungs, rungs[1:], strict=False))
+
+
+def test_theory_screen_drops_exploding_and_collapsing_signals_at_the_proxys_init():
+    from actlab.search.screen import ProxyInit, theory_screen
+
+    cands = [
+        Candidate("relu", "max(x, 0)"),
+        Candidate("cubic", "10*x**3"),  # (1/3) E[100 x^6] = 500 q^3: 500, then ~4e10
+        Candidate("whisper", "1e-4*tanh(x)"),  # its own variance ~1e-9: the bias is all
+        Candidate("swish", "x*sigmoid(x)"),
+    ]
+    kept, drops = theory_screen(cands)
+    assert [c.name for c in kept] == ["relu", "swish"]
+    by_name = {d.name: d for d in drops}
+    assert by_name["cubic"].reason == "signal explodes"
+    assert "after layer 2 of 2" in by_name["cubic"].detail
+    assert by_name["whisper"].reason == "signal collapses"
+    assert "after layer 1 of 2" in by_name["whisper"].detail
+    # One layer is not deep enough for the cubic to explode.
+    kept, _ = theory_screen(cands[:2], ProxyInit(depth=1))
+    assert [c.name for c in kept] == ["relu", "cubic"]

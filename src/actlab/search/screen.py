@@ -99,3 +99,50 @@ def dedupe(
         else:
             kept.append(candidate)
     return kept, drops
+
+
+@dataclass(frozen=True)
+class ProxyInit:
+    """The proxy network's initialisation, as mean-field theory sees it. The defaults are
+    the mnist1d MLP's: PyTorch's nn.Linear default draws weights with variance
+    1/(3 fan_in) (kaiming_uniform with a = sqrt(5)), so sigma_w^2 = 1/3, and biases with
+    variance 1/(3 fan_in), 1/300 at the hidden width 100; two activation layers; inputs
+    of about unit variance."""
+
+    depth: int = 2
+    sigma_w: float = (1 / 3) ** 0.5
+    sigma_b: float = (1 / 300) ** 0.5
+    q0: float = 1.0
+
+
+EXPLODES, COLLAPSES = 1e4, 1e-4  # the signal's variance after the proxy's depth, over q0
+
+
+def theory_screen(
+    candidates: list[Candidate], proxy: ProxyInit = ProxyInit()
+) -> tuple[list[Candidate], list[Drop]]:
+    """Drop candidates whose signal explodes or collapses within the proxy's depth by the
+    mean-field variance map q' = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2 (theory.py):
+    explodes when q grows past EXPLODES x q0 (or stops being finite), collapses when the
+    activation's part of it, q - sigma_b^2, falls below COLLAPSES x q0 (the bias alone
+    carries the signal: every input looks the same)."""
+    import math
+
+    from actlab import theory
+
+    kept, drops = [], []
+    for candidate in candidates:
+        q, reason = proxy.q0, ""
+        for layer in range(1, proxy.depth + 1):
+            q = theory.variance_map(candidate.expression, q, proxy.sigma_w, proxy.sigma_b)
+            if not math.isfinite(q) or q > EXPLODES * proxy.q0:
+                reason = "signal explodes"
+            elif q - proxy.sigma_b**2 < COLLAPSES * proxy.q0:
+                reason = "signal collapses"
+            if reason:
+                detail = f"variance {q:.3g} after layer {layer} of {proxy.depth} from {proxy.q0:g}"
+                drops.append(Drop(candidate.name, candidate.expression, reason, detail))
+                break
+        else:
+            kept.append(candidate)
+    return kept, drops
