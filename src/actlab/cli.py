@@ -246,7 +246,17 @@ class Progress:
             return
         if self.task is None:
             self.task = self.bar.add_task("trials", total=total)
-        self.bar.update(self.task, completed=done, description=study)
+        self.bar.update(self.task, completed=done, total=total, description=study)
+
+    def say(self, message: str) -> None:
+        """A stage of long work, one line on stderr (kept in logs); a new bar after it."""
+        if self.bar is not None:
+            self.bar.console.print(message)
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+                self.task = None
+        else:
+            typer.echo(message, err=True)
 
 
 @app.command("report", cls=OneLineUsageErrors)
@@ -318,6 +328,81 @@ def profile_cmd(
         interrupted(e, None)
     typer.echo(f"run directory: {result.path}")
     typer.echo(f"report:        {result.report_path}")
+
+
+@app.command("search", cls=OneLineUsageErrors)
+def search_cmd(
+    preset: str = typer.Option(None, help="default (about 30 min on 2 cores) or quick (< 1 min)"),
+    space: str = typer.Option(
+        None, help="'default' (the core unit b(u1(x), u2(x))) or a file of NAME=EXPR / EXPR lines"
+    ),
+    units: int = typer.Option(None, help="core units composed in the default space: 1 or 2"),
+    modulo_scale: bool = typer.Option(
+        None, "--modulo-scale/--exact-scale", help="count f and c*f (c > 0) as one function"
+    ),
+    candidates: int = typer.Option(None, help="candidates that enter the first rung"),
+    proxy: str = typer.Option(None, help="MNIST-1D architecture to screen on: mlp, cnn"),
+    second: str = typer.Option(
+        None, help="second architecture of the confirmation: cnn, mlp, transformer or none"
+    ),
+    finalists: int = typer.Option(None, help="candidates confirmed (top k)"),
+    confirm_seeds: int = typer.Option(None, help="fresh seeds of the confirmation"),
+    confirm_steps: int = typer.Option(None, help="training steps of the confirmation"),
+    seed: int = typer.Option(None, help="search seed (the sample and every network's seed)"),
+    executor: str = typer.Option(None, help="local, process or ray"),
+    workers: int = typer.Option(None, help="worker processes, or CPUs of a local Ray"),
+    address: str = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT"),
+    out: Path = typer.Option(None, help="search directory (default: runs/search-<time>)"),
+    resume: Path = typer.Option(None, help="continue an interrupted search in this directory"),
+    no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
+) -> None:
+    """Search for activation functions: drops before training, successive halving on
+    MNIST-1D, and confirmation of the finalists on fresh seeds against ReLU, GELU and Swish."""
+    from actlab.errors import UserError
+
+    overrides = {
+        "space": space,
+        "units": units,
+        "modulo_scale": modulo_scale,
+        "candidates": candidates,
+        "proxy": proxy,
+        "second": second,
+        "finalists": finalists,
+        "confirm_seeds": confirm_seeds,
+        "confirm_steps": confirm_steps,
+        "seed": seed,
+        "executor": executor,
+        "workers": workers,
+        "address": address,
+    }
+    if second is not None and second.lower() == "none":
+        overrides["second"] = "none"  # explicitly none (None would mean "not given")
+    try:
+        from actlab.search.run import SearchInterrupted, search
+
+        progress = Progress()
+        with progress:
+            result = search(
+                preset,
+                out=out,
+                resume=resume,
+                say=progress.say,
+                progress=progress.update,
+                report=not no_report,
+                **overrides,
+            )
+    except UserError as e:
+        fail(str(e))
+    except SearchInterrupted as e:
+        if sys.stderr.isatty():
+            typer.echo("", err=True)
+        typer.echo(f"actlab: {e}", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"search directory: {result.path}")
+    typer.echo(f"leaderboard:      {result.path / 'leaderboard.csv'}")
+    typer.echo(f"finalists:        {result.path / 'finalists.txt'}")
+    if not no_report:
+        typer.echo(f"report:           {result.report_path}")
 
 
 @app.command("theory", cls=OneLineUsageErrors)

@@ -45,6 +45,8 @@ PRESET_DIRS = (
 
 
 HASHED_WHEN_SET = ("flush_denormals",)
+# Study options added later, likewise: hashed only when they differ from these defaults.
+STUDY_HASHED_WHEN_CHANGED = {"mnist1d": {"time_steps": True, "holdout": 0}}
 
 # The default number of seeds: the fewest with which the paired sign-flip test, the test of
 # every pairwise verdict in a report, can reach p < 0.05 at all. Its smallest p with n
@@ -123,6 +125,11 @@ class RunConfig(BaseModel):
         for key in HASHED_WHEN_SET:
             if not out[key]:
                 del out[key]
+        for study, defaults in STUDY_HASHED_WHEN_CHANGED.items():
+            table = out["study_config"].get(study)
+            for key, default in defaults.items():
+                if table is not None and table.get(key) == default:
+                    del table[key]
         return out
 
     def hash(self) -> str:

@@ -232,9 +232,12 @@ def execute(
     extra_activations: dict[str, Any] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
+    verdicts: bool = True,
 ) -> Run:
     """`progress(done, total, what)` is called as batches are stored (`what`: the study)
-    and once more when the report is being written (`what`: "writing the report")."""
+    and once more when the report is being written (`what`: "writing the report").
+    Without a report, verdicts.csv is still written unless `verdicts` is False (a search's
+    rungs: their numbers are read by the search, which states its own verdicts)."""
     from actlab.activations import resolve_activations
     from actlab.executors import (
         LocalExecutor,
@@ -338,7 +341,7 @@ def execute(
         finished = 0
         delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
-        if getattr(executor, "name", None) == "process":
+        if getattr(executor, "name", None) == "process" and (report or verdicts):
             # The report's parts are built beside the compute, in workers of their own
             # (a run too small for the process pool writes its report in this process).
             # One worker: the parts come one study at a time while the compute holds the
@@ -396,7 +399,7 @@ def execute(
                 progress(finished, total, "writing the report")
             with timings.phase("report"):
                 build_report(run, table, results=stored, builder=builder, timings=timings.report)
-        else:  # the verdicts are data, not report: written either way
+        elif verdicts:  # the verdicts are data, not report: written either way
             from actlab.report.markdown import write_verdicts
 
             with timings.phase("verdicts"):

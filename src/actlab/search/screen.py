@@ -68,15 +68,20 @@ def fingerprint(values, modulo_scale: bool) -> bytes:
 
 
 def dedupe(
-    candidates: list[Candidate], *, modulo_scale: bool = False
+    candidates: list[Candidate],
+    *,
+    modulo_scale: bool = False,
+    seen: dict[bytes, str] | None = None,
 ) -> tuple[list[Candidate], list[Drop]]:
-    """The candidates kept (in order) and every drop with its reason."""
+    """The candidates kept (in order) and every drop with its reason. `seen` (fingerprint
+    -> name) carries the functions kept so far from one call to the next, so a space can be
+    screened a piece at a time."""
     import numpy as np
 
     x = probe_points()
     kept: list[Candidate] = []
     drops: list[Drop] = []
-    seen: dict[bytes, str] = {}
+    seen = {} if seen is None else seen
     for candidate in candidates:
         values, slope = _values(candidate.expression, x)
         reason, detail = "", ""

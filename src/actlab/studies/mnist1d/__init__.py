@@ -15,7 +15,9 @@ reference.classify is the same for one network).
 Rows per trial (no step): test_accuracy (at the end), best_test_accuracy (the highest of
 the evaluations), final_loss (mean training loss over the last `eval_every` steps),
 diverged, steps_run, step_time (seconds per training step per network, timed after
-training on a stack of the batch's networks with the same activation). Per evaluation
+training on a stack of the batch's networks with the same activation; not with
+`time_steps = false`). With `holdout`, the evaluation set ("test" in the rows) is the last
+`holdout` training samples, which are not trained on; the test set is not used. Per evaluation
 (step = the steps taken): test_accuracy, and train_loss (the mean since the previous one).
 Columns: architecture, and the data arguments that differ from the package's defaults.
 """
@@ -116,7 +118,7 @@ class Mnist1d(Study):
         architectures = [a for a in rctx.config.architectures if a in present]
         activations = [a for a in rctx.activations if a in set(cells["activation"])]
         paper = {arch: value for _, arch, value in PAPER if arch is not None}
-        if rctx.config.changed_data() or "ReLU" not in activations:
+        if rctx.config.changed_data() or rctx.config.holdout or "ReLU" not in activations:
             paper = {}
         accuracy = plot_accuracy(
             cells,

@@ -37,6 +37,15 @@ class Config(BaseModel):
     eval_every: int = Field(250, ge=1, description="steps between test evaluations")
     loss_limit: float = Field(1e6, gt=0, description="loss that marks a run diverged")
     patch: int = Field(4, ge=1, description="samples per transformer token")
+    holdout: int = Field(
+        0,
+        ge=0,
+        description="training samples held out: networks train on the rest and are evaluated "
+        "on these instead of the test set (a search selects on them, never on the test set)",
+    )
+    time_steps: bool = Field(
+        True, description="time each activation's training step after training (step_time)"
+    )
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="the mnist1d package's dataset arguments, by its own names",
@@ -77,6 +86,12 @@ class Config(BaseModel):
                 "use a divisor of it (e.g. 4 or 5 for 40)"
             )
         train = round(self.data_arguments()["num_samples"] * self.data_arguments()["train_split"])
+        if self.holdout >= train:
+            raise ValueError(
+                f"holdout {self.holdout} leaves none of the {train} training samples to train "
+                "on; hold out fewer"
+            )
+        train -= self.holdout
         if self.batch > train:
             raise ValueError(
                 f"batch {self.batch} is larger than the {train} training samples; lower batch"

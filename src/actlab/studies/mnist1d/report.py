@@ -128,9 +128,12 @@ def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
         best_text = (
             "–" if not row["best_mean"] == row["best_mean"] else f"{pct(row['best_mean'], 1)}%"
         )
+        step_text = (
+            "–" if row["step_time"] != row["step_time"] else f"{1000 * row['step_time']:.2f}"
+        )
         lines.append(
             f"| {act} | {acc_text(row, rctx.seeds)} | {best_text} | {versus} | "
-            f"{int(row['diverged'])} of {int(row['n_seeds'])} | {1000 * row['step_time']:.2f} |"
+            f"{int(row['diverged'])} of {int(row['n_seeds'])} | {step_text} |"
         )
     lines.append("")
     lines += [f"- {s}" for s in architecture_findings(summary, arch, best, tests, rctx)]

@@ -16,6 +16,14 @@ def dataset(ctx: RunContext) -> dict:
     from actlab.data import mnist1d_dataset
 
     data = mnist1d_dataset(**ctx.config.data)
+    held = ctx.config.holdout
+    if held:  # the last `held` training samples become the evaluation set
+        data = {
+            "x": data["x"][:-held],
+            "y": data["y"][:-held],
+            "x_test": data["x"][-held:],
+            "y_test": data["y"][-held:],
+        }
     return {
         k: v.to(ctx.device, ctx.torch_dtype) if v.is_floating_point() else v.to(ctx.device)
         for k, v in data.items()
@@ -123,7 +131,7 @@ def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]
         eval_every=cfg.eval_every,
         loss_limit=cfg.loss_limit,
     )
-    seconds = step_seconds(net, trials, data, ctx)
+    seconds = step_seconds(net, trials, data, ctx) if cfg.time_steps else None
     out = []
     for m, trial in enumerate(trials):
         diverged = bool(result.diverged[m])
@@ -136,8 +144,9 @@ def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]
             {"metric": "final_loss", "value": nan_if(diverged, np.mean(final_window))},
             {"metric": "diverged", "value": float(diverged)},
             {"metric": "steps_run", "value": float(recorded.size)},
-            {"metric": "step_time", "value": seconds[trial.activation]},
         ]
+        if seconds is not None:
+            rows.append({"metric": "step_time", "value": seconds[trial.activation]})
         rows += [
             {"metric": "test_accuracy", "step": step, "value": float(v)}
             for step, v in zip(result.eval_steps, accuracy, strict=True)

@@ -1,0 +1,135 @@
+"""A search's settings, its presets, and its hash (what a resume must leave unchanged).
+
+The default is sized for about 30 minutes on a 2-core laptop (README): 1,000 candidates
+enter the first rung; five rungs of successive halving (eta 3) on the MNIST-1D MLP bring
+them to five finalists; the finalists and the controls are confirmed with 10 fresh seeds at
+the study's full budget (6,000 steps) on the MLP and the CNN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from actlab.errors import UserError
+
+Architecture = Literal["mlp", "cnn", "transformer"]
+
+# Settings that change how a search is executed, never its numbers.
+NOT_HASHED = ("preset", "description", "executor", "workers", "address", "max_members")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"description": "1,000 candidates, five rungs, 5 finalists on 10 fresh seeds"},
+    "quick": {
+        "description": "a fast look: 24 candidates, two short rungs, 2 finalists on 3 seeds",
+        "candidates": 24,
+        "rung_steps": [60, 180],
+        "rung_seeds": [1, 1],
+        "finalists": 2,
+        "confirm_seeds": 3,
+        "confirm_steps": 300,
+    },
+}
+
+
+class SearchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = None
+    description: str = ""
+    seed: int = Field(0, ge=0, description="search seed: the sample, and every network's seed")
+    space: str = Field(
+        "default", description="'default' (Ramachandran et al.'s core unit) or a file"
+    )
+    units: int = Field(1, ge=1, le=2, description="core units composed in the default space")
+    space_sample: int = Field(
+        20_000, ge=1, description="draws from the two-unit space (too big to list)"
+    )
+    modulo_scale: bool = Field(False, description="f and c*f (c > 0) count as one function")
+    candidates: int = Field(1000, ge=1, description="candidates that enter the first rung")
+    proxy: Architecture = Field("mlp", description="the MNIST-1D architecture screened on")
+    second: Architecture | None = Field(
+        "cnn", description="the second architecture of the confirmation (none: only the proxy)"
+    )
+    controls: list[str] = Field(default_factory=lambda: ["ReLU", "GELU", "Swish"])
+    rung_steps: list[int] = Field(default_factory=lambda: [100, 200, 500, 1000, 2000])
+    rung_seeds: list[int] = Field(default_factory=lambda: [1, 1, 2, 2, 3])
+    eta: float = Field(3.0, gt=1, description="1/eta of a rung's candidates go on")
+    finalists: int = Field(5, ge=1, description="candidates confirmed (top k)")
+    confirm_seeds: int = Field(10, ge=1, le=1000)
+    confirm_steps: int = Field(6000, ge=1, description="the proxy's full budget")
+    holdout: int = Field(
+        500, ge=1, description="training samples screening is scored on (never the test set)"
+    )
+    executor: Literal["local", "process", "ray"] | None = None
+    workers: int | None = Field(None, ge=1)
+    address: str | None = None
+    max_members: int = Field(64, ge=1, le=100_000)
+
+    @field_validator("second", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        return None if value in ("", "none") else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if not self.rung_steps or len(self.rung_steps) != len(self.rung_seeds):
+            raise ValueError(
+                f"rung_steps {self.rung_steps} and rung_seeds {self.rung_seeds} must give "
+                "one number per rung, for at least one rung"
+            )
+        if min(self.rung_steps) < 1 or min(self.rung_seeds) < 1:
+            raise ValueError("every rung needs at least one step and one seed")
+        if self.confirm_seeds < 2:
+            raise ValueError(
+                f"confirm_seeds {self.confirm_seeds} is too small to confirm anything: a "
+                "paired test against ReLU needs at least 2 seeds (6 for p < 0.05 to be "
+                "reachable); use --confirm-seeds 2 or more"
+            )
+        if "ReLU" not in self.controls:
+            raise ValueError(
+                f"controls {self.controls} must include ReLU: every finalist is tested against it"
+            )
+        if len(set(self.controls)) != len(self.controls):
+            raise ValueError(f"controls listed twice: {self.controls}")
+        return self
+
+    def hash(self) -> str:
+        hashed = {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}
+        text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def architectures(self) -> list[str]:
+        """The confirmation's architectures: the proxy first."""
+        return [self.proxy] + ([self.second] if self.second and self.second != self.proxy else [])
+
+
+def search_config(preset: str | None = None, **overrides: Any) -> SearchConfig:
+    """The preset (default: 'default') with the overrides given (None means unset)."""
+    name = preset or "default"
+    if name not in PRESETS:
+        raise UserError(f"unknown search preset '{name}'; available: {', '.join(sorted(PRESETS))}")
+    raw = {**PRESETS[name], "preset": name}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return build(raw, source=f"search preset '{name}'")
+
+
+def build(raw: dict[str, Any], source: str = "search settings") -> SearchConfig:
+    try:
+        return SearchConfig(**raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source}: {where}: {message}") from None

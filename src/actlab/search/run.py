@@ -1,0 +1,362 @@
+"""A search, top to bottom: select -> rungs -> confirm -> leaderboard -> report.
+
+The search directory:
+  search.json       settings, hash, status, the funnel's counts, the seeds used
+  candidates.csv    every candidate that entered the first rung (name, expression)
+  drops.csv         every expression dropped before training, with its reason
+  rungs/rung-N/     each rung: an ordinary actlab run (results.csv, manifest.json)
+  rungs.csv         each rung's score of each candidate and control, and who went on
+  confirm/ARCH/     the confirmation runs: finalists and controls on fresh seeds
+  leaderboard.csv   the confirmed ranking (see confirm.py)
+  finalists.txt     NAME=EXPR lines for --activations and `actlab profile`
+  report.md, report.html, figures/
+
+Resuming: each step's output is written once, atomically, and each run directory resumes
+like `actlab run --resume`; a killed search re-reads what is done and goes on, to the same
+leaderboard (the engine's fast mode is batch-invariant, so how batches were cut does not
+change a number).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actlab.errors import UserError
+from actlab.search.config import SearchConfig, build, search_config
+from actlab.search.halving import Rung, RungResult, successive_halving
+from actlab.search.screen import Drop
+from actlab.search.space import Candidate
+from actlab.store import write_atomic
+
+MANIFEST = "search.json"
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"search interrupted; continue with: actlab search --resume {path}")
+        self.path = path
+
+
+@dataclass
+class Search:
+    """A search directory."""
+
+    path: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return read_search_manifest(self.path)
+
+    @property
+    def config(self) -> SearchConfig:
+        return build(self.manifest["config"], source=f"'{self.path / MANIFEST}'")
+
+    @property
+    def leaderboard(self):
+        import pandas as pd
+
+        return pd.read_csv(self.path / "leaderboard.csv")
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.md"
+
+    def __repr__(self) -> str:
+        return f"Search('{self.path}')"
+
+
+def read_search_manifest(path: Path) -> dict[str, Any]:
+    file = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise UserError(
+            f"'{path}' is not a search directory (no {MANIFEST}); give the directory "
+            "`actlab search` wrote"
+        ) from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read '{file}': {e}; the search directory is damaged") from None
+    return manifest
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class SearchDir:
+    """The search directory's files, and its manifest kept up to date."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path, self.manifest = path, manifest
+
+    @classmethod
+    def create(cls, path: Path, config: SearchConfig) -> SearchDir:
+        from actlab.store import environment, now
+
+        if path.exists() and any(path.iterdir()):
+            raise UserError(
+                f"'{path}' already exists and is not empty; continue it with "
+                f"`actlab search --resume {path}`, or give another --out"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "kind": "search",
+            "config": config.model_dump(mode="json"),
+            "config_hash": config.hash(),
+            "status": "running",
+            "started": now(),
+            "finished": None,
+            "environment": environment("cpu"),
+        }
+        self = cls(path, manifest)
+        self.save()
+        return self
+
+    @classmethod
+    def open(cls, path: Path) -> SearchDir:
+        manifest = read_search_manifest(path)
+        if manifest.get("kind") != "search":
+            raise UserError(f"'{path}' is not a search directory; give one `actlab search` wrote")
+        return cls(path, manifest)
+
+    def save(self) -> None:
+        write_atomic(self.path / MANIFEST, json.dumps(self.manifest, indent=2) + "\n")
+
+    def mark(self, status: str) -> None:
+        from actlab.store import now
+
+        self.manifest["status"] = status
+        if status == "complete":
+            self.manifest["finished"] = now()
+        self.save()
+
+
+# -- step 1: the candidates ----------------------------------------------------------------
+CANDIDATE_COLUMNS = ["name", "expression"]
+DROP_COLUMNS = ["name", "expression", "reason", "detail"]
+
+
+def selected(store: SearchDir, config: SearchConfig) -> list[Candidate]:
+    """The first rung's candidates: read back if chosen before, chosen and written if not."""
+    from actlab.search.select import select
+
+    done = store.path / "candidates.csv"
+    if done.exists():
+        return [Candidate(r["name"], r["expression"]) for r in read_csv_rows(done)]
+    start = time.perf_counter()
+    selection = select(config, config.controls)
+    drops = [d.__dict__ for d in selection.drops]
+    write_atomic(store.path / "drops.csv", csv_text(drops, DROP_COLUMNS))
+    kept = [c.__dict__ for c in selection.kept]
+    store.manifest["funnel"] = {
+        "space": selection.space_size,
+        "examined": selection.examined,
+        "dropped": selection.drop_counts(),
+        "entered": len(selection.kept),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    store.save()
+    write_atomic(done, csv_text(kept, CANDIDATE_COLUMNS))  # last: it marks the step done
+    return selection.kept
+
+
+def read_drops(path: Path) -> list[Drop]:
+    file = path / "drops.csv"
+    return [Drop(**r) for r in read_csv_rows(file)] if file.exists() else []
+
+
+# -- step 2: the rungs -----------------------------------------------------------------------
+RUNG_COLUMNS = ["rung", "steps", "seeds", "name", "kind", "score", "rank", "went_on"]
+
+
+def rungs_of(config: SearchConfig) -> list[Rung]:
+    return [Rung(s, n) for s, n in zip(config.rung_steps, config.rung_seeds, strict=True)]
+
+
+def screen(
+    store: SearchDir,
+    config: SearchConfig,
+    candidates: list[Candidate],
+    say: Callable[[str], None],
+    progress: Callable | None,
+) -> list[RungResult]:
+    from actlab.search.proxy import mean_scores, run_config, run_or_resume
+
+    spec_of = {c.name: c.spec for c in candidates}
+    spec_of.update({c: c for c in config.controls})
+    rungs = rungs_of(config)
+    timing = store.manifest.setdefault("rung_seconds", {})
+
+    def score(index: int, rung: Rung, names: list[str]) -> dict[str, float]:
+        entering = len(names) - len(config.controls)
+        say(
+            f"rung {index + 1} of {len(rungs)}: {entering} candidates and "
+            f"{len(config.controls)} controls x {rung.seeds} seed(s) x {rung.steps} steps"
+        )
+        path = store.path / "rungs" / f"rung-{index}"
+        cfg = run_config(
+            config,
+            [spec_of[n] for n in names],
+            architecture=config.proxy,
+            steps=rung.steps,
+            seeds=rung.seeds,
+            confirm=False,
+        )
+        start = time.perf_counter()
+        fresh = not (path / "manifest.json").exists()
+        run = run_or_resume(cfg, path, progress)
+        if fresh:  # the time of a rung run from its start; a resumed one is not timed
+            timing[str(index)] = round(time.perf_counter() - start, 2)
+            store.save()
+        return mean_scores(run)
+
+    results = successive_halving(
+        [c.name for c in candidates],
+        rungs,
+        score,
+        controls=config.controls,
+        eta=config.eta,
+        keep=config.finalists,
+    )
+    write_atomic(store.path / "rungs.csv", csv_text(rung_rows(results, config), RUNG_COLUMNS))
+    return results
+
+
+def rung_rows(results: list[RungResult], config: SearchConfig) -> list[dict[str, Any]]:
+    from actlab.search.halving import ranked
+
+    rows = []
+    for r in results:
+        order = {n: i + 1 for i, n in enumerate(ranked(r.scores))}
+        went_on = set(r.survivors)
+        for name, value in r.scores.items():
+            control = name in config.controls
+            rows.append(
+                {
+                    "rung": r.rung,
+                    "steps": r.spec.steps,
+                    "seeds": r.spec.seeds,
+                    "name": name,
+                    "kind": "control" if control else "candidate",
+                    "score": value,
+                    "rank": order[name],
+                    "went_on": "" if control else int(name in went_on),
+                }
+            )
+    return rows
+
+
+# -- the whole search ------------------------------------------------------------------------
+def execute(
+    config: SearchConfig,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    say: Callable[[str], None] | None = None,
+    progress: Callable | None = None,
+    report: bool = True,
+) -> Search:
+    from actlab.activations import get_activation
+    from actlab.search.confirm import confirm, write_leaderboard
+    from actlab.search.space import read_space
+
+    say = say or (lambda message: None)
+    for control in config.controls:
+        get_activation(control)  # an unknown control fails before anything is written
+    if config.space != "default":
+        read_space(config.space)  # so does a bad space file
+    if resume is not None:
+        store = SearchDir.open(resume)
+        if store.manifest["config_hash"] != config.hash():
+            raise UserError(
+                f"search '{resume}' was made with other settings (hash "
+                f"{store.manifest['config_hash']}, these {config.hash()}); resume it without "
+                "changing settings, or start a new search"
+            )
+    else:
+        store = SearchDir.create(out if out is not None else default_dir(config), config)
+    try:
+        store.mark("running")
+        say(f"search directory: {store.path}")
+        candidates = selected(store, config)
+        funnel = store.manifest["funnel"]
+        say(
+            f"{funnel['entered']} candidates enter the first rung "
+            f"({funnel['examined']} of {funnel['space']} expressions examined, "
+            f"{sum(funnel['dropped'].values())} dropped before training)"
+        )
+        results = screen(store, config, candidates, say, progress)
+        finalists = list(results[-1].survivors)
+        by_name = {c.name: c for c in candidates}
+        say(f"confirming {len(finalists)} finalists and {len(config.controls)} controls")
+        confirmed = confirm(store.path, config, [by_name[n] for n in finalists], say, progress)
+        board = write_leaderboard(store.path, config, results, by_name, confirmed)
+        if report:
+            from actlab.search.report import write_report
+
+            say("writing the report")
+            write_report(Search(store.path), board)
+        store.mark("complete")
+    except KeyboardInterrupt:
+        store.mark("interrupted")
+        raise SearchInterrupted(store.path) from None
+    return Search(store.path)
+
+
+def default_dir(config: SearchConfig, root: Path = Path("runs")) -> Path:
+    from datetime import datetime
+
+    base = root / f"search-{config.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def search(
+    preset: str | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
+    progress: Callable | None = None,
+    report: bool = True,
+    **overrides: Any,
+) -> Search:
+    """Search for activation functions; returns the Search (its directory and leaderboard).
+
+    >>> search("quick", out="runs/my-search")
+    """
+    if resume is not None:
+        stored = SearchDir.open(Path(resume)).manifest["config"]
+        changed = {k: v for k, v in overrides.items() if v is not None}
+        if preset is not None:
+            changed["preset"] = preset
+        config = build({**stored, **changed}, source=f"search '{resume}'")
+    else:
+        config = search_config(preset, **overrides)
+    return execute(
+        config,
+        out=Path(out) if out else None,
+        resume=Path(resume) if resume else None,
+        say=say,
+        progress=progress,
+        report=report,
+    )
