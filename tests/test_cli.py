@@ -461,6 +461,7 @@ def test_help_is_fast_and_does_not_import_torch(tmp_path):
         ["report", "--x"],
         ["profile", "relu", "--seeds", "three"],
         ["run", "--sedes", "3"],
+        ["search", "--candidates", "many"],
     ],
 )
 def test_every_command_reports_a_usage_error_in_one_line(args):
@@ -476,7 +477,7 @@ def test_a_mistyped_command_is_one_line_naming_the_commands_and_the_nearest():
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
         "actlab: error: no command 'rnu'; the commands are list, run, report, profile, "
-        "theory; did you mean 'run'?"
+        "search, theory; did you mean 'run'?"
     ]
     far = invoke("serch")
     assert far.exit_code == 2 and len(far.stderr.strip().splitlines()) == 1

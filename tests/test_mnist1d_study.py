@@ -210,3 +210,42 @@ def test_the_paper_table_names_the_difference_and_whether_the_paper_is_inside():
     assert "| CNN | 94% | 94.1% [93.1, 95.2] | +0.1 points |" in text
     assert "| GRU | 91% | not measured | |" in text
     assert "MLP: the paper's 68% is outside" in text and "CNN: the paper's 94% is inside" in text
+
+
+def test_holdout_trains_on_the_rest_and_evaluates_on_the_held_out_samples():
+    from types import SimpleNamespace
+
+    import torch
+
+    from actlab.data import mnist1d_dataset
+    from actlab.studies.mnist1d.config import Config
+    from actlab.studies.mnist1d.run import dataset
+
+    full = mnist1d_dataset()
+    ctx = SimpleNamespace(config=Config(holdout=500), device="cpu", torch_dtype=torch.float32)
+    split = dataset(ctx)
+    n = len(full["x"])
+    assert len(split["x"]) == n - 500 and len(split["x_test"]) == 500
+    assert torch.equal(split["x_test"], full["x"][-500:].float())
+    assert torch.equal(split["y_test"], full["y"][-500:])
+    assert torch.equal(split["x"], full["x"][:-500].float())  # never trained on the holdout
+    with pytest.raises(ValueError, match="holdout 4000 leaves none"):
+        Config(holdout=4000)
+
+
+def test_new_options_leave_old_hashes_alone_and_time_steps_off_drops_step_time(tmp_path):
+    base = {"activations": ["ReLU"], "studies": ["mnist1d"], "seeds": 1}
+    plain = RunConfig(**base)
+    assert "holdout" not in plain.hashed_dict()["study_config"]["mnist1d"]
+    assert "time_steps" not in plain.hashed_dict()["study_config"]["mnist1d"]
+    held = RunConfig(**base, study_config={"mnist1d": {"holdout": 500}})
+    assert held.hash() != plain.hash()
+    untimed = tiny(tmp_path / "run", 1, architectures=["mlp"], time_steps=False)
+    metrics = set(untimed.results["metric"])
+    assert "test_accuracy" in metrics and "step_time" not in metrics
+    rows = [
+        line
+        for line in untimed.report_path.read_text().splitlines()
+        if line.startswith("| ReLU |") and " of 1 |" in line  # the accuracy table's row
+    ]
+    assert rows and all(row.endswith("| – |") for row in rows)  # no step time: a dash

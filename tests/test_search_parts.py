@@ -9,7 +9,7 @@ import torch
 
 from actlab.errors import UserError
 from actlab.expr import parse_expression
-from actlab.search.halving import Rung, default_rungs, ranked, successive_halving
+from actlab.search.halving import Rung, ranked, successive_halving
 from actlab.search.screen import dedupe
 from actlab.search.space import (
     BINARY,
@@ -129,13 +129,6 @@ def test_successive_halving_keeps_the_best_on_a_synthetic_score():
 
 def test_ranked_puts_nan_last_and_breaks_ties_by_name():
     assert ranked({"b": 1.0, "a": 1.0, "n": math.nan, "c": 2.0}) == ["c", "a", "b", "n"]
-
-
-def test_default_rungs_end_at_the_full_budget():
-    rungs = default_rungs(1000, keep=5, eta=3, full_steps=6000, max_seeds=3)
-    assert rungs[-1] == Rung(6000, 3)
-    assert rungs[0].seeds == 1 and len(rungs) == math.ceil(math.log(200, 3))
-    assert all(a.steps < b.steps for a, b in zip(rungs, rungs[1:], strict=False))
 
 
 def test_theory_screen_drops_exploding_and_collapsing_signals_at_the_proxys_init():

@@ -354,6 +354,9 @@ def search_cmd(
     address: str = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT"),
     out: Path = typer.Option(None, help="search directory (default: runs/search-<time>)"),
     resume: Path = typer.Option(None, help="continue an interrupted search in this directory"),
+    config: Path = typer.Option(
+        None, help="TOML file of search settings (rung_steps, rung_seeds, eta, holdout, ...)"
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
 ) -> None:
     """Search for activation functions: drops before training, successive halving on
@@ -384,6 +387,7 @@ def search_cmd(
         with progress:
             result = search(
                 preset,
+                config=config,
                 out=out,
                 resume=resume,
                 say=progress.say,

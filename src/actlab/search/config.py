@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -115,14 +116,23 @@ class SearchConfig(BaseModel):
         return [self.proxy] + ([self.second] if self.second and self.second != self.proxy else [])
 
 
-def search_config(preset: str | None = None, **overrides: Any) -> SearchConfig:
-    """The preset (default: 'default') with the overrides given (None means unset)."""
+def search_config(
+    preset: str | None = None, file: str | Path | None = None, **overrides: Any
+) -> SearchConfig:
+    """The preset (default: 'default'), then a TOML file of settings (the names of
+    search.json's config), then the overrides given (None means unset)."""
+    from actlab.config import read_toml
+
     name = preset or "default"
     if name not in PRESETS:
         raise UserError(f"unknown search preset '{name}'; available: {', '.join(sorted(PRESETS))}")
     raw = {**PRESETS[name], "preset": name}
+    source = f"search preset '{name}'"
+    if file is not None:
+        raw.update(read_toml(Path(file)))
+        source = f"search settings '{file}'"
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return build(raw, source=f"search preset '{name}'")
+    return build(raw, source=source)
 
 
 def build(raw: dict[str, Any], source: str = "search settings") -> SearchConfig:

@@ -17,13 +17,16 @@ def plot_survival(rungs, controls: list[str], path: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0), width_ratios=[1, 2])
     indices = sorted(rungs["rung"].unique())
     entering = [int(((rungs["rung"] == i) & (rungs["kind"] == "candidate")).sum()) for i in indices]
-    left.plot([i + 1 for i in indices], entering, "o-", color="tab:blue")
-    for i, n in zip(indices, entering, strict=True):
-        left.annotate(str(n), (i + 1, n), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    finalists = int((rungs[rungs["rung"] == indices[-1]]["went_on"] == 1).sum())
+    counts = entering + [finalists]
+    steps = list(range(1, len(counts) + 1))
+    left.plot(steps, counts, "o-", color="tab:blue")
+    for x, n in zip(steps, counts, strict=True):
+        left.annotate(str(n), (x, n), textcoords="offset points", xytext=(4, 4), fontsize=8)
     left.set_yscale("log")
     left.set_xlabel("rung")
-    left.set_ylabel("candidates entering")
-    left.set_xticks([i + 1 for i in indices])
+    left.set_ylabel("candidates")
+    left.set_xticks(steps, [str(i + 1) for i in indices] + ["finalists"])
     left.grid(True, alpha=0.3)
     left.set_title("survival", fontsize=10)
 

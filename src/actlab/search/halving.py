@@ -68,23 +68,3 @@ def successive_halving(
         alive = survivors_of(own, eta, keep) if not last else ranked(own)[: min(keep, len(own))]
         results.append(RungResult(index, rung, {n: float(scores[n]) for n in names}, tuple(alive)))
     return results
-
-
-def default_rungs(
-    candidates: int, keep: int, eta: float, full_steps: int, max_seeds: int
-) -> list[Rung]:
-    """Enough rungs to bring `candidates` down to `keep` by factors of eta; the last rung at
-    `full_steps`, each earlier one at 1/eta of the next's steps (at least 50), seeds rising
-    from 1 to max_seeds."""
-    count = (
-        max(1, math.ceil(math.log(max(candidates, 1) / max(keep, 1), eta)))
-        if candidates > keep
-        else 1
-    )
-    rungs = []
-    for i in range(count):
-        from_end = count - 1 - i
-        steps = max(50, round(full_steps / eta**from_end))
-        seeds = max(1, min(max_seeds, 1 + i * (max_seeds - 1) // max(count - 1, 1)))
-        rungs.append(Rung(steps, seeds))
-    return rungs

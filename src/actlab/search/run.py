@@ -105,15 +105,19 @@ class SearchDir:
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path, self.manifest = path, manifest
 
+    @staticmethod
+    def check_free(path: Path) -> None:
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UserError(
+                f"'{path}' already exists and is not an empty directory; continue a search "
+                f"there with `actlab search --resume {path}`, or give another --out"
+            )
+
     @classmethod
     def create(cls, path: Path, config: SearchConfig) -> SearchDir:
         from actlab.store import environment, now
 
-        if path.exists() and any(path.iterdir()):
-            raise UserError(
-                f"'{path}' already exists and is not empty; continue it with "
-                f"`actlab search --resume {path}`, or give another --out"
-            )
+        cls.check_free(path)
         path.mkdir(parents=True, exist_ok=True)
         manifest = {
             "kind": "search",
@@ -152,28 +156,37 @@ CANDIDATE_COLUMNS = ["name", "expression"]
 DROP_COLUMNS = ["name", "expression", "reason", "detail"]
 
 
-def selected(store: SearchDir, config: SearchConfig) -> list[Candidate]:
-    """The first rung's candidates: read back if chosen before, chosen and written if not."""
+def chosen(config: SearchConfig):
+    """The space screened before training (select.py), timed."""
     from actlab.search.select import select
 
-    done = store.path / "candidates.csv"
-    if done.exists():
-        return [Candidate(r["name"], r["expression"]) for r in read_csv_rows(done)]
     start = time.perf_counter()
     selection = select(config, config.controls)
-    drops = [d.__dict__ for d in selection.drops]
-    write_atomic(store.path / "drops.csv", csv_text(drops, DROP_COLUMNS))
-    kept = [c.__dict__ for c in selection.kept]
+    return selection, round(time.perf_counter() - start, 2)
+
+
+def write_selection(store: SearchDir, selection, seconds: float) -> None:
+    write_atomic(
+        store.path / "drops.csv", csv_text([d.__dict__ for d in selection.drops], DROP_COLUMNS)
+    )
     store.manifest["funnel"] = {
         "space": selection.space_size,
         "examined": selection.examined,
         "dropped": selection.drop_counts(),
         "entered": len(selection.kept),
-        "seconds": round(time.perf_counter() - start, 2),
+        "seconds": seconds,
     }
     store.save()
-    write_atomic(done, csv_text(kept, CANDIDATE_COLUMNS))  # last: it marks the step done
-    return selection.kept
+    kept = [c.__dict__ for c in selection.kept]
+    # Last: its presence marks the step done.
+    write_atomic(store.path / "candidates.csv", csv_text(kept, CANDIDATE_COLUMNS))
+
+
+def read_candidates(path: Path) -> list[Candidate] | None:
+    file = path / "candidates.csv"
+    if not file.exists():
+        return None
+    return [Candidate(r["name"], r["expression"]) for r in read_csv_rows(file)]
 
 
 def read_drops(path: Path) -> list[Drop]:
@@ -281,6 +294,7 @@ def execute(
         get_activation(control)  # an unknown control fails before anything is written
     if config.space != "default":
         read_space(config.space)  # so does a bad space file
+    selection = None
     if resume is not None:
         store = SearchDir.open(resume)
         if store.manifest["config_hash"] != config.hash():
@@ -290,11 +304,19 @@ def execute(
                 "changing settings, or start a new search"
             )
     else:
-        store = SearchDir.create(out if out is not None else default_dir(config), config)
+        path = out if out is not None else default_dir(config)
+        SearchDir.check_free(path)
+        # Before the directory is made: a space with nothing to train is refused untouched.
+        selection = chosen(config)
+        store = SearchDir.create(path, config)
     try:
         store.mark("running")
         say(f"search directory: {store.path}")
-        candidates = selected(store, config)
+        candidates = read_candidates(store.path)
+        if candidates is None:
+            selection = selection or chosen(config)
+            write_selection(store, *selection)
+            candidates = selection[0].kept
         funnel = store.manifest["funnel"]
         say(
             f"{funnel['entered']} candidates enter the first rung "
@@ -333,6 +355,7 @@ def default_dir(config: SearchConfig, root: Path = Path("runs")) -> Path:
 def search(
     preset: str | None = None,
     *,
+    config: str | Path | None = None,
     out: str | Path | None = None,
     resume: str | Path | None = None,
     say: Callable[[str], None] | None = None,
@@ -343,17 +366,19 @@ def search(
     """Search for activation functions; returns the Search (its directory and leaderboard).
 
     >>> search("quick", out="runs/my-search")
+
+    `config`: a TOML file of settings (SearchConfig's names) over the preset's.
     """
     if resume is not None:
         stored = SearchDir.open(Path(resume)).manifest["config"]
         changed = {k: v for k, v in overrides.items() if v is not None}
         if preset is not None:
             changed["preset"] = preset
-        config = build({**stored, **changed}, source=f"search '{resume}'")
+        settings = build({**stored, **changed}, source=f"search '{resume}'")
     else:
-        config = search_config(preset, **overrides)
+        settings = search_config(preset, config, **overrides)
     return execute(
-        config,
+        settings,
         out=Path(out) if out else None,
         resume=Path(resume) if resume else None,
         say=say,

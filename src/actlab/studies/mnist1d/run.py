@@ -30,21 +30,24 @@ def dataset(ctx: RunContext) -> dict:
     }
 
 
+def init_seed(run_seed: int, architecture: str, shape: dict, seed: int) -> int:
+    """The stream a network's initial weights are drawn from: not the activation's, so every
+    activation of a seed starts from the same weights (common random numbers)."""
+    from actlab.engine import derive_seed
+
+    return derive_seed(run_seed, "mnist1d", "init", architecture, sorted(shape.items()), seed)
+
+
 def build(trials: list[Trial], ctx: RunContext):
     """The stack of a batch: every trial's network from its seed's initial weights (the same
     for every activation within a seed: common random numbers, so comparisons are paired)."""
-    from actlab.engine import derive_seed
     from actlab.engine.architectures import get_architecture
 
     name = trials[0].params["architecture"]
     arch = get_architecture(name)
     shape = ctx.config.shape(name)
     members = [
-        arch.initial(
-            shape,
-            derive_seed(ctx.run_seed, "mnist1d", "init", name, sorted(shape.items()), t.seed),
-            ctx.torch_dtype,
-        )
+        arch.initial(shape, init_seed(ctx.run_seed, name, shape, t.seed), ctx.torch_dtype)
         for t in trials
     ]
     acts = [ctx.activations[t.activation].fn for t in trials]

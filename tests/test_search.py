@@ -1,0 +1,292 @@
+"""`actlab search` end to end: the quick preset through the console script, seeds and data
+kept apart between screening and confirmation, kill and resume to the same leaderboard, the
+Ray executor's leaderboard, and bad input as one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from actlab.activations import parse_activation_arg
+from actlab.cli import app
+from actlab.errors import UserError
+from actlab.search.run import search
+from actlab.store import PROGRESS
+
+ACTLAB = Path(sys.executable).parent / "actlab"
+
+# Small enough for seconds: 6 candidates, two rungs, 2 finalists on 2 fresh seeds.
+TINY = """\
+candidates = 6
+rung_steps = [20, 40]
+rung_seeds = [1, 2]
+finalists = 2
+confirm_seeds = 2
+confirm_steps = 30
+executor = "local"
+max_members = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_toml(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("search-cfg") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_toml, tmp_path_factory):
+    """The tiny search uninterrupted, in this process."""
+    out = tmp_path_factory.mktemp("search-ref") / "s"
+    return search(config=tiny_toml, out=out, report=False)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """`actlab search --preset quick` as a user runs it."""
+    root = tmp_path_factory.mktemp("search-quick")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(ACTLAB), "search", "--preset", "quick", "--out", "s"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return root / "s", proc, time.perf_counter() - start
+
+
+def test_the_quick_preset_writes_a_complete_search_directory(quick):
+    path, proc, seconds = quick
+    for name in (
+        "search.json",
+        "candidates.csv",
+        "drops.csv",
+        "rungs.csv",
+        "leaderboard.csv",
+        "finalists.txt",
+        "report.md",
+        "report.html",
+        "figures/search_survival.png",
+        "figures/search_shapes.png",
+    ):
+        assert (path / name).exists(), name
+    manifest = json.loads((path / "search.json").read_text())
+    assert manifest["status"] == "complete" and manifest["finished"]
+    assert manifest["funnel"]["entered"] == 24
+    # Progress is said stage by stage on stderr.
+    assert "rung 1 of 2: 24 candidates" in proc.stderr and "confirmation on the cnn" in proc.stderr
+    print(f"quick search: {seconds:.1f} s")
+
+
+def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
+    path, _, _ = quick
+    board = pd.read_csv(path / "leaderboard.csv")
+    for column in (
+        "rank",
+        "name",
+        "expression",
+        "screen_score",
+        "confirm_mean",
+        "confirm_low",
+        "confirm_high",
+        "p_vs_relu",
+        "cnn_mean",
+        "cnn_p_vs_relu",
+    ):
+        assert column in board, column
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    assert board["confirm_mean"].is_monotonic_decreasing
+    assert sorted(board["kind"]) == ["control"] * 3 + ["finalist"] * 2
+    # The confirmation's numbers are recomputable from its run: mean over 3 seeds.
+    results = pd.read_csv(path / "confirm" / "mlp" / "results.csv")
+    final = results[(results["metric"] == "test_accuracy") & results["step"].isna()]
+    relu = board.set_index("name").loc["ReLU"]
+    assert math.isclose(
+        final[final["activation"] == "ReLU"]["value"].mean(), relu["confirm_mean"], rel_tol=1e-5
+    )
+    assert math.isnan(relu["p_vs_relu"])
+    assert board.loc[board["name"] != "ReLU", "p_vs_relu"].between(0, 1).all()
+
+
+def test_finalists_are_the_last_rungs_best_and_accepted_as_activations(quick):
+    path, _, _ = quick
+    rungs = pd.read_csv(path / "rungs.csv")
+    for rung, kept in ((0, 8), (1, 2)):  # 24 -> ceil(24/3) = 8 -> the top 2
+        at = rungs[(rungs["rung"] == rung) & (rungs["kind"] == "candidate")]
+        went = at[at["went_on"] == 1]
+        assert len(went) == kept
+        assert went["score"].min() >= at[at["went_on"] == 0]["score"].max()
+    lines = (path / "finalists.txt").read_text().splitlines()
+    board = pd.read_csv(path / "leaderboard.csv")
+    finalists = board[board["kind"] == "finalist"]
+    assert lines == [f"{r.name}={r.expression}" for r in finalists.itertuples()]
+    assert set(finalists["name"]) == set(
+        rungs[(rungs["rung"] == 1) & (rungs["went_on"] == 1)]["name"]
+    )
+    for line in lines:
+        assert parse_activation_arg(line).name == line.split("=", 1)[0]
+
+
+def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(quick):
+    path, _, _ = quick
+    text = (path / "report.md").read_text()
+    board = pd.read_csv(path / "leaderboard.csv")
+    assert "2 finalists from 24 candidates" in text
+    assert "## Selection bias" in text and "## Confirmation" in text
+    for name in board["name"]:
+        assert name in text
+    change = board["confirm_mean"] - board["screen_score"]
+    bias = change[board["kind"] == "control"].mean() - change[board["kind"] == "finalist"].mean()
+    assert (f"{100 * bias:.1f} points" in text) or (f"{100 * -bias:.1f} points better" in text)
+    html = (path / "report.html").read_text()
+    assert all(name in html for name in board["name"])  # the explorer draws each one
+
+
+def init_seeds(run_dir: Path) -> set[int]:
+    """Every initial-weight stream a run's networks drew from."""
+    from actlab.studies.mnist1d.run import init_seed
+
+    config = json.loads((run_dir / "manifest.json").read_text())["config"]
+    study = config["study_config"]["mnist1d"]
+    shape = {"mlp": {"inputs": 40}, "cnn": {"length": 40}}
+    return {
+        init_seed(config["seed"], arch, shape[arch], s)
+        for arch in study["architectures"]
+        for s in range(config["seeds"])
+    }
+
+
+def test_confirmation_never_reuses_a_screening_seed_or_sees_the_test_set_in_screening(reference):
+    path = reference.path
+    screening = [path / "rungs" / f"rung-{i}" for i in range(2)]
+    confirming = [path / "confirm" / "mlp", path / "confirm" / "cnn"]
+    screened = set().union(*(init_seeds(p) for p in screening))
+    confirmed = set().union(*(init_seeds(p) for p in confirming))
+    assert screened and confirmed and not screened & confirmed
+    for p in screening:
+        study = json.loads((p / "manifest.json").read_text())["config"]["study_config"]["mnist1d"]
+        assert study["holdout"] == 500  # scored on held-out training samples
+    for p in confirming:
+        study = json.loads((p / "manifest.json").read_text())["config"]["study_config"]["mnist1d"]
+        assert study["holdout"] == 0 and study["steps"] == 30  # the test set, full budget
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the search ended before the kill point"
+        assert time.monotonic() < deadline, "the kill point never came"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def committed(run_dir: Path) -> int:
+    file = run_dir / PROGRESS
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+def test_a_killed_search_resumes_to_the_same_leaderboard(reference, tiny_toml, tmp_path):
+    out = tmp_path / "s"
+    env = {**os.environ, "ACTLAB_TEST_BATCH_DELAY": "0.4"}
+    start = [str(ACTLAB), "search", "--config", str(tiny_toml), "--no-report"]
+    # Killed in the middle of the second rung, then in the middle of the confirmation.
+    for kill_point in (out / "rungs" / "rung-1", out / "confirm" / "cnn"):
+        args = start + (["--resume", str(out)] if out.exists() else ["--out", str(out)])
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        kill_when(proc, lambda p=kill_point: committed(p) >= 1)
+        assert json.loads((out / "search.json").read_text())["status"] == "running"
+    done = subprocess.run(
+        [str(ACTLAB), "search", "--resume", str(out), "--no-report"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("leaderboard.csv", "rungs.csv", "finalists.txt", "candidates.csv", "drops.csv"):
+        assert (out / name).read_bytes() == (reference.path / name).read_bytes(), name
+
+
+def test_the_ray_executor_gives_the_same_leaderboard(reference, tiny_toml, tmp_path):
+    pytest.importorskip("ray", reason="Ray is in the test extra; install .[test]")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = search(config=tiny_toml, out=tmp_path / "s", executor="ray", report=False)
+    finally:
+        ray.shutdown()
+    for name in ("leaderboard.csv", "rungs.csv", "finalists.txt"):
+        assert (result.path / name).read_bytes() == (reference.path / name).read_bytes(), name
+
+
+def test_the_same_seed_gives_the_same_search_and_another_seed_another_sample(reference, tiny_toml):
+    from actlab.search.config import search_config
+    from actlab.search.select import select
+
+    same = search_config(None, tiny_toml)
+    other = search_config(None, tiny_toml, seed=1)
+    first = select(same, same.controls).kept
+    assert [c.name for c in first] == list(pd.read_csv(reference.path / "candidates.csv")["name"])
+    assert [c.name for c in select(other, other.controls).kept] != [c.name for c in first]
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def bad_space(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "space.txt"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args, fragments",
+    [
+        (lambda t: ["--space", bad_space(t, "# nothing\n\n")], ("holds no candidates",)),
+        (
+            lambda t: ["--space", bad_space(t, "a=x*x\n\nb=sin(x\n")],
+            ("space.txt, line 3",),
+        ),
+        (
+            lambda t: ["--space", bad_space(t, "c=x*0 + 1\nexp(exp(exp(x)))\n")],
+            ("no candidate of the space (2 expressions) survived",),
+        ),
+        (lambda t: ["--confirm-seeds", "1"], ("too small to confirm anything",)),
+        (lambda t: ["--preset", "huge"], ("unknown search preset 'huge'", "available:")),
+        (lambda t: ["--resume", str(t)], ("is not a search directory",)),
+        (lambda t: ["--space", bad_space(t, "ReLU=x*x\n")], ("'ReLU', which is a control",)),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path, monkeypatch, make_args, fragments
+):
+    monkeypatch.chdir(tmp_path)
+    args = make_args(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(app, ["search", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("actlab: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no runs/ made
+
+
+def test_an_existing_directory_is_not_overwritten(reference):
+    with pytest.raises(UserError, match="--resume"):
+        search("quick", out=reference.path)
