@@ -155,6 +155,19 @@ def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(qui
     assert all(name in html for name in board["name"])  # the explorer draws each one
 
 
+def test_actlab_report_rebuilds_a_search_report_identically(quick, tmp_path):
+    import shutil
+
+    path, _, _ = quick
+    copy = shutil.copytree(path, tmp_path / "s")
+    before = {p: (copy / p).read_bytes() for p in ("report.md", "report.html")}
+    (copy / "report.md").unlink()
+    result = CliRunner().invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    for name, content in before.items():
+        assert (copy / name).read_bytes() == content, name
+
+
 def init_seeds(run_dir: Path) -> set[int]:
     """Every initial-weight stream a run's networks drew from."""
     from actlab.studies.mnist1d.run import init_seed

@@ -266,10 +266,18 @@ def report_cmd(
         True, "--html/--no-html", help="also write report.html (one self-contained page)"
     ),
 ) -> None:
-    """Rebuild figures, report.md and report.html from a run's stored results (no training)."""
+    """Rebuild figures, report.md and report.html from a run's (or a search's) stored results
+    (no training)."""
     from actlab.errors import UserError
 
     try:
+        if (run_dir / "search.json").exists():  # a search directory: its own report
+            from actlab.search.report import rebuild
+
+            path = rebuild(run_dir)
+            typer.echo(f"report: {path}")
+            typer.echo(f"html:   {path.with_name('report.html')}")
+            return
         from actlab.executors import report_pool
         from actlab.report.markdown import build_report
         from actlab.runner import load

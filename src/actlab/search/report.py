@@ -326,3 +326,19 @@ def activations_of(board) -> dict[str, Any]:
         else:
             out[r["name"]] = get_activation(r["name"])
     return out
+
+
+def rebuild(path: Path) -> Path:
+    """The report of a finished search, again, from its files (`actlab report DIR`)."""
+    import pandas as pd
+
+    from actlab.errors import UserError
+    from actlab.search.run import Search
+
+    search = Search(Path(path))
+    if search.manifest.get("status") != "complete":
+        raise UserError(
+            f"search '{path}' has not finished (status {search.manifest.get('status')}); "
+            f"finish it with `actlab search --resume {path}`"
+        )
+    return write_report(search, pd.read_csv(Path(path) / "leaderboard.csv"))

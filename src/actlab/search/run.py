@@ -329,12 +329,14 @@ def execute(
         say(f"confirming {len(finalists)} finalists and {len(config.controls)} controls")
         confirmed = confirm(store.path, config, [by_name[n] for n in finalists], say, progress)
         board = write_leaderboard(store.path, config, results, by_name, confirmed)
+        # Complete before the report, which shows the manifest: `actlab report` then
+        # rebuilds the same page. A search killed while drawing resumes to the report.
+        store.mark("complete")
         if report:
             from actlab.search.report import write_report
 
             say("writing the report")
             write_report(Search(store.path), board)
-        store.mark("complete")
     except KeyboardInterrupt:
         store.mark("interrupted")
         raise SearchInterrupted(store.path) from None
