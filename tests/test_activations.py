@@ -23,6 +23,7 @@ from actlab.activations import (
     validate_custom,
 )
 from actlab.errors import UserError
+from actlab.learnable import PAU_DENOMINATOR, PAU_NUMERATOR
 
 KINKS = [-6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 20.0, 20.0000001, -20.0, -20.0000001]
 SMALL = [1e-300, -1e-300, 1e-12, -1e-12, 1e-6, -1e-6]
@@ -132,6 +133,13 @@ FORMULAS = {
     "QuickGELU": lambda x: x * torch.sigmoid(1.702 * x),
     "SquaredReLU": lambda x: torch.where(x > 0, x * x, 0.0),
     "PReLU": lambda x: torch.where(x > 0, x, 0.25 * x),
+    # Learnable ones at their initial values (learnable.py).
+    "Swish-beta": lambda x: x / (1 + torch.exp(-x)),
+    "PAU": lambda x: (
+        sum(a * x**i for i, a in enumerate(PAU_NUMERATOR))
+        / (1 + sum(b * x ** (j + 1) for j, b in enumerate(PAU_DENOMINATOR)).abs())
+    ),
+    "Spline": lambda x: torch.where(x > 0, x, 0.0),
 }
 
 

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from actlab.errors import UserError
 from actlab.expr import parse_expression
+from actlab.learnable import AtInit, Family, builtin_families, parse_learnable
 
 INF = math.inf
 
@@ -62,6 +63,9 @@ class Activation:
     aliases: tuple[str, ...] = ()
     builtin: bool = True
     source: str = ""
+    # A learnable activation's family (learnable.py); `fn` is then the family at its
+    # initial values, which is what every study at initialisation sees.
+    learnable: Family | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -238,6 +242,28 @@ def d_prelu_fixed(x: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------
 # The table. Minima of the non-monotonic ones are rounded outwards to 6 decimals.
+
+_FAMILIES = builtin_families()
+
+
+def learnable_builtin(
+    name: str, family: Family, formula: str, key: str, ref: str, **facts: Any
+) -> Activation:
+    """A built-in learnable activation: its fixed-function fields (`facts`: output_range,
+    saturating, monotonic, smooth) describe the initial function, the one a study at
+    initialisation sees; training changes the function."""
+    return Activation(
+        name=name,
+        fn=AtInit(family),
+        deriv=None,
+        formula=formula,
+        zero_centred=False,
+        key_property=key + " (learnable)",
+        reference=ref,
+        learnable=family,
+        **facts,
+    )
+
 
 _TABLE: tuple[Activation, ...] = (
     Activation(
@@ -553,6 +579,39 @@ _TABLE: tuple[Activation, ...] = (
         key_property="slope fixed at PyTorch's initial value 0.25 for analysis; not learned here",
         reference="He et al. 2015, https://arxiv.org/abs/1502.01852",
     ),
+    learnable_builtin(
+        "Swish-beta",
+        _FAMILIES["Swish-beta"],
+        "x * sigmoid(b x), b learned per layer (init 1)",
+        "Swish whose sharpness b is trained with the weights",
+        "Ramachandran et al. 2017, https://arxiv.org/abs/1710.05941",
+        output_range=(-0.278465, INF),
+        saturating="negative",
+        monotonic=False,
+        smooth=True,
+    ),
+    learnable_builtin(
+        "PAU",
+        _FAMILIES["PAU"],
+        "P5(x) / (1 + |b1 x + ... + b4 x^4|), 10 coefficients learned per layer",
+        "Pade activation unit, initialised to fit Leaky ReLU on [-3, 3]",
+        "Molina et al. 2020, https://arxiv.org/abs/1907.06732",
+        output_range=(-INF, INF),
+        saturating="none",
+        monotonic=False,
+        smooth=True,
+    ),
+    learnable_builtin(
+        "Spline",
+        _FAMILIES["Spline"],
+        "piecewise linear through 9 knots on [-3, 3], learned per unit (init ReLU)",
+        "a learnable shape per unit, as on the edges of Kolmogorov-Arnold networks",
+        "Liu et al. 2024, https://arxiv.org/abs/2404.19756",
+        output_range=(0.0, INF),
+        saturating="negative",
+        monotonic=True,
+        smooth=False,
+    ),
 )
 
 BUILTINS: dict[str, Activation] = {act.name: act for act in _TABLE}
@@ -623,6 +682,10 @@ def _from_text(spec: str, name: str | None) -> Activation:
         return dataclasses.replace(act, name=name) if name else act
     if IMPORT_PATH.match(text):
         return _from_import_path(text, name)
+    if "|" in text:  # a learnable expression: 'EXPR | b=1.0'
+        family = parse_learnable(text)
+        act = custom_activation(name or text, AtInit(family), source=text)
+        return dataclasses.replace(act, learnable=family)
     try:
         expression = parse_expression(text)
     except UserError:

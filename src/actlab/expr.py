@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,8 +242,9 @@ class _Checker:
     Recursion is safe here because _check_size has already bounded the depth.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, params: tuple[str, ...] = ()) -> None:
         self.text = text
+        self.params = params
 
     def check(self, node: ast.AST, condition_allowed: bool = False) -> None:
         if isinstance(node, ast.Constant):
@@ -279,7 +280,7 @@ class _Checker:
             raise _fail(self.text, f"constants of type {kind} are not allowed; only numbers")
 
     def _check_name(self, node: ast.Name) -> None:
-        if node.id == "x" or node.id in ALLOWED_CONSTANTS:
+        if node.id == "x" or node.id in ALLOWED_CONSTANTS or node.id in self.params:
             return
         if node.id in _FUNCTIONS:
             raise _fail(self.text, f"'{node.id}' is a function; call it, as in {node.id}(x)")
@@ -329,10 +330,10 @@ def _uses_x(tree: ast.AST) -> bool:
     return any(isinstance(node, ast.Name) and node.id == "x" for node in ast.walk(tree))
 
 
-def _validated_tree(text: str) -> ast.Expression:
+def _validated_tree(text: str, params: tuple[str, ...] = ()) -> ast.Expression:
     tree = _syntax_tree(text)
     _check_size(text, tree)
-    _Checker(text).check(tree.body)
+    _Checker(text, params).check(tree.body)
     if not _uses_x(tree):
         raise _fail(text, "does not use x; an activation must depend on its input")
     return tree
@@ -342,8 +343,9 @@ class _Evaluator:
     """Evaluates a validated tree; every number becomes a tensor of x's dtype and device,
     so Python never does unbounded integer arithmetic (10**10**10 is just inf)."""
 
-    def __init__(self, x: Tensor) -> None:
+    def __init__(self, x: Tensor, values: Mapping[str, Tensor] | None = None) -> None:
         self.x = x
+        self.values = values or {}
 
     def constant(self, value: float) -> Tensor:
         return torch.tensor(value, dtype=self.x.dtype, device=self.x.device)
@@ -352,7 +354,11 @@ class _Evaluator:
         if isinstance(node, ast.Constant):
             return self.constant(_as_float(node.value))
         if isinstance(node, ast.Name):
-            return self.x if node.id == "x" else self.constant(ALLOWED_CONSTANTS[node.id])
+            if node.id == "x":
+                return self.x
+            if node.id in self.values:  # a learnable parameter (learnable.py)
+                return self.values[node.id]
+            return self.constant(ALLOWED_CONSTANTS[node.id])
         if isinstance(node, ast.BinOp):
             operation = _BINARY_OPS[type(node.op)]
             return operation(self.evaluate(node.left), self.evaluate(node.right))
@@ -379,28 +385,43 @@ def _as_float(value: Any) -> float:
 class Expression:
     """A parsed, whitelisted expression in x, callable on tensors.
 
+    `params` names parameters the expression may use besides x (learnable.py); a call then
+    gives their values, tensors that broadcast against x.
     Pickles as its source text only; the tree is rebuilt (and re-validated) on unpickling.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, params: tuple[str, ...] = ()) -> None:
         self.source = source
-        self._tree = _validated_tree(source)
+        self.params = tuple(params)
+        self._tree = _validated_tree(source, self.params)
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def names_used(self) -> set[str]:
+        return {node.id for node in ast.walk(self._tree) if isinstance(node, ast.Name)}
+
+    def __call__(self, x: Tensor, values: Mapping[str, Tensor] | None = None) -> Tensor:
         if not (x.is_floating_point() or x.is_complex()):  # ints and bools: compute in float
             x = x.to(torch.get_default_dtype())
+        missing = [p for p in self.params if not values or p not in values]
+        if missing:
+            raise _fail(self.source, f"no value given for the parameter(s) {', '.join(missing)}")
         try:
-            result = _Evaluator(x).evaluate(self._tree.body)
+            result = _Evaluator(x, values).evaluate(self._tree.body)
         except Exception as exc:  # torch errors are the user's expression failing, not a bug
             raise _fail(self.source, f"cannot be evaluated: {exc}") from None
-        # An expression like where(x > 0, 1, 2) is still per-element: give it x's shape.
-        return result.expand_as(x).clone() if result.shape != x.shape else result
+        # An expression like where(x > 0, 1, 2) is still per-element: give it x's shape
+        # (or, with parameters of a wider shape, the broadcast of the two).
+        if result.shape != x.shape:
+            shape = torch.broadcast_shapes(result.shape, x.shape)
+            return result.expand(shape).clone()
+        return result
 
-    def __getstate__(self) -> dict[str, str]:
-        return {"source": self.source}
+    def __getstate__(self) -> dict:
+        if not self.params:
+            return {"source": self.source}
+        return {"source": self.source, "params": self.params}
 
-    def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["source"])
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], tuple(state.get("params", ())))
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"

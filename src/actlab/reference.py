@@ -27,6 +27,35 @@ class Act(nn.Module):
         return self.fn(x)
 
 
+class LearnableAct(nn.Module):
+    """A learnable activation at one site: its parameters as nn.Parameters (one value per
+    layer, or one per unit along `unit_dim`), trained with the weights."""
+
+    def __init__(self, family, units: int, unit_dim: int = -1) -> None:
+        super().__init__()
+        self.family, self.unit_dim = family, unit_dim
+        for spec in family.params:
+            self.register_parameter(spec.name, nn.Parameter(spec.initial(units)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {spec.name: getattr(self, spec.name) for spec in self.family.params}
+        if self.unit_dim in (-1, x.dim() - 1):
+            return self.family.apply(x, values)
+        moved = x.movedim(self.unit_dim, -1)  # units last, where the values broadcast
+        return self.family.apply(moved, values).movedim(-1, self.unit_dim)
+
+
+def site_act(activation, units: int, unit_dim: int = -1) -> nn.Module:
+    """The module of one activation site: a learnable family (learnable.Family) gets its
+    own parameters there; a fixed function is applied as it is. Neither draws random
+    numbers, so the weights drawn after it are the same for every activation."""
+    from actlab.learnable import Family
+
+    if isinstance(activation, Family):
+        return LearnableAct(activation, units, unit_dim)
+    return Act(activation)
+
+
 class Residual(nn.Module):
     """x + block(x)."""
 
@@ -170,14 +199,15 @@ class Mnist1dMLP(nn.Module):
 
     def __init__(self, activation, hidden: int = 100, inputs: int = 40, classes: int = 10):
         super().__init__()
-        self.act = Act(activation)
+        self.act1 = site_act(activation, hidden)
+        self.act2 = site_act(activation, hidden)
         self.linear1 = nn.Linear(inputs, hidden)
         self.linear2 = nn.Linear(hidden, hidden)
         self.linear3 = nn.Linear(hidden, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.linear1(x))
-        h = h + self.act(self.linear2(h))
+        h = self.act1(self.linear1(x))
+        h = h + self.act2(self.linear2(h))
         return self.linear3(h)
 
 
@@ -187,7 +217,8 @@ class Mnist1dCNN(nn.Module):
 
     def __init__(self, activation, channels: int = 25, length: int = 40, classes: int = 10):
         super().__init__()
-        self.act = Act(activation)
+        # One site per convolution; a unit is a channel (dimension 1 of [batch, channels, t]).
+        self.act1, self.act2, self.act3 = (site_act(activation, channels, 1) for _ in range(3))
         self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
         self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
         self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
@@ -197,9 +228,9 @@ class Mnist1dCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.view(x.shape[0], 1, x.shape[-1])
-        h = self.act(self.conv1(h))
-        h = self.act(self.conv2(h))
-        h = self.act(self.conv3(h))
+        h = self.act1(self.conv1(h))
+        h = self.act2(self.conv2(h))
+        h = self.act3(self.conv3(h))
         return self.linear(h.flatten(1))
 
 
@@ -239,7 +270,7 @@ class EncoderBlock(nn.Module):
         self.attention = SelfAttention(d_model, heads)
         self.norm2 = nn.LayerNorm(d_model)
         self.fc1 = nn.Linear(d_model, mlp_ratio * d_model)
-        self.act = Act(activation)
+        self.act = site_act(activation, mlp_ratio * d_model)
         self.fc2 = nn.Linear(mlp_ratio * d_model, d_model)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:

@@ -197,6 +197,23 @@ def check_memory(config: RunConfig, batches, executor) -> None:
     )
 
 
+def check_learnable(studies: list[str], table: dict) -> None:
+    """Refuse a learnable activation in a study that cannot train its parameters."""
+    from actlab.studies import available, get_study
+
+    learnable = [name for name, act in table.items() if act.learnable is not None]
+    if not learnable:
+        return
+    accepting = [s for s in available() if get_study(s).learnable_activations]
+    for study_name in studies:
+        if get_study(study_name).learnable_activations is None:
+            raise UserError(
+                f"activation '{learnable[0]}' is learnable, and study '{study_name}' cannot "
+                "train activation parameters yet; learnable activations run in "
+                f"{', '.join(accepting)}: choose those with --studies, or a fixed activation"
+            )
+
+
 def _test_delay(name: str) -> float:
     """A test-only delay from the environment (see the module docstring); 0 when unset."""
     try:
@@ -263,6 +280,7 @@ def execute(
         ]
     )
     check_device(config.device)
+    check_learnable(config.studies, table)
     for study_name in config.studies:
         get_study(study_name).check(config.study(study_name), table)
 

@@ -131,6 +131,12 @@ BUILTIN_KINKS: dict[str, tuple[float, ...]] = {
     "QuickGELU": (),
     "SquaredReLU": (0.0,),
     "PReLU": (0.0,),
+    # Learnable ones at their initial values: PAU's fitted b1 and b3 are 0, so its
+    # denominator is 1 + x^2 (b2 + b4 x^2), smooth; the spline starts as ReLU, straight
+    # through every other knot.
+    "Swish-beta": (),
+    "PAU": (),
+    "Spline": (0.0,),
 }
 
 

@@ -40,7 +40,7 @@ class StackedCNN(StackedNet):
         h = x.reshape(batch, x.shape[-1], 1)  # shared: conv1d gathers its windows once
         for layer, (_, stride, padding) in enumerate(LAYERS, start=1):
             w, b = p[f"conv{layer}.weight"], p[f"conv{layer}.bias"]
-            h = ops.activate(self.runs, ops.conv1d(h, w, b, stride, padding))
+            h = self.act(f"act{layer}", ops.conv1d(h, w, b, stride, padding))
         # The reference flattens [batch, channels, length] channel-major; written straight
         # into an aligned buffer, which the linear layer's matmul then takes as it is.
         _, _, length, channels = h.shape

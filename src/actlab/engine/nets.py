@@ -21,8 +21,34 @@ from typing import Any, ClassVar
 import torch
 
 from actlab.activations import identity
+from actlab.engine.ops import activate as kernel_activate
 from actlab.engine.ops import kernel_runs
 from actlab.engine.params import ParamStack
+from actlab.engine.stack import activation_runs
+from actlab.learnable import Family, ParamSpec
+
+
+def check_families(activations: Sequence[Any]) -> bool:
+    """True when the members' activations are learnable families; they must then all be,
+    with one parameter signature (names, scopes, shapes), so their parameters stack."""
+    families = [a for a in activations if isinstance(a, Family)]
+    if not families:
+        return False
+    if len(families) != len(activations) or len({f.signature() for f in families}) != 1:
+        raise ValueError(
+            "a stack's learnable activations must all share one parameter signature, "
+            "and cannot be mixed with fixed ones"
+        )
+    return True
+
+
+def member_values(value: torch.Tensor, spec: ParamSpec, z: torch.Tensor) -> torch.Tensor:
+    """A site's parameter `[k, *shape]` (per layer) or `[k, units, *shape]` (per unit),
+    shaped to broadcast against z `[k, ..., units]` as the family expects."""
+    k, middle = value.shape[0], z.dim() - 2
+    if spec.scope == "per-unit":
+        return value.view(k, *([1] * middle), *value.shape[1:])
+    return value.view(k, *([1] * (middle + 1)), *spec.shape)
 
 
 class StackedNet:
@@ -43,6 +69,7 @@ class StackedNet:
         self.shape = dict(shape)
         self.exact = exact
         self.activations = list(activations)
+        self.learnable = check_families(self.activations)
         self.params = ParamStack(members, device=device)
         self.n_members = self.params.n_members
         self.flat, self.flat_grad = self.params.flat, self.params.flat_grad
@@ -82,6 +109,22 @@ class StackedNet:
     def _fast(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def act(self, site: str, z: torch.Tensor) -> torch.Tensor:
+        """The activation at `site` (the reference module's name for it, e.g. "act1") on the
+        pre-activation z `[M, ..., units]`: each member's fixed function, or each member's
+        learnable family with that member's parameters of the site."""
+        if not self.learnable:
+            return kernel_activate(self.runs, z)
+        out = []
+        for start, stop, family in activation_runs(self.activations):
+            part = z[start:stop]
+            values = {
+                spec.name: member_values(self.params[f"{site}.{spec.name}"][start:stop], spec, part)
+                for spec in family.params
+            }
+            out.append(family.apply(part, values))
+        return out[0] if len(out) == 1 else torch.cat(out)
+
     def _exact(self, x: torch.Tensor) -> torch.Tensor:
         from torch.func import functional_call
 
@@ -100,13 +143,17 @@ class StackedNet:
 
     # -- initialisation, work and memory -----------------------------------------------------
     @classmethod
-    def initial(cls, shape: Mapping[str, Any], seed: int, dtype=torch.float32) -> dict:
+    def initial(
+        cls, shape: Mapping[str, Any], seed: int, dtype=torch.float32, activation=identity
+    ) -> dict:
         """One member's initial parameters: the reference module's own default
         initialisation (PyTorch's, as the MNIST-1D repository uses), drawn from a torch
-        random stream seeded with `seed` and leaving the global stream as it was."""
+        random stream seeded with `seed` and leaving the global stream as it was; with a
+        learnable `activation` (a learnable.Family), its parameters' initial values at each
+        site too. The weights do not depend on the activation."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = cls.reference(identity, **shape)
+            module = cls.reference(activation, **shape)
         return {n: p.detach().to(dtype).clone() for n, p in module.named_parameters()}
 
     @classmethod

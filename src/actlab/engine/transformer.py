@@ -249,7 +249,10 @@ class StackedTransformer(StackedNet):
             h = h + _linear(mixed, p[b + "attention.out.weight"], p[b + "attention.out.bias"])
             gamma, beta = p[b + "norm2.weight"], p[b + "norm2.bias"]
             z = _linear(_norm(h), *_fold(p[b + "fc1.weight"], p[b + "fc1.bias"], gamma, beta))
-            a = _Activate.apply(self.runs, z, torch.is_grad_enabled())
+            if self.learnable:
+                a = self.act(b + "act", z)
+            else:
+                a = _Activate.apply(self.runs, z, torch.is_grad_enabled())
             h = h + _linear(a, p[b + "fc2.weight"], p[b + "fc2.bias"])
         pooled = _norm(h).view(m, batch, tokens, d).mean(dim=2)
         pooled = pooled * p["norm.weight"].unsqueeze(1) + p["norm.bias"].unsqueeze(1)

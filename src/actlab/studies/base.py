@@ -218,6 +218,12 @@ class Study:
     one_activation_per_stack: ClassVar[bool] = True
     # Timing studies run alone, after every other batch, so nothing competes for the CPU.
     exclusive: ClassVar[bool] = False
+    # How the study treats a learnable activation (learnable.py): "trained" (its
+    # parameters are trained with the weights and reported), "initial" (the study looks
+    # only at initialisation, where the initial values define the function), or None
+    # (refused before anything runs: the study trains networks whose engine does not yet
+    # train activation parameters, and a frozen stand-in would be measured under its name).
+    learnable_activations: ClassVar[str | None] = None
     # Other studies whose results this one's summary reads when the run has them (its
     # report part is built once they are stored too).
     reads: ClassVar[tuple[str, ...]] = ()

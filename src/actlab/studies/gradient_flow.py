@@ -86,6 +86,7 @@ class Config(BaseModel):
 
 class GradientFlow(Study):
     name = "gradient_flow"
+    learnable_activations = "initial"
     title = "Gradient flow"
     Config = Config
     param_columns = ("depth", "width", "in_dim", "init")

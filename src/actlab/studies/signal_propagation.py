@@ -303,6 +303,7 @@ def phase_background(activation: str):
 # -- the study ---------------------------------------------------------------------------------
 class SignalPropagation(Study):
     name = NAME
+    learnable_activations = "initial"
     title = "Signal propagation"
     Config = Config
     param_columns = ("point", "init", "sigma_w", "sigma_b", "width", "depth")

@@ -53,6 +53,7 @@ ARCH_NOUNS = {"mlp": "a residual MLP", "cnn": "a CNN", "transformer": "a transfo
 
 class Mnist1d(Study):
     name = "mnist1d"
+    learnable_activations = "trained"
     title = "MNIST-1D: MLP, CNN and transformer against the paper"
     Config = Config
     param_columns = ("architecture",)

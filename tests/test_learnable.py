@@ -1,0 +1,220 @@
+"""Learnable activations (learnable.py): declarations and their refusals, the built-in
+families at their initial values, and the engine: exact mode is the reference loop with
+nn.Parameters bit for bit, fast-mode gradients are autograd's on the reference module to
+1e-12 in float64, and a member's bits do not depend on its batch-mates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from actlab import reference
+from actlab.activations import get_activation
+from actlab.cli import app
+from actlab.data import mnist1d_dataset
+from actlab.engine.classify import train_classifier
+from actlab.engine.conv import StackedCNN
+from actlab.engine.mlp import ResidualMLP
+from actlab.engine.transformer import StackedTransformer
+from actlab.errors import UserError
+from actlab.learnable import parse_learnable
+
+PER_UNIT_PRELU = "where(x > 0, x, a*x) | a=0.25 per-unit"
+FAMILIES = ["PAU", "Spline", PER_UNIT_PRELU, "Swish-beta"]
+
+
+def family(spec: str):
+    return get_activation(spec).learnable
+
+
+def test_declarations_give_names_initial_values_and_scopes():
+    f = parse_learnable("x*sigmoid(b*x) + c*x | b=1.5 | c=-0.1 per-unit")
+    assert [(p.name, p.init, p.scope) for p in f.params] == [
+        ("b", (1.5,), "per-layer"),
+        ("c", (-0.1,), "per-unit"),
+    ]
+    semicolons = parse_learnable("x*sigmoid(b*x) + c*x | b=1.5; c=-0.1 per-unit")
+    assert semicolons.signature() == f.signature()
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    expected = x * torch.sigmoid(1.5 * x) - 0.1 * x
+    torch.testing.assert_close(get_activation(f.text + " | b=1.5 | c=-0.1")(x), expected)
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("x*sigmoid(b*x) | c=1.0", "b is used but not declared"),
+        ("x*sigmoid(b*x) | b=1.0 | c=2", "c is declared but not used"),
+        ("x*sigmoid(b*x) | b=nan", "give a finite number"),
+        ("x*sigmoid(b*x) | b=1.0 per-neuron", "unknown scope 'per-neuron'"),
+        ("x*sigmoid(b*x) | b=one", "not a number"),
+        ("x*sigmoid(b*x) | b=1 | b=2", "b is declared twice"),
+        ("x*exp | exp=1", "'exp' is taken"),
+    ],
+)
+def test_bad_declarations_are_one_line_and_exit_2(spec, fragment, tmp_path):
+    with pytest.raises(UserError, match=fragment):
+        get_activation(spec)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["run", "--studies", "mnist1d", "--activations", spec, "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not out.exists()
+
+
+def test_builtins_start_where_their_papers_say():
+    x = torch.linspace(-3, 3, 2001, dtype=torch.float64)
+    leaky = torch.where(x > 0, x, 0.01 * x)
+    assert (get_activation("PAU")(x) - leaky).abs().max() < 0.034  # fitted to Leaky ReLU
+    assert torch.allclose(get_activation("Spline")(x), torch.relu(x), atol=1e-12)
+    swish = get_activation("Swish")(x)
+    assert torch.allclose(get_activation("Swish-beta")(x), swish, atol=1e-15)
+    assert get_activation("Spline").learnable.params[0].scope == "per-unit"
+
+
+def test_theory_takes_a_parametric_expression_at_its_initial_values():
+    result = CliRunner().invoke(app, ["theory", "x*sigmoid(b*x) | b=1.0", "--json"])
+    assert result.exit_code == 0, result.output
+    plain = CliRunner().invoke(app, ["theory", "x*sigmoid(x)", "--json"])
+    import json
+
+    a, b = json.loads(result.stdout), json.loads(plain.stdout)
+    for key in ("q_star", "chi_1", "gain"):
+        assert a[key] == pytest.approx(b[key], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "stacked, module_class",
+    [(ResidualMLP, reference.Mnist1dMLP), (StackedCNN, reference.Mnist1dCNN)],
+)
+@pytest.mark.parametrize("spec", FAMILIES[:3])
+def test_exact_mode_is_the_reference_loop_with_parameters_bit_for_bit(stacked, module_class, spec):
+    data = mnist1d_dataset()
+    fam = family(spec)
+    members = [stacked.initial({}, seed, activation=fam) for seed in (3, 4)]
+    net = stacked({}, members, [fam] * 2, exact=True)
+    result = train_classifier(net, data, 15, eval_every=5)
+    for m in range(2):
+        module = module_class(fam)
+        module.load_state_dict(members[m])
+        ref = reference.classify(module, data, 15, eval_every=5)
+        assert list(result.losses[m]) == ref["losses"]
+        assert result.test_accuracy[m].tolist() == ref["test_accuracy"]
+        trained = net.member(m)
+        for name, value in module.named_parameters():  # every parameter, bit for bit
+            assert torch.equal(trained[name], value.detach()), name
+        site = "act1." + fam.params[0].name
+        assert not torch.equal(trained[site], members[m][site])  # it was trained
+
+
+@pytest.mark.parametrize(
+    "stacked, module_class, shape",
+    [
+        (ResidualMLP, reference.Mnist1dMLP, {}),
+        (StackedCNN, reference.Mnist1dCNN, {}),
+        (StackedTransformer, reference.Mnist1dTransformer, {}),
+    ],
+)
+@pytest.mark.parametrize("spec", FAMILIES)
+def test_fast_mode_gradients_are_autograds_on_the_reference_module(
+    stacked, module_class, shape, spec
+):
+    fam = family(spec)
+    members = [stacked.initial(shape, seed, torch.float64, fam) for seed in (1, 2, 3)]
+    x = torch.randn(8, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    net = stacked(shape, members, [fam] * 3)
+    net.forward(x).square().sum().backward()
+    learnable = [n for n in members[0] if n.rsplit(".", 1)[-1] in {p.name for p in fam.params}]
+    assert learnable
+    for m in range(3):
+        module = module_class(fam, **shape).double()
+        module.load_state_dict(members[m])
+        module(x).square().sum().backward()
+        grads = dict(module.named_parameters())
+        for name in learnable:
+            got = net.params[name].grad[m]
+            want = grads[name].grad
+            assert torch.allclose(got, want, rtol=0, atol=1e-12), (name, (got - want).abs().max())
+
+
+def test_a_learnable_members_bits_do_not_depend_on_its_batch_mates():
+    data = mnist1d_dataset()
+    fam = family("PAU")
+    members = [ResidualMLP.initial({}, seed, activation=fam) for seed in range(3)]
+    three = train_classifier(ResidualMLP({}, members, [fam] * 3), data, 20, eval_every=0)
+    pair = train_classifier(ResidualMLP({}, [members[1]] * 2, [fam] * 2), data, 20, eval_every=0)
+    assert pair.losses[0].tolist() == three.losses[1].tolist()
+
+
+def test_mixing_signatures_in_one_stack_is_refused():
+    members = [ResidualMLP.initial({}, 0, activation=family(s)) for s in ("PAU", "Swish-beta")]
+    with pytest.raises(ValueError, match="one parameter signature"):
+        ResidualMLP({}, members, [family("PAU"), family("Swish-beta")])
+
+
+@pytest.fixture(scope="module")
+def learned_run(tmp_path_factory):
+    import actlab
+
+    config = actlab.RunConfig(
+        activations=["Swish", "Swish-beta", "prelu_unit=" + PER_UNIT_PRELU, "Spline"],
+        studies=["mnist1d", "gradient_flow"],
+        seeds=2,
+        executor="local",
+        study_config={
+            "mnist1d": {"steps": 40, "eval_every": 20, "architectures": ["mlp", "cnn"]},
+            "gradient_flow": {"depths": [3], "width": 8, "n_samples": 8, "report_depth": 3},
+        },
+    )
+    return actlab.run(config=config, out=tmp_path_factory.mktemp("learn") / "run")
+
+
+def test_mnist1d_rows_record_the_learned_parameters_per_layer(learned_run):
+    df = learned_run.results
+    learned = df[df["metric"].str.startswith("learned_")]
+    beta = learned[(learned["activation"] == "Swish-beta") & (learned["metric"] == "learned_b")]
+    # Two sites in the MLP, three in the CNN, per seed; and they moved from 1.
+    assert sorted(beta.groupby("architecture")["layer"].nunique().items()) == [
+        ("cnn", 3),
+        ("mlp", 2),
+    ]
+    assert len(beta) == 2 * (2 + 3) and (beta["value"] != 1.0).all()
+    prelu = learned[learned["activation"] == "prelu_unit"]
+    assert {"learned_a", "learned_a_sd"} <= set(prelu["metric"])
+    assert (prelu[prelu["metric"] == "learned_a_sd"]["value"] > 0).all()  # units diverge
+    spline = learned[learned["activation"] == "Spline"]
+    assert {f"learned_v[{i}]" for i in range(9)} == set(spline["metric"])
+    assert learned[learned["activation"] == "Swish"].empty  # fixed: nothing learned
+
+
+def test_a_fixed_activations_numbers_do_not_depend_on_learnable_batch_mates(learned_run, tmp_path):
+    import actlab
+
+    config = learned_run.config.model_copy(
+        update={"activations": ["Swish"], "studies": ["mnist1d"]}
+    )
+    alone = actlab.run(config=config, out=tmp_path / "alone", report=False).results
+    both = learned_run.results
+
+    def pick(d):  # every number but the step time, which is a measured duration
+        rows = d[(d["activation"] == "Swish") & (d["study"] == "mnist1d")]
+        rows = rows[rows["metric"] != "step_time"]
+        return rows.sort_values(["trial", "metric", "step"])["value"].tolist()
+
+    assert pick(alone) == pick(both)
+
+
+def test_a_study_that_cannot_train_them_refuses_in_one_line(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["run", "--studies", "sparsity", "--activations", "ReLU,PAU", "--out", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "'PAU' is learnable" in line and "'sparsity' cannot train" in line
+    assert "mnist1d" in line and "\n" not in line
+    assert not (tmp_path / "r").exists()
