@@ -161,7 +161,7 @@ def learned_run(tmp_path_factory):
     import actlab
 
     config = actlab.RunConfig(
-        activations=["Swish", "Swish-beta", "prelu_unit=" + PER_UNIT_PRELU, "Spline"],
+        activations=["Swish", "Swish-beta", "prelu_unit=" + PER_UNIT_PRELU, "Spline", "ReLU"],
         studies=["mnist1d", "gradient_flow"],
         seeds=2,
         executor="local",
@@ -218,3 +218,33 @@ def test_a_study_that_cannot_train_them_refuses_in_one_line(tmp_path):
     assert "'PAU' is learnable" in line and "'sparsity' cannot train" in line
     assert "mnist1d" in line and "\n" not in line
     assert not (tmp_path / "r").exists()
+
+
+def test_the_frozen_counterpart_is_the_fixed_activation_equal_at_the_start():
+    from actlab.activations import resolve_activations
+    from actlab.report.learnable import frozen_twin
+
+    _, table = resolve_activations(
+        ["ReLU", "Swish", "PReLU", "Swish-beta", "Spline", "PAU", "pl=" + PER_UNIT_PRELU]
+    )
+    assert frozen_twin(table["Swish-beta"], table) == "Swish"
+    assert frozen_twin(table["Spline"], table) == "ReLU"
+    assert frozen_twin(table["pl"], table) == "PReLU"
+    assert frozen_twin(table["PAU"], table) is None  # only close to Leaky ReLU
+
+
+def test_the_report_shows_what_was_learned_and_tests_it_against_the_frozen_twin(learned_run):
+    text = learned_run.report_path.read_text()
+    section = text[text.index("## Learnable activations") :]
+    section = section[: section.index("\n## ", 3)]
+    assert "figures/learnable_shapes.png" in section
+    assert (learned_run.path / "figures" / "learnable_shapes.png").exists()
+    # Swish-beta's b per layer, with the start value; its twin is Swish, tested by seed.
+    assert "**Swish-beta**" in section and "b (start 1)" in section
+    for arch in ("mlp", "cnn"):
+        assert f"In the {arch}, Swish-beta and frozen Swish" in section or (
+            "Swish-beta's parameters" in section
+            and f"in the {arch} against frozen Swish" in section
+        )
+    assert "paired sign-flip permutation test over 2 seeds" in section
+    assert "Holm-adjusted over the 4 learned-versus-frozen comparisons" in section

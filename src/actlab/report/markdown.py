@@ -203,6 +203,11 @@ def build_report(
     transfer = transfer_section(parts, names, verdicts)
     if transfer is not None:
         sections.append(transfer)
+    from actlab.report.learnable import learnable_section
+
+    learned = learnable_section(results, activations, figure_dir)
+    if learned is not None:
+        sections.append(learned)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("actlab.report", "templates"),
         keep_trailing_newline=True,
