@@ -238,8 +238,10 @@ def test_table_order_and_metadata() -> None:
     for act in BUILTINS.values():
         assert act.builtin and act.formula and act.key_property and act.reference
         assert "http" in act.reference or act.name == "Linear"
+    # PReLU's slope is learned (issue 17), from nn.PReLU's 0.25.
+    assert BUILTINS["PReLU"].learnable is not None
     assert (
-        "0.25" in BUILTINS["PReLU"].key_property and "not learned" in BUILTINS["PReLU"].key_property
+        "0.25" in BUILTINS["PReLU"].key_property and "learnable" in BUILTINS["PReLU"].key_property
     )
     assert "2109.08668" in BUILTINS["SquaredReLU"].reference
     smooth = {name for name, act in BUILTINS.items() if act.smooth}

@@ -30,7 +30,7 @@ INF = math.inf
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 LEAKY_RELU_SLOPE = 0.01
-PRELU_SLOPE = 0.25  # nn.PReLU's initial slope; fixed here so the function can be analysed
+PRELU_SLOPE = 0.25  # nn.PReLU's initial slope (learnable.py trains it from there)
 QUICK_GELU_SCALE = 1.702
 SOFTPLUS_THRESHOLD = 20.0  # F.softplus returns x itself above this, so its slope is exactly 1
 GELU_TANH_COEFF = 0.044715
@@ -568,16 +568,18 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="PReLU",
-        fn=prelu_fixed,
+        fn=prelu_fixed,  # its function at the initial slope (with a kernel and derivative)
         deriv=d_prelu_fixed,
-        formula="x if x > 0 else 0.25 x",
+        formula="x if x > 0 else a x, a learned per layer (init 0.25, nn.PReLU's)",
         output_range=(-INF, INF),
         zero_centred=False,
         saturating="none",
         monotonic=True,
         smooth=False,
-        key_property="slope fixed at PyTorch's initial value 0.25 for analysis; not learned here",
+        key_property="negative slope a trained with the weights, one per layer, from 0.25 "
+        "(learnable; max(x, 0.25*x) is its frozen twin)",
         reference="He et al. 2015, https://arxiv.org/abs/1502.01852",
+        learnable=_FAMILIES["PReLU"],
     ),
     learnable_builtin(
         "Swish-beta",

@@ -26,6 +26,7 @@ def plan(
     max_members: int,
     max_bytes: int | None = None,
     config=None,
+    signatures: dict[str, tuple | None] | None = None,
 ) -> list[Batch]:
     """Group by the study's batch key and activation; order each group by seed and split it
     into chunks of at most
@@ -34,7 +35,10 @@ def plan(
     rank = {name: i for i, name in enumerate(activation_order)}
     groups: dict[tuple, list[Trial]] = {}
     for trial in trials:
-        groups.setdefault(study.batch_key(trial), []).append(trial)
+        # Learnable activations stack only with their own kind: their parameters have
+        # one layout per signature (learnable.Family.signature).
+        kind = (signatures or {}).get(trial.activation)
+        groups.setdefault((study.batch_key(trial), kind), []).append(trial)
     parts = [
         part
         for members in groups.values()

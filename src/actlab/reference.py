@@ -31,11 +31,15 @@ class LearnableAct(nn.Module):
     """A learnable activation at one site: its parameters as nn.Parameters (one value per
     layer, or one per unit along `unit_dim`), trained with the weights."""
 
-    def __init__(self, family, units: int, unit_dim: int = -1) -> None:
+    def __init__(self, family, units: int, unit_dim: int = -1, dtype=None) -> None:
         super().__init__()
-        self.family, self.unit_dim = family, unit_dim
-        for spec in family.params:
-            self.register_parameter(spec.name, nn.Parameter(spec.initial(units)))
+        self.family, self.units, self.unit_dim = family, units, unit_dim
+        for name, value in self.initial_values(dtype or torch.get_default_dtype()).items():
+            self.register_parameter(name, nn.Parameter(value))
+
+    def initial_values(self, dtype) -> dict[str, torch.Tensor]:
+        """The declared initial values in `dtype` (not rounded through another dtype)."""
+        return {spec.name: spec.initial(self.units, dtype) for spec in self.family.params}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = {spec.name: getattr(self, spec.name) for spec in self.family.params}
@@ -45,14 +49,14 @@ class LearnableAct(nn.Module):
         return self.family.apply(moved, values).movedim(-1, self.unit_dim)
 
 
-def site_act(activation, units: int, unit_dim: int = -1) -> nn.Module:
+def site_act(activation, units: int, unit_dim: int = -1, dtype=None) -> nn.Module:
     """The module of one activation site: a learnable family (learnable.Family) gets its
     own parameters there; a fixed function is applied as it is. Neither draws random
     numbers, so the weights drawn after it are the same for every activation."""
     from actlab.learnable import Family
 
     if isinstance(activation, Family):
-        return LearnableAct(activation, units, unit_dim)
+        return LearnableAct(activation, units, unit_dim, dtype)
     return Act(activation)
 
 
@@ -94,7 +98,7 @@ def build_mlp(
             block.append(nn.LayerNorm(w.shape[0], dtype=w.dtype))
         elif norm is not None:
             raise ValueError(f"unknown norm {norm!r}")
-        block.append(Act(activation))
+        block.append(site_act(activation, w.shape[0], dtype=w.dtype))
         if residual and i > 0:
             layers.append(Residual(nn.Sequential(*block)))
         else:

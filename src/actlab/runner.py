@@ -303,6 +303,10 @@ def execute(
             flush_denormals=config.flush_denormals,
         )
     all_keys = {t.key for trials in trials_by_study.values() for t in trials}
+    signatures = {
+        name: act.learnable.signature() if act.learnable is not None else None
+        for name, act in table.items()
+    }
 
     def planned(done: set[str]) -> list:
         batches = []
@@ -314,6 +318,7 @@ def execute(
                 config.max_members,
                 max_bytes=config.batch_memory_mb * 2**20,
                 config=config.study(study_name),
+                signatures=signatures,
             )
         return batches
 

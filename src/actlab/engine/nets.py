@@ -99,6 +99,16 @@ class StackedNet:
     def write_back(self, sub: StackedNet, rows: Sequence[int]) -> None:
         sub.params.write_rows_to(self.params, rows)
 
+    def learned_sites(self, m: int) -> list[dict[str, torch.Tensor]]:
+        """A member's learnable activation parameters per site, in the network's order
+        (copies); empty for fixed activations."""
+        if not self.learnable:
+            return []
+        names = [spec.name for spec in self.activations[m].params]
+        params = self.member(m)
+        sites = [n[: -len(names[0]) - 1] for n in params if n.endswith("." + names[0])]
+        return [{name: params[f"{site}.{name}"] for name in names} for site in sites]
+
     # -- forward -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x `[batch, ...]` shared by every member; returns `[M, batch, classes]`."""
@@ -151,10 +161,16 @@ class StackedNet:
         random stream seeded with `seed` and leaving the global stream as it was; with a
         learnable `activation` (a learnable.Family), its parameters' initial values at each
         site too. The weights do not depend on the activation."""
+        from actlab.reference import LearnableAct
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = cls.reference(activation, **shape)
-        return {n: p.detach().to(dtype).clone() for n, p in module.named_parameters()}
+        params = {n: p.detach().to(dtype).clone() for n, p in module.named_parameters()}
+        for site, sub in module.named_modules():
+            if isinstance(sub, LearnableAct):  # exact in `dtype`, not through float32
+                params.update({f"{site}.{n}": v for n, v in sub.initial_values(dtype).items()})
+        return params
 
     @classmethod
     def flops(cls, shape: Mapping[str, Any]) -> float:

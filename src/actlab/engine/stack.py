@@ -375,11 +375,16 @@ class StackedMLP:
             raise ValueError("need one activation per member, and at least one member")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        from actlab.engine.nets import check_families
+
         self.n_members = len(members)
         self.exact = exact
         self.norm = norm
         self.residual = residual
         self.activations = list(activations)
+        # Learnable families (learnable.py): their parameters sit in the flat buffer after
+        # each hidden layer's others, as the reference's LearnableAct after its norm.
+        self.learnable = check_families(self.activations)
         self.runs = activation_runs(self.activations)
         shapes = [tuple(w.shape) for w, _ in members[0]]
         for params in members:
@@ -396,10 +401,15 @@ class StackedMLP:
         # (hidden layers with a norm) the norm's gamma and beta.
         n_hidden = len(shapes) - 1
         entries: list[tuple[str, int, tuple[int, ...]]] = []
+        family = self.activations[0] if self.learnable else None
         for layer, (o, i) in enumerate(shapes):
             entries += [("w", layer, (o, i)), ("b", layer, (o,))]
             if norm is not None and layer < n_hidden:
                 entries += [("g", layer, (o,)), ("beta", layer, (o,))]
+            if family is not None and layer < n_hidden:
+                entries += [
+                    (("act", spec), layer, tuple(spec.initial(o).shape)) for spec in family.params
+                ]
         offsets, width = [], 0
         for _, _, shape in entries:
             offsets.append(width)
@@ -411,6 +421,8 @@ class StackedMLP:
         self.gammas: list[torch.Tensor] = []
         self.betas: list[torch.Tensor] = []
         self._params: list[torch.Tensor] = []
+        # Per hidden layer, the learnable activation's parameters by name, `[M, ...]`.
+        self.act_params: list[dict[str, torch.Tensor]] = [{} for _ in range(n_hidden)]
         store = {"w": self.weights, "b": self.biases, "g": self.gammas, "beta": self.betas}
         for (kind, layer, shape), offset in zip(entries, offsets, strict=True):
             span = slice(offset, offset + math.prod(shape))
@@ -420,19 +432,27 @@ class StackedMLP:
                     view.fill_(1.0)
                 elif kind == "beta":
                     view.zero_()
+                elif isinstance(kind, tuple):  # a learnable activation's parameter
+                    view.copy_(kind[1].initial(shapes[layer][0], dtype).expand_as(view))
                 else:
                     for member, params in enumerate(members):
                         view[member].copy_(params[layer][0 if kind == "w" else 1])
             leaf = view.detach().requires_grad_()
             leaf.grad = self.flat_grad[:, span].view(m, *shape)
-            store[kind].append(leaf)
+            if isinstance(kind, tuple):
+                self.act_params[layer][kind[1].name] = leaf
+            else:
+                store[kind].append(leaf)
             self._params.append(leaf)
         # Detached views for the fused path (they follow the in-place updates) and its
         # reusable buffers, one workspace per input shape.
         self._w = [w.detach() for w in self.weights]
         self._wt = [w.transpose(1, 2) for w in self._w]
         self._b = [b.detach().unsqueeze(1) for b in self.biases]
-        self._kernels = [(slice(start, stop), fn, KERNELS.get(fn)) for start, stop, fn in self.runs]
+        self._kernels = [
+            (slice(start, stop), fn, None if self.learnable else KERNELS.get(fn))
+            for start, stop, fn in self.runs
+        ]
         self._workspaces: dict[tuple, _Workspace] = {}
 
     @property
@@ -449,6 +469,27 @@ class StackedMLP:
             (w[m].detach().clone(), b[m].detach().clone())
             for w, b in zip(self.weights, self.biases, strict=True)
         ]
+
+    def learned_derivative(self, z: torch.Tensor, layer: int, m: int) -> torch.Tensor:
+        """d act / dz of member m's learned activation at hidden `layer`, elementwise on its
+        pre-activations z `[1, ..., units]` (autograd; no gradient reaches the parameters)."""
+        from actlab.engine.nets import member_values
+
+        family = self.activations[m]
+        with torch.enable_grad():
+            leaf = z.detach().clone().requires_grad_(True)
+            values = {
+                spec.name: member_values(
+                    self.act_params[layer][spec.name][m : m + 1].detach(), spec, leaf
+                )
+                for spec in family.params
+            }
+            (slope,) = torch.autograd.grad(family.apply(leaf, values).sum(), leaf)
+        return slope
+
+    def learned_sites(self, m: int) -> list[dict[str, torch.Tensor]]:
+        """A member's learnable activation parameters per hidden layer (copies)."""
+        return [{n: v[m].detach().clone() for n, v in layer.items()} for layer in self.act_params]
 
     def member_norm_params(self, m: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A member's (gamma, beta) per hidden layer; empty without a norm."""
@@ -503,7 +544,7 @@ class StackedMLP:
         """x is `[batch, in]` (shared by all members) or `[M, batch, in]`; returns `[M, batch, out]`."""
         if self.exact:
             return self._forward_exact(x, capture)
-        if self.norm is None and not self.residual and not x.requires_grad:
+        if self.norm is None and not self.residual and not x.requires_grad and not self.learnable:
             if not torch.is_grad_enabled():
                 ws = self._new_workspace(x, grads=False)  # fresh: capture hands them out
                 out = self._forward_plain(x, ws, record=False)[-1]
@@ -525,7 +566,7 @@ class StackedMLP:
                 return z
             if self.norm is not None:
                 z = self._normalise(z, layer)
-            a = self._activate(z)
+            a = self._activate(z, layer)
             h = h + a if self.residual and layer > 0 else a
             if capture is not None:
                 capture.pre.append(z)
@@ -620,8 +661,20 @@ class StackedMLP:
         fn = StackedBatchNorm if self.norm == "batch" else StackedLayerNorm
         return fn.apply(z, self.gammas[layer], self.betas[layer])
 
-    def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        return RunActivations.apply(self._kernels, z)
+    def _activate(self, z: torch.Tensor, layer: int) -> torch.Tensor:
+        if not self.learnable:
+            return RunActivations.apply(self._kernels, z)
+        from actlab.engine.nets import member_values
+
+        out = []
+        for start, stop, family in self.runs:
+            part = z[start:stop]
+            values = {
+                spec.name: member_values(self.act_params[layer][spec.name][start:stop], spec, part)
+                for spec in family.params
+            }
+            out.append(family.apply(part, values))
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def _forward_exact(self, x: torch.Tensor, capture: Captured | None) -> torch.Tensor:
         outputs, pres, posts = [], [], []
@@ -641,7 +694,10 @@ class StackedMLP:
                     g, beta = self.gammas[layer][m], self.betas[layer][m]
                     z = F.layer_norm(z, z.shape[-1:], g, beta, NORM_EPS)
                 pre_m.append(z)
-                a = act(z)
+                if self.learnable:  # as the reference's LearnableAct: this member's values
+                    a = act.apply(z, {n: v[m] for n, v in self.act_params[layer].items()})
+                else:
+                    a = act(z)
                 h = h + a if self.residual and layer > 0 else a
                 post_m.append(h)
             outputs.append(h)
@@ -682,5 +738,7 @@ class StackedMLP:
 
     def grad_abs_max(self) -> torch.Tensor:
         """Largest absolute gradient entry of any parameter, per member, `[M]`."""
-        per_param = [p.grad.abs().flatten(1).amax(dim=1) for p in self.parameters()]
+        per_param = [
+            p.grad.abs().reshape(self.n_members, -1).amax(dim=1) for p in self.parameters()
+        ]
         return torch.stack(per_param, dim=1).amax(dim=1)

@@ -205,7 +205,7 @@ def build_report(
         sections.append(transfer)
     from actlab.report.learnable import learnable_section
 
-    learned = learnable_section(results, activations, figure_dir)
+    learned = learnable_section(results, activations, figure_dir, parts)
     if learned is not None:
         sections.append(learned)
     env = jinja2.Environment(

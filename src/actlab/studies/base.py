@@ -220,9 +220,9 @@ class Study:
     exclusive: ClassVar[bool] = False
     # How the study treats a learnable activation (learnable.py): "trained" (its
     # parameters are trained with the weights and reported), "initial" (the study looks
-    # only at initialisation, where the initial values define the function), or None
-    # (refused before anything runs: the study trains networks whose engine does not yet
-    # train activation parameters, and a frozen stand-in would be measured under its name).
+    # only at initialisation, where the initial values define the function), "timed" (its
+    # function and parameter gradients are timed), or None (refused before anything runs:
+    # a frozen stand-in must never be measured under a learnable activation's name).
     learnable_activations: ClassVar[str | None] = None
     # Other studies whose results this one's summary reads when the run has them (its
     # report part is built once they are stored too).
@@ -316,7 +316,42 @@ def build_stack(
     members = [initial_params(ctx, sizes, scheme, t.seed, t.activation, sigma_b) for t in trials]
     return StackedMLP(
         members,
-        [ctx.activations[t.activation].fn for t in trials],
+        [applied(ctx.activations[t.activation]) for t in trials],
         exact=ctx.exact,
         device=ctx.device,
     )
+
+
+def applied(act: Activation):
+    """What a trained network applies: a learnable family (its parameters trained with the
+    weights), or the fixed function."""
+    return act.learnable if act.learnable is not None else act.fn
+
+
+def learned_rows(model, m: int, diverged: bool = False) -> list[dict[str, Any]]:
+    """A member's learnable activation parameters after training, per hidden layer
+    (`layer` 1, 2, ...): `learned_NAME` (a per-unit one: the mean over units; a shaped one:
+    per element, `learned_NAME[i]`) and, for a per-unit scalar, `learned_NAME_sd` (the
+    standard deviation across units). Nothing for a fixed activation."""
+    if not model.learnable:
+        return []
+    family = model.activations[m]
+    rows = []
+    for layer, values in enumerate(model.learned_sites(m), start=1):
+        for spec in family.params:
+            value = values[spec.name].double()
+            per_unit = spec.scope == "per-unit"
+            mean = value.mean(dim=0) if per_unit else value
+            for i, v in enumerate(mean.reshape(-1).tolist()):
+                label = f"learned_{spec.name}" + (f"[{i}]" if spec.shape else "")
+                rows.append({"metric": label, "layer": layer, "value": nan_if(diverged, v)})
+            if per_unit and not spec.shape:
+                sd = float(value.std()) if value.numel() > 1 else 0.0
+                rows.append(
+                    {
+                        "metric": f"learned_{spec.name}_sd",
+                        "layer": layer,
+                        "value": nan_if(diverged, sd),
+                    }
+                )
+    return rows

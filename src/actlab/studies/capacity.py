@@ -44,6 +44,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    learned_rows,
     nan_if,
     property_frame,
     trial_table,
@@ -134,6 +135,7 @@ def grid_extrap(cfg: Config, dtype=None):
 
 class Capacity(Study):
     name = "capacity"
+    learnable_activations = "trained"
     title = "Representational capacity"
     Config = Config
     param_columns = ("target", "depth", "width", "lr", "optimizer", "steps")
@@ -201,6 +203,7 @@ class Capacity(Study):
                 {"metric": "diverged", "value": float(diverged)},
                 {"metric": "steps_completed", "value": float(result.steps_completed[m])},
             ]
+            trial_rows += learned_rows(model, m, diverged)
             for metric, key in (("prediction", "test"), ("extrap_prediction", "extrap")):
                 trial_rows += [
                     {"metric": metric, "step": i, "value": nan_if(diverged, v)}

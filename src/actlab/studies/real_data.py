@@ -57,6 +57,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    learned_rows,
     nan_if,
     property_frame,
     trial_table,
@@ -342,6 +343,7 @@ def first_reaching(history: list[float], target: float) -> float:
 
 class RealData(Study):
     name = "real_data"
+    learnable_activations = "trained"
     title = "Real data: classification of bundled data sets"
     Config = Config
     param_columns = ("dataset", "depth", "width", "lr", "optimizer")
@@ -406,6 +408,7 @@ class RealData(Study):
                 {"metric": "epochs_run", "value": float(result.epochs_run[m])},
                 {"metric": "diverged", "value": float(diverged)},
             ]
+            trial_rows += learned_rows(result.model, m, diverged)
             trial_rows += [
                 {"metric": "val_accuracy", "step": epoch, "value": float(v)}
                 for epoch, v in enumerate(history)

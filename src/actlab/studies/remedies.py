@@ -26,7 +26,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from actlab.data import sine_data
-from actlab.studies.base import ReportContext, RunContext, Section, Study, Trial, initial_params
+from actlab.studies.base import (
+    ReportContext,
+    RunContext,
+    Section,
+    Study,
+    Trial,
+    applied,
+    initial_params,
+    learned_rows,
+)
 
 Remedy = Literal[
     "plain",
@@ -86,6 +95,7 @@ def setting_name(part: str, depth: int, lr: float) -> str:
 
 class Remedies(Study):
     name = "remedies"
+    learnable_activations = "trained"
     title = "Remedies for the stress settings"
     Config = Config
     param_columns = ("setting", "part", "depth", "width", "lr", "optimizer", "steps", "remedy")
@@ -160,7 +170,7 @@ class Remedies(Study):
                 out[i] = [{"metric": "skipped", "value": 1.0}]
         if not keep:
             return out
-        acts = [ctx.activations[trials[i].activation].fn for i in keep]
+        acts = [applied(ctx.activations[trials[i].activation]) for i in keep]
         lrs = [trials[i].params["lr"] for i in keep]
         if len(keep) == 1 and not ctx.exact:  # never a stack of one (see runner.run_batch)
             members, acts, lrs = members * 2, acts * 2, lrs * 2
@@ -190,6 +200,7 @@ class Remedies(Study):
                 {"metric": "skipped", "value": 0.0},
                 {"metric": "grad_log10_ratio", "value": _log10(last) - _log10(first)},
             ]
+            rows += learned_rows(model, k, bool(result.diverged[k]))
             out[i] = rows
         return out
 

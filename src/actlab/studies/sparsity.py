@@ -51,6 +51,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    learned_rows,
     property_frame,
     trial_table,
 )
@@ -87,6 +88,7 @@ class Config(BaseModel):
 
 class Sparsity(Study):
     name = "sparsity"
+    learnable_activations = "trained"
     title = "Sparsity and dead units"
     Config = Config
     param_columns = ("depth", "width", "in_dim", "lr", "optimizer", "steps")
@@ -128,14 +130,17 @@ class Sparsity(Study):
             model.forward(x, capture)
         # Slopes per member (each with its own activation), one layer at a time: a generator,
         # so only one layer's derivatives are held at once.
+        # A learnable activation's slope is its learned function's, layer by layer.
         derivs = (
             torch.cat(
                 [
-                    ctx.activations[trials[m].activation].derivative(z[m : m + 1])
+                    model.learned_derivative(z[m : m + 1], layer, m)
+                    if model.learnable
+                    else ctx.activations[trials[m].activation].derivative(z[m : m + 1])
                     for m in range(len(trials))
                 ]
             )
-            for z in capture.pre
+            for layer, z in enumerate(capture.pre)
         )
         per_layer = layer_metrics(
             capture.post, derivs, cfg.zero_threshold, cfg.saturation_threshold
@@ -156,6 +161,7 @@ class Sparsity(Study):
                     steps_completed=int(result.steps_completed[m]),
                     target_var=float(data[m][1].double().var(correction=0)),
                 )
+                + learned_rows(model, m, diverged)
             )
         return out
 

@@ -68,8 +68,22 @@ def time_call(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
+def timed_function(act, x):
+    """What is timed: the function; for a learnable activation, its family with its
+    parameters at their initial values as leaves that want gradients (per layer, or per
+    unit along x's last dimension), so the backward includes theirs, as in training."""
+    if act.learnable is None:
+        return act.fn
+    values = {
+        spec.name: spec.initial(x.shape[-1], x.dtype).to(x.device).requires_grad_()
+        for spec in act.learnable.params
+    }
+    return lambda z: act.learnable.apply(z, values)
+
+
 class Speed(Study):
     name = "speed"
+    learnable_activations = "timed"
     title = "Speed"
     Config = Config
     param_columns = ("size", "elements")
@@ -97,7 +111,7 @@ class Speed(Study):
         shape = cfg.sizes[trials[0].params["size"]]
         gen = generator(ctx.run_seed, "speed/input", trials[0].params["size"], trials[0].seed)
         x = torch.randn(*shape, generator=gen, dtype=ctx.torch_dtype).to(ctx.device)
-        acts = {t.activation: ctx.activations[t.activation].fn for t in trials}
+        acts = {t.activation: timed_function(ctx.activations[t.activation], x) for t in trials}
         if BASELINE not in acts:  # the yardstick is always measured, even if not reported
             acts[BASELINE] = get_activation(BASELINE).fn
         grad_out = torch.ones_like(x)

@@ -35,6 +35,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    learned_rows,
     property_frame,
     trial_table,
 )
@@ -92,6 +93,7 @@ class Config(BaseModel):
 
 class Stability(Study):
     name = "stability"
+    learnable_activations = "trained"
     title = "Stability under stress"
     Config = Config
     param_columns = ("part", "depth", "width", "lr", "optimizer", "steps")
@@ -156,6 +158,7 @@ class Stability(Study):
         variance = float(y.double().var(unbiased=False))
         return [
             outcome_rows(result, m, variance, cfg.learned_below, cfg.failed_above)
+            + learned_rows(model, m, bool(result.diverged[m]))
             for m in range(len(trials))
         ]
 

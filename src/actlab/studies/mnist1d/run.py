@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any
 
-from actlab.studies.base import RunContext, Trial, nan_if
+from actlab.studies.base import RunContext, Trial, applied, learned_rows, nan_if
 
 # Per activation, its members' training step is timed this often, in steps after a warm-up.
 TIMED_STEPS, TIMED_REPEATS, WARM_STEPS = 5, 3, 2
@@ -46,18 +46,12 @@ def build(trials: list[Trial], ctx: RunContext):
     name = trials[0].params["architecture"]
     arch = get_architecture(name)
     shape = ctx.config.shape(name)
-    acts = [activation_of(ctx.activations[t.activation]) for t in trials]
+    acts = [applied(ctx.activations[t.activation]) for t in trials]
     members = [
         arch.initial(shape, init_seed(ctx.run_seed, name, shape, t.seed), ctx.torch_dtype, act)
         for t, act in zip(trials, acts, strict=True)
     ]
     return arch(shape, members, acts, exact=ctx.exact, device=ctx.device)
-
-
-def activation_of(act):
-    """What an architecture applies: a learnable family (its parameters trained), or the
-    fixed function."""
-    return act.learnable if act.learnable is not None else act.fn
 
 
 def stack_groups(trials: list[Trial], ctx: RunContext) -> list[list[int]]:
@@ -68,43 +62,6 @@ def stack_groups(trials: list[Trial], ctx: RunContext) -> list[list[int]]:
         family = ctx.activations[t.activation].learnable
         groups.setdefault(None if family is None else family.signature(), []).append(i)
     return list(groups.values())
-
-
-def learned_rows(net, m: int, diverged: bool) -> list[dict[str, Any]]:
-    """A member's learnable parameters after training, per site (layer 1, 2, ... in the
-    order of the network): `learned_NAME` (the mean over units of a per-unit one, per
-    element of a shaped one as `learned_NAME[i]`) and, per unit, `learned_NAME_sd` (the
-    standard deviation across units)."""
-    if not net.learnable:
-        return []
-    family = net.activations[m]
-    params = net.member(m)
-    rows = []
-    for layer, site in enumerate(site_names(params, family), start=1):
-        for spec in family.params:
-            value = params[f"{site}.{spec.name}"].double()
-            per_unit = spec.scope == "per-unit"
-            mean = value.mean(dim=0) if per_unit else value
-            flat = mean.reshape(-1)
-            for i, v in enumerate(flat.tolist()):
-                label = f"learned_{spec.name}" + (f"[{i}]" if spec.shape else "")
-                rows.append({"metric": label, "layer": layer, "value": nan_if(diverged, v)})
-            if per_unit and not spec.shape:
-                sd = float(value.std()) if value.numel() > 1 else 0.0
-                rows.append(
-                    {
-                        "metric": f"learned_{spec.name}_sd",
-                        "layer": layer,
-                        "value": nan_if(diverged, sd),
-                    }
-                )
-    return rows
-
-
-def site_names(params: dict, family) -> list[str]:
-    """The activation sites of a member, in parameter order: 'act1', 'blocks.0.act', ..."""
-    first = family.params[0].name
-    return [n[: -len(first) - 1] for n in params if n.endswith("." + first)]
 
 
 def step_seconds(net, trials: list[Trial], data: dict, ctx: RunContext) -> dict[str, float]:
