@@ -303,3 +303,34 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_an_existing_directory_is_not_overwritten(reference):
     with pytest.raises(UserError, match="--resume"):
         search("quick", out=reference.path)
+
+
+def test_learnable_constants_are_searched_as_parameters(tiny_toml, tmp_path):
+    from actlab.search.space import learnable_constants
+
+    assert learnable_constants("x*sigmoid(2*x)") == "x * sigmoid(c1 * x) | c1=2.0"
+    assert learnable_constants("x**2 + 0.5*x") == "x ** 2 + c1 * x | c1=0.5"  # not exponents
+    assert learnable_constants("log(abs(x) + 1e-3)") is None  # nor the eps guard
+    space = tmp_path / "space.txt"
+    space.write_text("a=x*sigmoid(2*x)\nb=tanh(0.5*x) + x\nc=max(x, 0.1*x)\nd=x*tanh(x)\n")
+    result = search(
+        config=tiny_toml,
+        space=str(space),
+        candidates=4,
+        second="none",
+        learnable_constants=True,
+        out=tmp_path / "s",
+        report=False,
+    )
+    entered = pd.read_csv(result.path / "candidates.csv")
+    assert sorted(entered["name"]) == ["a-learn", "b-learn", "c-learn", "d"]
+    rung = pd.read_csv(result.path / "rungs" / "rung-0" / "results.csv")
+    learned = rung[rung["metric"] == "learned_c1"]
+    assert set(learned["activation"]) == {"a-learn", "b-learn", "c-learn"}
+    assert (
+        learned["value"]
+        != learned["activation"].map({"a-learn": 2.0, "b-learn": 0.5, "c-learn": 0.1})
+    ).all()  # trained away from the start
+    for line in (result.path / "finalists.txt").read_text().splitlines():
+        act = parse_activation_arg(line)
+        assert (act.learnable is not None) == act.name.endswith("-learn")

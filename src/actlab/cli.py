@@ -348,6 +348,11 @@ def search_cmd(
     modulo_scale: bool = typer.Option(
         None, "--modulo-scale/--exact-scale", help="count f and c*f (c > 0) as one function"
     ),
+    learnable_constants: bool = typer.Option(
+        None,
+        "--learnable-constants/--fixed-constants",
+        help="make each candidate's constants parameters trained with the weights",
+    ),
     candidates: int = typer.Option(None, help="candidates that enter the first rung"),
     proxy: str = typer.Option(None, help="MNIST-1D architecture to screen on: mlp, cnn"),
     second: str = typer.Option(
@@ -375,6 +380,7 @@ def search_cmd(
         "space": space,
         "units": units,
         "modulo_scale": modulo_scale,
+        "learnable_constants": learnable_constants,
         "candidates": candidates,
         "proxy": proxy,
         "second": second,

@@ -29,6 +29,8 @@ Architecture = Literal["mlp", "cnn", "transformer"]
 # Settings that change how a search is executed, never its numbers.
 NOT_HASHED = ("preset", "description", "executor", "workers", "address", "max_members")
 
+HASHED_WHEN_SET = ("learnable_constants",)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"description": "1,000 candidates, five rungs, 5 finalists on 10 fresh seeds"},
     "quick": {
@@ -57,6 +59,9 @@ class SearchConfig(BaseModel):
         20_000, ge=1, description="draws from the two-unit space (too big to list)"
     )
     modulo_scale: bool = Field(False, description="f and c*f (c > 0) count as one function")
+    learnable_constants: bool = Field(
+        False, description="a candidate's constants become parameters trained with the weights"
+    )
     candidates: int = Field(1000, ge=1, description="candidates that enter the first rung")
     proxy: Architecture = Field("mlp", description="the MNIST-1D architecture screened on")
     second: Architecture | None = Field(
@@ -107,6 +112,9 @@ class SearchConfig(BaseModel):
 
     def hash(self) -> str:
         hashed = {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}
+        for key in HASHED_WHEN_SET:  # added later: earlier searches keep their hash
+            if not hashed[key]:
+                del hashed[key]
         text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -39,15 +39,26 @@ def probe_points():
     return torch.cat([grid, extra])
 
 
+def function_of(expression: str):
+    """The function of a candidate; a learnable one ('EXPR | c1=2.0') at its initial
+    values, which is what screening judges."""
+    from actlab.expr import parse_expression
+
+    if "|" in expression:
+        from actlab.learnable import AtInit, parse_learnable
+
+        return AtInit(parse_learnable(expression))
+    return parse_expression(expression)
+
+
 def _values(expression: str, x):
     """f and f' on the probe points, as numpy arrays; None if the expression fails."""
     import torch
 
     from actlab.errors import UserError
-    from actlab.expr import parse_expression
 
     try:
-        fn = parse_expression(expression)
+        fn = function_of(expression)
         x = x.clone().requires_grad_(True)
         y = fn(x)
         (slope,) = torch.autograd.grad(y.sum(), x)

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from actlab.errors import UserError
 from actlab.search.config import SearchConfig
 from actlab.search.screen import Drop, ProxyInit, dedupe, theory_screen
-from actlab.search.space import Candidate, default_space, read_space
+from actlab.search.space import (
+    Candidate,
+    default_space,
+    read_space,
+    with_learnable_constants,
+)
 
 
 @dataclass
@@ -30,8 +35,10 @@ class Selection:
 
 def load_space(config: SearchConfig) -> list[Candidate]:
     if config.space == "default":
-        return default_space(config.units, sample=config.space_sample, seed=config.seed)
-    return read_space(config.space)
+        space = default_space(config.units, sample=config.space_sample, seed=config.seed)
+    else:
+        space = read_space(config.space)
+    return with_learnable_constants(space) if config.learnable_constants else space
 
 
 def proxy_init(config: SearchConfig) -> ProxyInit:

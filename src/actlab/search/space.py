@@ -176,6 +176,53 @@ def default_space(units: int = 1, *, sample: int = 20_000, seed: int = 0) -> lis
     return [Candidate(candidate_name(e), e) for e in dict.fromkeys(expressions)]
 
 
+STRUCTURAL = (0.0, 1.0, float(EPS))  # numbers that are part of a form, not a constant
+
+
+def learnable_constants(expression: str) -> str | None:
+    """The expression with its constants made learnable parameters (one per layer, each
+    occurrence its own, starting at its value): 'x*sigmoid(2*x)' -> 'x * sigmoid(c1 * x)
+    | c1=2.0'. Exponents, 0, 1 and the eps guard stay as they are (they are the form, and
+    a learned eps could reach a division by zero); None when nothing is left to learn."""
+    import ast
+
+    tree = ast.parse(expression, mode="eval")
+    exponents = {
+        id(node.right) for node in ast.walk(tree) if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Pow)
+    }  # fmt: skip
+    declarations: list[str] = []
+
+    class Lift(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            value = node.value
+            if (
+                id(node) in exponents
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or float(value) in STRUCTURAL
+            ):
+                return node
+            name = f"c{len(declarations) + 1}"
+            declarations.append(f"{name}={float(value)!r}")
+            return ast.Name(id=name, ctx=ast.Load())
+
+    lifted = Lift().visit(tree)
+    if not declarations:
+        return None
+    return ast.unparse(lifted) + " | " + " | ".join(declarations)
+
+
+def with_learnable_constants(candidates: list[Candidate]) -> list[Candidate]:
+    """Each candidate with constants as its learnable version, named NAME-learn; one
+    without constants as it is."""
+    out = []
+    for c in candidates:
+        learnable = learnable_constants(c.expression)
+        out.append(c if learnable is None else Candidate(f"{c.name}-learn", learnable))
+    return out
+
+
 def read_space(path: str | Path) -> list[Candidate]:
     """A file of candidates, one per line: `NAME=EXPR` or `EXPR`; `#` starts a comment.
     Each expression is checked here, and a refusal names its line."""
