@@ -107,3 +107,37 @@ def test_the_activation_under_test_is_the_one_the_models_use():
         assert not torch.allclose(relu(x), tanh(x))
         torch.manual_seed(3)
         assert torch.equal(model_class(F.relu)(x), relu(x))  # same seed, same network
+
+
+def test_generated_data_are_cached_on_disk_and_read_back_identical(tmp_path, monkeypatch):
+    from actlab import data as data_module
+
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    key_args = {"num_samples": 300, "seed": 5}
+    monkeypatch.setattr(data_module, "_MNIST1D_CACHE", {})
+    generated = mnist1d_dataset(**key_args)
+    files = list(tmp_path.glob("mnist1d-*.pt"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
+    monkeypatch.setattr(data_module, "_MNIST1D_CACHE", {})  # a new process, as it were
+    monkeypatch.setattr(data_module, "_generate_mnist1d", lambda a: pytest.fail("regenerated"))
+    again = mnist1d_dataset(**key_args)
+    for k in ("x", "y", "x_test", "y_test"):
+        assert torch.equal(again[k], generated[k]) and again[k].dtype == generated[k].dtype
+
+
+def test_a_damaged_cache_file_is_regenerated_and_off_keeps_nothing(tmp_path, monkeypatch):
+    from actlab import data as data_module
+
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(data_module, "_MNIST1D_CACHE", {})
+    first = mnist1d_dataset(num_samples=300, seed=6)
+    (path,) = tmp_path.glob("mnist1d-*.pt")
+    path.write_bytes(b"not a tensor file")
+    monkeypatch.setattr(data_module, "_MNIST1D_CACHE", {})
+    second = mnist1d_dataset(num_samples=300, seed=6)
+    assert torch.equal(first["x"], second["x"]) and path.stat().st_size > 1000
+    off = tmp_path / "off"
+    monkeypatch.setenv("ACTLAB_CACHE", "off")
+    monkeypatch.setattr(data_module, "_MNIST1D_CACHE", {})
+    mnist1d_dataset(num_samples=300, seed=7)
+    assert not off.exists() and len(list(tmp_path.glob("mnist1d-*.pt"))) == 1

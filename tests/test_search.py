@@ -214,7 +214,7 @@ def committed(run_dir: Path) -> int:
 
 def test_a_killed_search_resumes_to_the_same_leaderboard(reference, tiny_toml, tmp_path):
     out = tmp_path / "s"
-    env = {**os.environ, "ACTLAB_TEST_BATCH_DELAY": "0.4"}
+    env = {**os.environ, "ACTLAB_TEST_BATCH_DELAY": "0.15"}
     start = [str(ACTLAB), "search", "--config", str(tiny_toml), "--no-report"]
     # Killed in the middle of the second rung, then in the middle of the confirmation.
     for kill_point in (out / "rungs" / "rung-1", out / "confirm" / "cnn"):

@@ -63,8 +63,53 @@ _MNIST1D_CACHE: dict[tuple, dict] = {}
 
 def _mnist1d_cached(key: tuple) -> dict:
     if key not in _MNIST1D_CACHE:
-        _MNIST1D_CACHE[key] = _generate_mnist1d(dict(key))
+        _MNIST1D_CACHE[key] = _mnist1d_from_disk(key)
     return _MNIST1D_CACHE[key]
+
+
+def cache_dir():
+    """Where generated data sets are kept between processes: $ACTLAB_CACHE, else
+    ~/.cache/actlab; ACTLAB_CACHE=off keeps nothing. Generating MNIST-1D takes about 1.6 s,
+    and every worker process of every run needs it; reading it back takes milliseconds."""
+    import os
+    from pathlib import Path
+
+    setting = os.environ.get("ACTLAB_CACHE", "")
+    if setting.lower() == "off":
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "actlab"
+
+
+def _mnist1d_from_disk(key: tuple) -> dict:
+    """The data set for `key`, read from the cache when a file for it (and this version of
+    the mnist1d package) is there and sound, generated and stored otherwise. A cache that
+    cannot be read or written is skipped: the data are generated as without one."""
+    import hashlib
+    import os
+    from importlib.metadata import version
+
+    import torch
+
+    folder = cache_dir()
+    if folder is None:
+        return _generate_mnist1d(dict(key))
+    ident = hashlib.sha256(repr((key, version("mnist1d"))).encode()).hexdigest()[:16]
+    path = folder / f"mnist1d-{ident}.pt"
+    try:
+        data = torch.load(path, weights_only=True)
+        if set(data) == {"x", "y", "x_test", "y_test"}:
+            return data
+    except Exception:  # absent, unreadable or damaged: generate it again
+        pass
+    data = _generate_mnist1d(dict(key))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(data, partial)
+        os.replace(partial, path)  # whole or not at all, whoever writes at the same time
+    except OSError:
+        pass
+    return data
 
 
 def _generate_mnist1d(arguments: dict) -> dict:

@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rung_seeds": [1, 1],
         "finalists": 2,
         "confirm_seeds": 3,
-        "confirm_steps": 300,
+        "confirm_steps": 200,
     },
 }
 
