@@ -54,18 +54,12 @@ def reference(tiny_toml, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """`actlab search --preset quick` as a user runs it."""
+    """`actlab search --preset quick` through the command line's own entry point."""
     root = tmp_path_factory.mktemp("search-quick")
     start = time.perf_counter()
-    proc = subprocess.run(
-        [str(ACTLAB), "search", "--preset", "quick", "--out", "s"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return root / "s", proc, time.perf_counter() - start
+    result = CliRunner().invoke(app, ["search", "--preset", "quick", "--out", str(root / "s")])
+    assert result.exit_code == 0, result.output
+    return root / "s", result, time.perf_counter() - start
 
 
 def test_the_quick_preset_writes_a_complete_search_directory(quick):
