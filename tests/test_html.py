@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-import actlab
 from actlab.report.markdown import anchor
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,11 +29,6 @@ LAUNCH_ARGS = [
 ]
 SIZE_LIMIT = 3 * 2**20  # the target for the tutorial preset; quick is well below
 LEADING_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?", re.I)
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    return actlab.run("quick", out=tmp_path_factory.mktemp("q") / "run")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-import actlab
 from actlab.report import summary as cross
 from actlab.stats import describe, paired_comparison, summarize
 
@@ -192,11 +191,6 @@ def test_one_seed_recommendations_say_what_they_rest_on():
     assert "no recommendation" in lines[0] and "untested" in lines[0]
     assert "One seed" in lines[-1]
     assert "not separated by 1 seed" in cross.best_worst_table(v, specs)
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    return actlab.run("quick", out=tmp_path_factory.mktemp("q") / "run")
 
 
 def test_quick_run_writes_every_file(quick_run):
