@@ -327,3 +327,34 @@ def test_the_stacked_mlp_in_fast_mode_has_autograds_gradients_and_is_batch_invar
     pair = StackedMLP([members[1]] * 2, [fam] * 2)
     out_pair = pair.forward(x)
     assert torch.equal(out_pair[0], StackedMLP(members, [fam] * 3).forward(x)[1])
+
+
+def test_the_learned_slope_is_the_trained_functions_derivative():
+    """Sparsity's saturation reads this slope: the learned function's, not the initial one's."""
+    from actlab.engine import StackedMLP
+
+    fam = family(PER_UNIT_PRELU)
+    model = StackedMLP(mlp_members(2, torch.float64), [fam] * 2)
+    with torch.no_grad():
+        model.act_params[0]["a"][1].fill_(-0.5)  # as if trained
+    z = torch.linspace(-2, 2, 16, dtype=torch.float64).expand(1, 3, 16)
+    slope = model.learned_derivative(z, 0, 1)
+    assert torch.equal(slope, torch.where(z > 0, 1.0, -0.5).to(torch.float64))
+    assert torch.equal(model.learned_derivative(z, 0, 0), torch.where(z > 0, 1.0, 0.25).double())
+
+
+def test_speed_times_a_learnable_activation_with_its_parameter_gradients():
+    from actlab.studies.speed import timed_function
+
+    x = torch.randn(4, 8, requires_grad=True)
+    fn = timed_function(get_activation("Swish-beta"), x)
+    fn(x).sum().backward()
+    values = fn.__closure__  # the parameters the timed function holds
+    grads = [
+        v.grad
+        for cell in values
+        if isinstance(cell.cell_contents, dict)
+        for v in cell.cell_contents.values()
+    ]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert timed_function(get_activation("Swish"), x) is get_activation("Swish").fn
