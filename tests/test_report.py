@@ -177,8 +177,14 @@ def test_recommendation_sentences_follow_the_verdicts():
     v = verdicts_of(scores, specs)
     lines = cross.recommendations(v, specs, seeds=8)
     first = lines[0]
-    assert first.startswith("For a deep network (many layers): ReLU; avoid Sigmoid")
-    assert "Friedman + Nemenyi over 8 blocks" in first
+    # ReLU is best (separated from Sigmoid) but a mean-rank gap of 1 to Tanh is below the
+    # critical difference for 3 activations over 8 seeds (1.17): the sentence says so.
+    assert first.startswith(
+        "For a deep network (many layers): ReLU; ReLU ranks first but is not separated "
+        "from Tanh (Nemenyi p = 0.11)"
+    )
+    assert "avoid Sigmoid" in first
+    assert "Friedman + Nemenyi over 8 seeds" in first
     table = cross.best_worst_table(v, specs)
     assert "| depth robustness |" in table and "ReLU (1)" in table and "Sigmoid (3)" in table
 

@@ -38,6 +38,7 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 SATURATION_SIDES = ("none", "both", "negative", "positive")
+INITS = ("he", "lecun", "xavier")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class Activation:
     # A learnable activation's family (learnable.py); `fn` is then the family at its
     # initial values, which is what every study at initialisation sees.
     learnable: Family | None = None
+    # The weight initialisation it is customarily used with (INITS): "he" (He et al. 2015,
+    # variance 2 / fan_in) for ReLU and the rectifiers modelled on it, "lecun" (variance
+    # 1 / fan_in) for SELU, as Klambauer et al. 2017 prescribe, "xavier" (Glorot & Bengio
+    # 2010, variance 2 / (fan_in + fan_out)) for the rest and for custom activations.
+    init: str = "xavier"
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -319,6 +325,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=False,
         key_property="slope exactly 1 for x > 0 and 0 below: sparse, but units can die",
         reference="Nair & Hinton 2010, https://www.cs.toronto.edu/~hinton/absps/reluICML.pdf",
+        init="he",
     ),
     Activation(
         name="LeakyReLU",
@@ -336,6 +343,7 @@ _TABLE: tuple[Activation, ...] = (
             "https://ai.stanford.edu/~amaas/papers/relu_hybrid_icml2013_final.pdf"
         ),
         aliases=("leaky_relu", "lrelu"),
+        init="he",
     ),
     Activation(
         name="ELU",
@@ -349,6 +357,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=False,
         key_property="negative outputs down to -1 pull mean activations towards zero",
         reference="Clevert, Unterthiner & Hochreiter 2015, https://arxiv.org/abs/1511.07289",
+        init="he",
     ),
     Activation(
         name="GELU",
@@ -362,6 +371,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=True,
         key_property="x weighted by the Gaussian CDF; dips to -0.17 at x = -0.75",
         reference="Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415",
+        init="he",
     ),
     Activation(
         name="Swish",
@@ -376,6 +386,7 @@ _TABLE: tuple[Activation, ...] = (
         key_property="self-gated x * sigmoid(x); dips to -0.28 at x = -1.28",
         reference="Ramachandran, Zoph & Le 2017, https://arxiv.org/abs/1710.05941",
         aliases=("silu",),
+        init="he",
     ),
     Activation(
         name="SELU",
@@ -389,6 +400,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=False,
         key_property="constants chosen so activations self-normalise to mean 0, variance 1",
         reference="Klambauer et al. 2017, https://arxiv.org/abs/1706.02515",
+        init="lecun",
     ),
     Activation(
         name="CELU",
@@ -402,6 +414,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=False,
         key_property="continuously differentiable ELU; identical to ELU at alpha = 1",
         reference="Barron 2017, https://arxiv.org/abs/1704.07483",
+        init="he",
     ),
     Activation(
         name="Softplus",
@@ -415,6 +428,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=True,
         key_property="smooth ReLU whose slope is the sigmoid; never exactly zero",
         reference="Glorot, Bordes & Bengio 2011, https://proceedings.mlr.press/v15/glorot11a.html",
+        init="he",
     ),
     Activation(
         name="Mish",
@@ -428,6 +442,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=True,
         key_property="self-regularised non-monotonic; dips to -0.31 at x = -1.19",
         reference="Misra 2019, https://arxiv.org/abs/1908.08681",
+        init="he",
     ),
     Activation(
         name="Hardswish",
@@ -442,6 +457,7 @@ _TABLE: tuple[Activation, ...] = (
         key_property="piecewise-quadratic Swish for mobile hardware; dips to -0.375 at x = -1.5",
         reference="Howard et al. 2019 (MobileNetV3), https://arxiv.org/abs/1905.02244",
         aliases=("hard_swish",),
+        init="he",
     ),
     Activation(
         name="Hardsigmoid",
@@ -469,6 +485,7 @@ _TABLE: tuple[Activation, ...] = (
         smooth=False,
         key_property="ReLU capped at 6 for low-precision arithmetic; slope 0 above 6",
         reference="Krizhevsky 2010, https://www.cs.toronto.edu/~kriz/conv-cifar10-aug2010.pdf",
+        init="he",
     ),
     Activation(
         name="Hardtanh",
@@ -536,6 +553,7 @@ _TABLE: tuple[Activation, ...] = (
         key_property="tanh approximation of GELU used by BERT and GPT-2; within 5e-4 of exact",
         reference="Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415",
         aliases=("gelu_tanh", "gelu_new", "approx_gelu"),
+        init="he",
     ),
     Activation(
         name="QuickGELU",
@@ -551,6 +569,7 @@ _TABLE: tuple[Activation, ...] = (
         reference="Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415; "
         "CLIP: Radford et al. 2021, https://arxiv.org/abs/2103.00020",
         aliases=("quick_gelu",),
+        init="he",
     ),
     Activation(
         name="SquaredReLU",
@@ -565,6 +584,7 @@ _TABLE: tuple[Activation, ...] = (
         key_property="slope grows linearly (2x) for x > 0; found by search for Transformers",
         reference="So et al. 2021 (Primer), https://arxiv.org/abs/2109.08668",
         aliases=("relu2", "squared_relu", "relu_squared"),
+        init="he",
     ),
     Activation(
         name="PReLU",
@@ -580,6 +600,7 @@ _TABLE: tuple[Activation, ...] = (
         "(learnable; max(x, 0.25*x) is its frozen twin)",
         reference="He et al. 2015, https://arxiv.org/abs/1502.01852",
         learnable=_FAMILIES["PReLU"],
+        init="he",
     ),
     learnable_builtin(
         "Swish-beta",

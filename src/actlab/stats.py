@@ -105,6 +105,47 @@ def smallest_p(n: int) -> float:
     return 2.0 / 2**n if n > 0 else math.nan
 
 
+def smallest_adjusted_p(n: int, m: int) -> float:
+    """The smallest p a family of m sign-flip tests over n seeds can give after Holm's
+    correction: the best case, every pair of seeds agreeing, is m x 2 / 2^n. At or above
+    SIGNIFICANCE the family cannot separate anything, whatever the data."""
+    return min(1.0, max(m, 1) * smallest_p(n)) if n > 0 else math.nan
+
+
+def seeds_for_family(m: int, alpha: float = SIGNIFICANCE) -> int:
+    """The fewest seeds at which a family of m sign-flip tests (Holm) can reach p < alpha."""
+    n = 1
+    while smallest_adjusted_p(n, m) >= alpha:
+        n += 1
+    return n
+
+
+def family_reach(n: int, m: int, what: str) -> str | None:
+    """One sentence, said before the family's results, when its tests cannot reach p < 0.05
+    at these seeds (None when they can): the floor and the seeds that would be needed."""
+    floor = smallest_adjusted_p(n, m)
+    if not floor >= SIGNIFICANCE:
+        return None
+    over = f"Holm's correction over {m} comparisons" if m > 1 else "one comparison"
+    return (
+        f"With {n} seed{'s' if n != 1 else ''} and {over}, {what} cannot reach p < "
+        f"{SIGNIFICANCE:g} whatever the data (the smallest attainable p is {floor:.2g}); "
+        f"{seeds_for_family(m)} seeds would be needed, so 'not separated' here says nothing "
+        "about the activations."
+    )
+
+
+P_FLOOR = 1e-15
+
+
+def p_text(p: float) -> str:
+    """'p = 0.012', or 'p < 1e-15' below what double precision resolves (a p of 1.1e-16 is
+    rounding, not a value)."""
+    if math.isnan(p):
+        return "p untested"
+    return f"p < {P_FLOOR:g}" if p < P_FLOOR else f"p = {p:.2g}"
+
+
 def holm(p_values) -> list[float]:
     """Holm's step-down adjustment of a family of p-values (NaNs left out and kept NaN)."""
     p = np.asarray(p_values, dtype=float)
@@ -174,9 +215,9 @@ def with_holm(family: list[Paired]) -> list[Paired]:
 
 def test_text(p: Paired, family: str = "") -> str:
     """'sign-flip test over n seeds, p = .. (Holm-adjusted over FAMILY: ..)'."""
-    text = f"{p.TEST} over {p.n} seeds, p = {p.p_value:.2g}"
+    text = f"{p.TEST} over {p.n} seeds, {p_text(p.p_value)}"
     if not math.isnan(p.p_adjusted) and family:
-        text += f", Holm-adjusted over {family} p = {p.p_adjusted:.2g}"
+        text += f", Holm-adjusted over {family} {p_text(p.p_adjusted)}"
     return text
 
 
@@ -227,6 +268,17 @@ class RankTest:
 
         se = math.sqrt(self.k * (self.k + 1) / (6 * self.n_blocks))
         z = abs(self.mean_ranks[a] - self.mean_ranks[b]) / se
+        return float(min(1.0, studentized_range.sf(z * math.sqrt(2), self.k, np.inf)))
+
+    def smallest_nemenyi_p(self) -> float:
+        """The smallest Nemenyi p these blocks allow: the best and the worst activation
+        ranked first and last in every block (a mean-rank gap of k - 1)."""
+        if self.k < 2 or self.n_blocks < 1:
+            return math.nan
+        from scipy.stats import studentized_range
+
+        se = math.sqrt(self.k * (self.k + 1) / (6 * self.n_blocks))
+        z = (self.k - 1) / se
         return float(min(1.0, studentized_range.sf(z * math.sqrt(2), self.k, np.inf)))
 
     def different(self, a: str, b: str) -> bool:

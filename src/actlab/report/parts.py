@@ -53,7 +53,10 @@ def summarize_part(name: str, results, rctx: ReportContext) -> StudyPart:
     clock = time.perf_counter()
     specs = {spec.name: spec for spec in study.property_specs}
     scores = study.properties(summary, rctx)
-    rows = verdict_rows(scores[list(PROPERTY_COLUMNS)], specs) if not scores.empty else []
+    conditions = study.conditions(rctx.config)
+    rows = (
+        verdict_rows(scores[list(PROPERTY_COLUMNS)], specs, conditions) if not scores.empty else []
+    )
     claims = study.claims(summary, rctx)
     seconds["verdicts"] = time.perf_counter() - clock
     return StudyPart(name, summary, rows, specs, claims=claims, scores=scores, seconds=seconds)

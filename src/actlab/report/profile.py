@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from actlab.stats import p_text
+
 GROUP_WORDS = {
     "best": "in the best group",
     "worst": "in the worst group",
@@ -36,9 +38,9 @@ def rank_line(v, focus: str) -> str | None:
     verdict = GROUP_WORDS[r["group"]]
     if r["group"] == "not separated" and not v["group"].isin(["best", "worst", "middle"]).any():
         verdict = "no activation separated"
-    p = r["p_adjusted"]
+    p = r["nemenyi_p_vs_best"]
     vs_best = (
-        "" if not math.isfinite(p) else f"; vs {ranked.iloc[0]['activation']}: Nemenyi p = {p:.2g}"
+        "" if not math.isfinite(p) else f"; vs {ranked.iloc[0]['activation']}: Nemenyi {p_text(p)}"
     )
     mean = "–" if not math.isfinite(r["mean"]) else f"{r['mean']:.3g}"
     return f"| {r['property']} | {where} | {mean} | {verdict}{vs_best} ({short_test(v)}) |"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from actlab.stats import permutation_p_text
+from actlab.stats import SIGNIFICANCE, p_text, permutation_p_text
 
 
 def names(items) -> str:
@@ -50,38 +50,69 @@ def short_test(v: pd.DataFrame) -> str:
     if not math.isfinite(r["friedman_p"]):
         return "untested"
     p = permutation_p_text(r["friedman_p"])
-    return f"Friedman + Nemenyi over {int(r['n_blocks'])} blocks, {p}"
+    return f"Friedman + Nemenyi over {int(r['n_blocks'])} seeds, {p}"
 
 
 def separated(v: pd.DataFrame) -> bool:
     return bool(v["group"].isin(["best", "worst", "middle"]).any())
 
 
+def why_not_separated(v: pd.DataFrame) -> str | None:
+    """Why a property separates nothing, when that needs saying: its seeds cannot reach
+    p < 0.05 for any pair, or Friedman's test found a difference that no pair carries."""
+    ranked = v[v["mean_rank"].notna()]
+    if len(ranked) < 2 or separated(v):
+        return None
+    r = ranked.iloc[0]
+    k, n, cd = len(ranked), int(r["n_blocks"]), float(r["critical_difference"])
+    if math.isfinite(r["smallest_p"]) and r["smallest_p"] >= SIGNIFICANCE:
+        from actlab.stats import blocks_for_gap
+
+        need = int(blocks_for_gap(k - 1, k))
+        return (
+            f"with {n} seeds and {k} activations no pair can be separated whatever the data "
+            f"(the smallest attainable Nemenyi p is {r['smallest_p']:.2g}); {need} seeds "
+            "would be needed"
+        )
+    if math.isfinite(r["friedman_p"]) and r["friedman_p"] < SIGNIFICANCE:
+        gap = float(ranked["mean_rank"].max() - ranked["mean_rank"].min())
+        return (
+            f"Friedman's test finds that the activations differ somewhere "
+            f"({permutation_p_text(r['friedman_p'])}), but no pair is far enough apart for "
+            f"Nemenyi's test, which holds the 5% error over all {k * (k - 1) // 2} pairs: "
+            f"the largest mean-rank gap, {gap:.2f}, is below the critical difference, {cd:.2f}"
+        )
+    return None
+
+
 def runner_up_power(v: pd.DataFrame) -> str:
-    """How many seeds the best and the runner-up would need, at their observed mean ranks."""
+    """Whether the best-ranked activation is separated from the runner-up, or how many
+    seeds that would need at their observed mean ranks."""
     ranked = v[v["mean_rank"].notna()]
     if len(ranked) < 2:
         return "–"
     first, second = ranked.iloc[0], ranked.iloc[1]
-    if first["group"] != second["group"] or first["group"] == "middle":
-        return "separated"
-    need = second["seeds_to_separate"]
-    if not math.isfinite(need):
+    if first["mean_rank"] == second["mean_rank"]:
         return (
             f"never at these mean ranks ({first['activation']} and {second['activation']} "
             "have the same)"
         )
+    if separated(v) and first["nemenyi_p_vs_next"] < SIGNIFICANCE:
+        return f"separated (Nemenyi {p_text(first['nemenyi_p_vs_next'])})"
+    need = second["seeds_to_separate"]
+    if not math.isfinite(need):
+        return f"never at these mean ranks ({first['activation']} vs {second['activation']})"
     return f"about {int(need)} ({first['activation']} vs {second['activation']})"
 
 
 # -- the best-and-worst table ------------------------------------------------------------------
 def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
     lines = [
-        "| property | how it is measured | best | worst | not separated from either end | "
-        "test | seeds to separate the top two |",
-        "|---|---|---|---|---|---|---|",
+        "| property | how it is measured | conditions | best | worst | "
+        "not separated from either end | test | top two |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    unranked = []
+    unranked, unseparated = [], []
     for prop in dict.fromkeys(verdicts["property"]):
         v = of_property(verdicts, prop)
         spec = specs[prop]
@@ -97,9 +128,12 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         else:
             best, worst = show(group(v, "best")), show(group(v, "worst"))
         lines.append(
-            f"| {prop} | {how} | {best} | {worst} | {show(middle)} | {short_test(v)} | "
-            f"{runner_up_power(v)} |"
+            f"| {prop} | {how} | {conditions_of(v) or '–'} | {best} | {worst} | {show(middle)} "
+            f"| {short_test(v)} | {runner_up_power(v)} |"
         )
+        why = why_not_separated(v)
+        if why:
+            unseparated.append(f"{prop}: {why}")
         missing = v[v["group"] == "not ranked"]
         if not missing.empty:
             unranked.append(
@@ -110,24 +144,33 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
             )
     notes = [
         "",
-        "Activations are ranked per property by Friedman's test over blocks (a block is one "
-        "seed, or one seed at one setting of a sweep), then Nemenyi's test on the mean ranks "
-        "(1 = best; in brackets), which holds the error rate at 5% over all pairs (Demšar "
-        "2006). The best group holds every activation whose mean rank is within the critical "
-        "difference (CD) of the best one and not of the worst, the worst group likewise; "
-        "an activation within the CD of both ends is not separated from either. When "
-        "Friedman's test finds no difference, nothing is separated. The last column "
-        "estimates how many seeds would separate the two best-ranked activations if their "
-        "mean ranks stayed as observed. Every number behind this table is in `verdicts.csv`.",
+        "Seeds are the independent unit: within a seed every activation starts from the "
+        "same random numbers, so the settings of a sweep (learning rates, depths, targets) "
+        "are ranked one by one and a seed's ranks averaged over them; Friedman's test then "
+        "runs over the seeds, and Nemenyi's test on the mean ranks (1 = best; in brackets) "
+        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run ranks "
+        "last in its setting. The best group holds every activation whose mean rank is "
+        "within the critical difference (CD) of the best one and not of the worst, the worst "
+        "group likewise; an activation within the CD of both ends is not separated from "
+        "either. When Friedman's test finds no difference, nothing is separated. The last "
+        "column says whether the two best-ranked activations are separated from each other, "
+        "or how many seeds would separate them if their mean ranks stayed as observed: "
+        "being in the best group says only that an activation is separated from the worst. "
+        "Every number behind this table is in `verdicts.csv`.",
     ]
+    if unseparated:
+        notes += ["", "Why nothing is separated: " + "; ".join(unseparated) + "."]
     if unranked:
         notes += [
             "",
-            "Not ranked (no score in some blocks, e.g. diverged there): "
-            + "; ".join(unranked)
-            + ".",
+            "Not ranked (no score in some blocks): " + "; ".join(unranked) + ".",
         ]
     return "\n".join(lines + notes)
+
+
+def conditions_of(v: pd.DataFrame) -> str:
+    c = v["conditions"].iloc[0] if "conditions" in v else ""
+    return c if isinstance(c, str) else ""
 
 
 # -- recommendations ---------------------------------------------------------------------------
@@ -140,10 +183,46 @@ class Advice:
     avoid: list[str]
     regime: str
     verdicts: pd.DataFrame
+    # best-group members left out because they fail a property the situation rests on:
+    # (activation, why)
+    fails_elsewhere: list[tuple[str, str]] = field(default_factory=list)
+    # within the CD of the top but also of the worst: not separated from the top either
+    also_top: list[str] = field(default_factory=list)
 
     @property
     def untested_or_flat(self) -> bool:
         return not separated(self.verdicts)
+
+
+FAILURE_WORDS = ("stuck", "failed", "diverged", "vanished")
+
+
+def failure_share(outcomes: str) -> tuple[int, int]:
+    """(failed runs, runs) from a verdict row's outcome counts ("learned 4, stuck 2")."""
+    failed = total = 0
+    for part in str(outcomes or "").split(", "):
+        if not part or part == "nan":
+            continue
+        state, _, count = part.rpartition(" ")
+        total += int(count)
+        failed += int(count) if state in FAILURE_WORDS else 0
+    return failed, total
+
+
+def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | None:
+    """Why `activation` must not be recommended for spec's situation: it sits in the worst
+    group of a property the situation rests on, or failed most of its runs there."""
+    for prop in spec.rests_on:
+        v = verdicts[(verdicts["property"] == prop) & (verdicts["activation"] == activation)]
+        if v.empty:
+            continue
+        row = v.iloc[0]
+        if row["group"] == "worst":
+            return f"worst group of {prop}"
+        failed, total = failure_share(row["outcomes"])
+        if total and 2 * failed > total:
+            return f"failed {failed} of {total} runs of {prop}"
+    return None
 
 
 def advice(verdicts: pd.DataFrame, specs: dict[str, Any]) -> list[Advice]:
@@ -160,79 +239,107 @@ def advice(verdicts: pd.DataFrame, specs: dict[str, Any]) -> list[Advice]:
             for a in best
             if rows.loc[a, "regime_failures"] > 0
         ]
-        ok = [a for a in best if a not in {f[0] for f in failed}]
+        elsewhere = [
+            (a, why)
+            for a in best
+            if a not in {f[0] for f in failed}
+            and (why := failing_elsewhere(verdicts, spec, a)) is not None
+        ]
+        left_out = {f[0] for f in failed} | {e[0] for e in elsewhere}
+        ok = [a for a in best if a not in left_out]
         regime = str(v["regime"].iloc[0]) if isinstance(v["regime"].iloc[0], str) else ""
-        out.append(Advice(spec.situation, prop, ok, failed, group(v, "worst"), regime, v))
+        also = [
+            a
+            for a in group(v, "not separated")
+            if separated(v) and rows.loc[a, "nemenyi_p_vs_best"] >= SIGNIFICANCE
+        ]
+        out.append(
+            Advice(
+                spec.situation,
+                prop,
+                ok,
+                failed,
+                group(v, "worst"),
+                regime,
+                v,
+                elsewhere,
+                also,
+            )
+        )
     return out
+
+
+def top_words(a: Advice) -> str:
+    """What the best group's ranking rests on: whether its first is separated from the
+    runner-up, and who else the top does not separate itself from."""
+    ranked = a.verdicts[a.verdicts["mean_rank"].notna()]
+    first = ranked.iloc[0]
+    out = []
+    if len(ranked) > 1 and not first["nemenyi_p_vs_next"] < SIGNIFICANCE:
+        out.append(
+            f"{first['activation']} ranks first but is not separated from "
+            f"{ranked.iloc[1]['activation']} (Nemenyi {p_text(first['nemenyi_p_vs_next'])})"
+        )
+    if a.also_top:
+        out.append(f"not separated from the best either, nor from the worst: {names(a.also_top)}")
+    return "; ".join(out)
 
 
 def recommendation_sentence(a: Advice) -> str:
     v = a.verdicts
+    held = conditions_of(v)
+    under = f" ({held})" if held else ""
     if a.untested_or_flat:
+        why = why_not_separated(v)
         return (
             f"For {a.situation}: no recommendation; the activations are "
-            f"{not_separated_words(v)} by {a.property} ({short_test(v)})."
+            f"{not_separated_words(v)} by {a.property} ({short_test(v)}"
+            + (f"; {why}" if why else "")
+            + ")."
         )
     failed = ", ".join(
         f"{name} in {k} of {n} runs" if i == 0 else f"{name} in {k} of {n}"
         for i, (name, k, n) in enumerate(a.failed_regime)
     )
+    set_apart = []
+    if a.failed_regime:
+        set_apart.append(f"having not learned at {a.regime}: {failed}")
+    if a.fails_elsewhere:
+        set_apart.append(
+            "failing what this rests on: "
+            + ", ".join(f"{n} ({why})" for n, why in a.fails_elsewhere)
+        )
     if a.recommended:
         text = f"For {a.situation}: {names(a.recommended)}"
-        if a.failed_regime:
-            text += (
-                f" (also in the best group but not recommended, having not learned at "
-                f"{a.regime}: {failed})"
-            )
-    elif a.failed_regime:
+        if set_apart:
+            text += " (also in the best group but not recommended, " + "; ".join(set_apart) + ")"
+    elif set_apart:
         text = (
-            f"For {a.situation}: no recommendation; every activation of the best group failed "
-            f"at {a.regime} (did not learn there: {failed})"
+            f"For {a.situation}: no recommendation; every activation of the best group is set "
+            "apart (" + "; ".join(set_apart) + ")"
         )
     else:
         text = f"For {a.situation}: no activation was separated from the rest at the top"
+    top = top_words(a)
+    if top:
+        text += f"; {top}"
     if a.avoid:
         text += f"; avoid {names(a.avoid)}"
-    return text + f" (by {a.property}: {short_test(v)})."
+    return text + f" (by {a.property}: {short_test(v)}). Holds for{under or ' this protocol'}."
 
 
 def recommendations(verdicts: pd.DataFrame, specs: dict[str, Any], seeds: int) -> list[str]:
     out = [recommendation_sentence(a) for a in advice(verdicts, specs)]
-    average = average_ranks(verdicts)
-    if average:
-        count, rows = average
-        listed = ", ".join(f"{a} {r:.2f}" for a, r in rows[:3])
-        out.append(
-            f"Averaged over the {count} properties in which every activation was ranked, the "
-            f"lowest mean ranks (1 = best) were: {listed}. This average is descriptive and "
-            "untested, and it hides trade-offs: read the table."
-        )
     if seeds == 1:
         out.append(
-            "One seed: a property measured at one setting cannot be tested, and a ranking "
-            "over a sweep's settings says nothing about other seeds; run with more seeds "
-            "before relying on these."
+            "One seed: no property can be tested (seeds are the blocks of every ranking); "
+            "run with more seeds before relying on these."
         )
     return out
 
 
-def average_ranks(verdicts: pd.DataFrame) -> tuple[int, list[tuple[str, float]]] | None:
-    """(properties used, [(activation, mean of its mean ranks)] lowest first) over the
-    properties in which every activation was ranked; exact ties keep the run's order."""
-    ranked = verdicts[verdicts["mean_rank"].notna()]
-    everyone = set(verdicts["activation"])
-    common = [
-        p for p, g in ranked.groupby("property", sort=False) if set(g["activation"]) == everyone
-    ]
-    if len(common) < 2:
-        return None
-    sub = ranked[ranked["property"].isin(common)]
-    means = sub.groupby("activation", sort=False)["mean_rank"].mean()
-    return len(common), sorted(means.items(), key=lambda kv: kv[1])
-
-
 def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
-    lines = ["| if you need | consider | measured by |", "|---|---|---|"]
+    lines = ["| if you need | consider | measured by | under |", "|---|---|---|---|"]
     for a in advice(verdicts, specs):
         if a.untested_or_flat:
             consider = f"no recommendation ({not_separated_words(a.verdicts)})"
@@ -240,7 +347,11 @@ def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
             consider = "no recommendation"
         else:
             consider = names(a.recommended)
-        lines.append(f"| {a.situation} | {consider} | {a.property} |")
+            if top_words(a):
+                consider += " (not separated from one another at the top)"
+        lines.append(
+            f"| {a.situation} | {consider} | {a.property} | {conditions_of(a.verdicts) or '–'} |"
+        )
     return "\n".join(lines)
 
 

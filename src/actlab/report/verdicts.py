@@ -2,10 +2,15 @@
 
 One row per property x activation. Activations are ranked per property by Demšar's
 procedure (Friedman's test over blocks, then Nemenyi's post-hoc test on the mean ranks;
-`stats.friedman_nemenyi`), where a block is one seed, or one seed at one setting when a
-property spans a sweep (learning rates, depths, targets, data sets). The groups follow
-from the mean ranks and one critical difference, so they are contiguous in rank order:
-an activation ranked above a member of the best group is in the best group too.
+`stats.friedman_nemenyi`), where a block is one seed: seeds are the independent unit.
+When a property spans a sweep (learning rates, depths, targets, data sets), the
+settings of one seed share its initial weights and data, so they are not independent
+blocks: each setting's scores are ranked, and a seed's ranks are averaged over its
+settings before the seeds are ranked. A diverged trial is the worst outcome wherever it
+occurs (its score, if missing, becomes the worst possible one); it is counted in
+`outcomes`, never dropped. The groups follow from the mean ranks and one critical
+difference, so they are contiguous in rank order: an activation ranked above a member of
+the best group is in the best group too.
 
 - `best`: its mean rank is within the critical difference of the best mean rank, and
   more than that from the worst;
@@ -51,31 +56,42 @@ VERDICT_COLUMNS = (
     "test",
     "friedman_p",
     "critical_difference",
-    "p_adjusted",  # Nemenyi's p against the best-ranked activation (family-wise)
-    "p_vs_worst",  # Nemenyi's p against the worst-ranked activation
+    "nemenyi_p_vs_best",  # Nemenyi's p against the best-ranked activation (family-wise)
+    "nemenyi_p_vs_worst",  # Nemenyi's p against the worst-ranked activation
+    "nemenyi_p_vs_next",  # Nemenyi's p against the activation ranked just below it
+    "smallest_p",  # the smallest Nemenyi p these seeds allow (first vs last in every seed)
     "seeds_to_separate",  # seeds at which its gap to the best would reach the CD
     "outcomes",  # counts of the trials' states, e.g. "learned 4, diverged 2"
     "zeros_floored",  # exact zeros whose logarithm was floored (stats.LOG_FLOOR)
     "regime",  # the setting a recommendation must not fail in ("" for none)
     "regime_failures",  # blocks at that setting whose outcome is a failure
     "regime_runs",
+    "conditions",  # what the verdict holds under: initialisation, optimiser, steps, ...
 )
 
 GROUPS = ("best", "middle", "worst", "not separated", "not ranked")
 
 
-def verdict_rows(scores: pd.DataFrame, specs: dict[str, Any]) -> list[dict[str, Any]]:
+def verdict_rows(
+    scores: pd.DataFrame, specs: dict[str, Any], conditions: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The verdict rows of every property in `scores` (rows as `Study.properties` returns
     them), in the order the properties first appear; `specs` maps a property's name to its
-    PropertySpec. Each property is ranked on its own."""
+    PropertySpec, `conditions` to what its verdict holds under. Each property is ranked on
+    its own."""
     rows: list[dict[str, Any]] = []
+    conditions = conditions or {}
     for prop in dict.fromkeys(scores["property"]):
-        rows += property_verdicts(scores[scores["property"] == prop], specs[prop])
+        rows += property_verdicts(
+            scores[scores["property"] == prop], specs[prop], conditions.get(prop, "")
+        )
     return rows
 
 
-def verdict_table(scores: pd.DataFrame, specs: dict[str, Any]) -> pd.DataFrame:
-    return verdicts_frame(verdict_rows(scores, specs))
+def verdict_table(
+    scores: pd.DataFrame, specs: dict[str, Any], conditions: dict[str, str] | None = None
+) -> pd.DataFrame:
+    return verdicts_frame(verdict_rows(scores, specs, conditions))
 
 
 def verdicts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -86,15 +102,15 @@ def block_label(spec, n_settings: int, n_seeds: int) -> str:
     seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
     if n_settings < 2:
         return seeds
-    return f"{seeds} x {n_settings} {spec.settings or 'settings'}"
+    return f"{seeds}, each the mean of its ranks over {n_settings} {spec.settings or 'settings'}"
 
 
 def rankable(wide: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
     """The largest complete table (activations x blocks) that the ranking can use: for each
     way of leaving out the activations that lack a score in the most blocks, the blocks in
     which all the others have one; the one with most cells wins (ties: more activations).
-    So one diverged seed of one activation costs that activation, not every activation
-    that seed, unless it is missing too little to matter."""
+    So one missing score of one activation costs that activation, not every activation
+    that block, unless it is missing too little to matter."""
     missing = wide.isna().sum(axis=0)
     best: tuple[int, int, list[str]] = (-1, -1, [])
     for limit in sorted(set(missing)):
@@ -107,26 +123,51 @@ def rankable(wide: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
     return names, wide[names].dropna(axis=0, how="any")
 
 
-def property_verdicts(df: pd.DataFrame, spec) -> list[dict[str, Any]]:
+def diverged_is_worst(df: pd.DataFrame, higher: bool) -> pd.DataFrame:
+    """A diverged trial without a score gets the worst possible one (-inf or +inf), so it
+    ranks last in its block instead of leaving the ranking."""
+    gone = df["outcome"].eq("diverged") & df["score"].isna()
+    if not gone.any():
+        return df
+    df = df.copy()
+    df.loc[gone, "score"] = -math.inf if higher else math.inf
+    return df
+
+
+def seed_ranks(complete: pd.DataFrame, higher: bool) -> pd.DataFrame:
+    """[seed x activation]: each block (seed, setting) ranked (1 = best, ties shared), then
+    a seed's ranks averaged over its settings."""
+    from actlab.stats import block_ranks
+
+    ranks = block_ranks(complete.to_numpy(dtype=float), higher)
+    ranked = pd.DataFrame(ranks, index=complete.index, columns=complete.columns)
+    return ranked.groupby(level="seed", sort=True).mean()
+
+
+def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict[str, Any]]:
     higher = spec.better == "higher"
+    df = diverged_is_worst(df, higher)
     activations = list(dict.fromkeys(df["activation"]))
     settings = list(dict.fromkeys(df["setting"]))
-    seeds = sorted(set(df["seed"]))
     wide = df.pivot_table(
         index=["seed", "setting"], columns="activation", values="score", dropna=False
     ).reindex(columns=activations)
     names, complete = rankable(wide)
-    test = friedman_nemenyi(complete.to_numpy(dtype=float), names, higher)
+    per_seed = seed_ranks(complete, higher) if len(complete) else complete
+    test = friedman_nemenyi(per_seed.to_numpy(dtype=float), names, higher_is_better=False)
     groups = assign_groups(test)
     best = test.names[0] if test.names else None
     worst = test.names[-1] if test.names else None
+    following = dict(zip(test.names, test.names[1:], strict=False))
     n_settings = max(len(settings), 1)
+    smallest = test.smallest_nemenyi_p()
     rows = []
     for act in activations:
         own = df[df["activation"] == act]
         mean = per_seed_mean(own, n_settings)
         ranked = act in test.mean_ranks
         regime = own[own["regime"].astype(bool)]
+        to_separate = test.blocks_to_separate(act, best) if ranked and act != best else math.nan
         rows.append(
             {
                 "property": spec.name,
@@ -134,7 +175,7 @@ def property_verdicts(df: pd.DataFrame, spec) -> list[dict[str, Any]]:
                 "better": spec.better,
                 "n_seeds": mean.n,
                 "n_blocks": test.n_blocks if ranked else 0,
-                "blocks": block_label(spec, len(settings), len(seeds)),
+                "blocks": block_label(spec, len(settings), test.n_blocks),
                 "mean": mean.mean,
                 "ci_low": mean.ci_low,
                 "ci_high": mean.ci_high,
@@ -143,18 +184,23 @@ def property_verdicts(df: pd.DataFrame, spec) -> list[dict[str, Any]]:
                 "test": test_words(test),
                 "friedman_p": test.friedman_p,
                 "critical_difference": test.critical_difference,
-                "p_adjusted": test.nemenyi_p(act, best) if ranked and act != best else math.nan,
-                "p_vs_worst": test.nemenyi_p(act, worst) if ranked and act != worst else math.nan,
-                "seeds_to_separate": (
-                    math.ceil(test.blocks_to_separate(act, best) / n_settings)
-                    if ranked and act != best and math.isfinite(test.blocks_to_separate(act, best))
-                    else math.nan
+                "nemenyi_p_vs_best": test.nemenyi_p(act, best)
+                if ranked and act != best
+                else math.nan,
+                "nemenyi_p_vs_worst": (
+                    test.nemenyi_p(act, worst) if ranked and act != worst else math.nan
                 ),
+                "nemenyi_p_vs_next": (
+                    test.nemenyi_p(act, following[act]) if act in following else math.nan
+                ),
+                "smallest_p": smallest,
+                "seeds_to_separate": to_separate if math.isfinite(to_separate) else math.nan,
                 "outcomes": outcome_counts(own["outcome"]),
                 "zeros_floored": int(own["floored"].astype(bool).sum()),
                 "regime": spec.regime and ", ".join(dict.fromkeys(regime["setting"])),
                 "regime_failures": int(regime["outcome"].isin(FAILURES).sum()),
                 "regime_runs": len(regime),
+                "conditions": conditions,
             }
         )
     return rows
@@ -206,11 +252,11 @@ def test_words(test: RankTest) -> str:
     if test.k < 2:
         return "untested: fewer than two activations ranked"
     if test.n_blocks < 2:
-        return f"untested: {test.n_blocks} block (one seed at one setting)"
+        return f"untested: {test.n_blocks} seed"
     verdict = "differences found" if test.separates else "no difference found"
     return (
         f"Friedman {permutation_p_text(test.friedman_p)} ({verdict}) over {test.n_blocks} "
-        "blocks; "
+        "seeds; "
         f"Nemenyi CD = {test.critical_difference:.2f} mean ranks at the "
         f"{SIGNIFICANCE:.0%} level"
     )

@@ -82,7 +82,8 @@ class PropertySpec:
     setting); `situation` is the decision guide's "if you need ..." that the property
     answers ("" for none); `regime` names the setting a recommendation must not fail in
     (e.g. "the highest learning rate"), marked per row by the `regime` column of
-    `properties()`."""
+    `properties()`; `rests_on` names the properties a recommendation for the situation
+    also depends on."""
 
     name: str
     description: str
@@ -90,6 +91,11 @@ class PropertySpec:
     settings: str = ""
     situation: str = ""
     regime: str = ""
+    # Properties the situation depends on: an activation in the worst group of one of
+    # them, or failing most of its runs there (stuck, failed, diverged, vanished), is never
+    # recommended for this situation (a function that cannot train a deep network is no
+    # answer to "gradients that must reach the first layers").
+    rests_on: tuple[str, ...] = ()
 
 
 # Columns of Study.properties(): one row per property x activation x seed x setting (a
@@ -241,6 +247,14 @@ class Study:
         x seed x setting, with the columns PROPERTY_COLUMNS (see there)."""
         return property_frame([])
 
+    def conditions(self, config: BaseModel) -> dict[str, str]:
+        """What each property's verdict holds under (initialisation, optimiser, learning
+        rate, steps, depth, ...), in words, by property name: a verdict is about these
+        networks trained this way, not about the activation in general. The default lists
+        the study's settings; a study says it better in its own words."""
+        words = config_words(config)
+        return {spec.name: words for spec in self.property_specs}
+
     def sheet_panels(
         self, summary: dict[str, Any], rctx: ReportContext, colours: dict[str, Any]
     ) -> list[Any]:
@@ -252,6 +266,22 @@ class Study:
         """Common beliefs that this study's data contradict, one sentence each (a claim the
         data support, or cannot test, is left out)."""
         return []
+
+
+# Settings that say how a study is measured or reported, not what its networks are.
+NOT_CONDITIONS = {"report_depth", "bins", "clip", "vanish_threshold", "zero_threshold"}
+
+
+def config_words(config: BaseModel) -> str:
+    """A study's settings as 'name value' pairs (lists joined by '/'), for conditions."""
+    out = []
+    for name, value in config.model_dump().items():
+        if name in NOT_CONDITIONS or isinstance(value, dict):
+            continue
+        if isinstance(value, list | tuple):
+            value = "/".join(str(v) for v in value)
+        out.append(f"{name.replace('_', ' ')} {value}")
+    return ", ".join(out)
 
 
 def initial_params(
@@ -273,12 +303,55 @@ def initial_params(
     from actlab.engine import generator, init_mlp_params
 
     gen = generator(ctx.run_seed, "init", f"sizes={sizes}", scheme, seed)
+    if scheme == "practice":
+        return practice_params(sizes, gen, ctx.activations[activation].init, ctx.torch_dtype)
     if scheme == "critical":
         gain = critical_sigma_w(ctx.activations[activation], sigma_b)
         return init_mlp_params(
             sizes, gen, scheme="gaussian", gain=gain, bias_std=sigma_b, dtype=ctx.torch_dtype
         )
     return init_mlp_params(sizes, gen, scheme=scheme, dtype=ctx.torch_dtype)
+
+
+def practice_std(init: str, fan_in: int, fan_out: int) -> float:
+    """The weight standard deviation of an activation's customary initialisation
+    (Activation.init)."""
+    import math
+
+    if init == "he":
+        return math.sqrt(2.0 / fan_in)
+    if init == "lecun":
+        return math.sqrt(1.0 / fan_in)
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def practice_params(sizes: list[tuple[int, int]], gen, init: str, dtype):
+    """Gaussian weights at each activation's customary scale (He, LeCun or Xavier), zero
+    biases. The standard normal draws come from a stream keyed by shapes and seed alone,
+    so within a seed every activation's weights are the same numbers times its own scale:
+    the comparison stays paired (common random numbers) across initialisations."""
+    import torch
+
+    params = []
+    for fan_in, fan_out in sizes:
+        z = torch.randn(fan_out, fan_in, dtype=torch.float64, generator=gen)
+        w = (z * practice_std(init, fan_in, fan_out)).to(dtype)
+        params.append((w, torch.zeros(fan_out, dtype=dtype)))
+    return params
+
+
+INIT_WORDS = {
+    "practice": "each activation's customary initialisation (He for the rectifiers, LeCun "
+    "for SELU, Xavier for the rest), Gaussian, zero biases",
+    "critical": "Gaussian at each activation's edge of chaos (mean-field theory)",
+}
+
+
+def init_words(scheme: str) -> str:
+    """An initialisation scheme in words, for conditions."""
+    if scheme in INIT_WORDS:
+        return INIT_WORDS[scheme]
+    return scheme.replace("_", " ").replace("xavier", "Xavier").replace("kaiming", "He") + " init"
 
 
 _CRITICAL: dict[tuple[str, float], float] = {}

@@ -5,9 +5,18 @@ layer the mean |dW|. Magnitudes span many decades, so statistics over seeds are 
 log10 values: the summary is a geometric mean with a 95% interval. A gradient of exactly
 zero has no logarithm: it is floored at stats.LOG_FLOOR and counted, never dropped.
 
-"Vanished" means one thing everywhere (tables, findings, claims, verdicts): every layer's
-mean |dW| below `vanish_threshold`, judged per seed on the magnitudes themselves, whatever
-the last/first ratio says.
+The score is the gradient's decay across the hidden layers, which all have the same shape
+(width x width): log10 of the last hidden layer's mean |dW| over the first's (layers 2 and
+D of a depth-D network; positive when the gradient shrinks on its way to the input). The
+protocol's last/first ratio compares the 1 -> width input layer with the width -> 1
+output layer, whose gradients differ in scale for every activation, so it is shown but
+not scored. Each word means one thing everywhere (tables, findings, claims, verdicts),
+judged per seed:
+  vanished   the gradient shrank by more than DECAY_LIMIT (1000x) across the hidden layers
+  exploded   it grew by more than DECAY_LIMIT
+  collapsed  every layer's mean |dW| below `vanish_threshold` (the stored `grad_vanished`):
+             a flat profile of tiny gradients, the forward signal having died out, which the
+             decay alone does not show
 """
 
 from __future__ import annotations
@@ -30,9 +39,9 @@ from actlab.studies.base import (
     property_frame,
 )
 
-# A profile whose weakest layer is within this factor of the vanishing threshold is flagged
-# as near vanishing, whatever its ratio band.
-NEAR_VANISHING = 100.0
+# A gradient that shrinks (grows) by more than this factor across the hidden layers has
+# vanished (exploded): three decades, far outside seed noise at any depth of the protocol.
+DECAY_LIMIT = 1e3
 
 # The protocol's interpretation of last/first, checked top to bottom.
 RATIO_BANDS = (
@@ -67,6 +76,7 @@ class Config(BaseModel):
         "lecun_normal",
         "orthogonal",
         "critical",
+        "practice",
     ] = "xavier_uniform"
     sigma_b: float = Field(
         0.0, ge=0, le=10, description="bias standard deviation for init = 'critical'"
@@ -74,8 +84,9 @@ class Config(BaseModel):
     vanish_threshold: float = Field(
         1e-8,
         gt=0,
-        description="a trial's gradients have vanished when every layer's mean |dW| is below this",
+        description="a trial's gradients have collapsed when every layer's mean |dW| is below this",
     )
+
     report_depth: int = Field(20, ge=1, description="depth of the report's ratio table")
 
     def model_post_init(self, _context: Any) -> None:
@@ -141,29 +152,43 @@ class GradientFlow(Study):
     property_specs = (
         PropertySpec(
             "gradient flow",
-            "log10 of the weakest layer's mean weight gradient at initialisation, at each "
-            "depth of the sweep",
-            "higher",
+            "decay of the mean weight gradient across the hidden layers at initialisation: "
+            "|log10(last hidden / first hidden)|, at each depth of the sweep",
+            "lower",
             settings="depths",
             situation="gradients that must reach the first layers",
+            rests_on=("depth robustness",),
         ),
     )
 
+    def conditions(self, config: Config) -> dict[str, str]:
+        from actlab.studies.base import init_words
+
+        return {
+            self.property_specs[0].name: (
+                f"untrained MLPs of depth {'/'.join(map(str, config.depths))}, width "
+                f"{config.width}, {init_words(config.init)}; one backward pass of the mean "
+                f"output over {config.n_samples} Gaussian inputs"
+            )
+        }
+
     def properties(self, summary, rctx: ReportContext):
-        """Per seed and depth: log10 of the weakest layer's mean |dW| (an exact zero floored
-        and flagged); it is low both when the gradient decays towards the input and when it
-        vanishes everywhere. Outcome "vanished" when every layer is below the threshold."""
+        """Per seed and depth: |log10 decay| across the hidden layers (0 = the gradient
+        keeps its size; an exact zero layer floored and flagged). Outcome "vanished" or
+        "exploded" past the decay limit, else "ok"; a depth without two hidden layers of
+        the same shape has no score."""
         rows = [
             {
                 "property": self.property_specs[0].name,
                 "activation": r.activation,
                 "seed": int(r.seed),
                 "setting": f"depth={int(r.depth)}",
-                "score": r.log10_min,
-                "outcome": "vanished" if r.grad_vanished == 1 else "ok",
+                "score": abs(r.log10_decay),
+                "outcome": r.state,
                 "floored": bool(r.grad_min == 0),
             }
             for r in summary["trials"].itertuples()
+            if not math.isnan(r.log10_decay)
         ]
         return property_frame(rows)
 
@@ -205,23 +230,26 @@ def band_reading(summary_row) -> str:
     return central if low == high else f"{central} (interval spans {low} to {high})"
 
 
-def reading(row, threshold: float) -> str:
-    """The table's reading of one activation at one depth: the magnitude first (vanished
-    in how many seeds, or near vanishing), then the ratio's band, which alone says nothing
-    about gradients too small to train with."""
-    vanished, n = int(row["vanished"]), int(row["n_seeds"])
-    if vanished == n:
-        return f"vanished in every seed (every layer below {threshold:g})"
+def reading(row, cfg: Config) -> str:
+    """The table's reading of one activation at one depth, in the words of the module
+    docstring: vanished / exploded (by the decay across the hidden layers) in how many
+    seeds, else kept its size within the limit; collapsed seeds said apart."""
+    n = int(row["n_seeds"])
+    limit = f"{DECAY_LIMIT:g}x"
     parts = []
-    if vanished:
-        parts.append(f"vanished in {vanished} of {n} seeds")
-    weakest = 10 ** row["min_log10"] if math.isfinite(row["min_log10"]) else 0.0
-    if not vanished and weakest < NEAR_VANISHING * threshold:
+    for state, verb in (("vanished", "shrank"), ("exploded", "grew")):
+        k = int(row[state])
+        if k:
+            where = "in every seed" if k == n else f"in {k} of {n} seeds"
+            parts.append(f"{state} {where} ({verb} more than {limit} across the hidden layers)")
+    if not parts:
+        parts.append(f"kept its size within {limit} in every seed")
+    if row["collapsed"]:
+        k = int(row["collapsed"])
         parts.append(
-            f"near vanishing: weakest layer {fmt(weakest)}, within {NEAR_VANISHING:g}x "
-            f"of {threshold:g}"
+            f"collapsed in {'every seed' if k == n else f'{k} of {n} seeds'} (every layer "
+            f"below {cfg.vanish_threshold:g}: the forward signal died out)"
         )
-    parts.append(f"ratio: {band_reading(row)}")
     return "; ".join(parts)
 
 
@@ -237,10 +265,12 @@ def honest_ratio(last: float, first: float) -> float:
 
 
 def summarize(results) -> dict[str, Any]:
-    """Geometric means over seeds with 95% intervals, per layer (`layers`) and for the
-    ratio (`ratio`, with the vanished count, the first and last layers' and the weakest
-    layer's geometric means, and `zeros`: trials with an exactly zero layer); `trials`: one
-    row per trial (grad_min, grad_max, grad_vanished, log10_min floored)."""
+    """Geometric means over seeds with 95% intervals, per layer (`layers`); per activation
+    and depth (`ratio`): the protocol's last/first ratio (`mean`, `ci_*`), the decay across
+    the hidden layers (`decay`, `decay_low`, `decay_high`, log10), the first, last and
+    weakest layers' geometric means, and per-seed counts of `vanished`, `exploded`,
+    `collapsed` and `zeros` (trials with an exactly zero layer, floored); `trials`: one row
+    per trial (grad_min, grad_max, grad_vanished, log10_min, log10_decay, state)."""
     import pandas as pd
 
     from actlab.stats import describe, log10_floored
@@ -258,8 +288,19 @@ def summarize(results) -> dict[str, Any]:
     )
     trials["depth"] = trials["depth"].astype(int)
     trials["log10_min"], _ = log10_floored(trials["grad_min"])
+    decay = hidden_decay(layers)
+    trials = trials.merge(decay, on=["activation", "depth", "seed"], how="left")
+    limit = math.log10(DECAY_LIMIT)
+    trials["state"] = [
+        "vanished" if d > limit else "exploded" if d < -limit else "ok"
+        for d in trials["log10_decay"].fillna(0.0)
+    ]
     ratio = describe(df[df["metric"] == "grad_log10_ratio"], ["activation", "depth"])
     ratio["depth"] = ratio["depth"].astype(int)
+    decay_stats = describe(
+        trials.rename(columns={"log10_decay": "value"}), ["activation", "depth"]
+    ).rename(columns={"mean": "decay", "ci_low": "decay_low", "ci_high": "decay_high"})
+    decay_stats = decay_stats[["activation", "depth", "decay", "decay_low", "decay_high"]]
     first_last = []
     for (act, depth), g in layers.groupby(["activation", "depth"], sort=False):
         top = g["layer"].max()
@@ -271,13 +312,33 @@ def summarize(results) -> dict[str, Any]:
                 "first_log10": g.loc[g["layer"] == 1, "log10"].mean(),
                 "last_log10": g.loc[g["layer"] == top, "log10"].mean(),
                 "min_log10": own["log10_min"].mean(),
-                "vanished": int(own["grad_vanished"].sum()),
+                "vanished": int((own["state"] == "vanished").sum()),
+                "exploded": int((own["state"] == "exploded").sum()),
+                "collapsed": int(own["grad_vanished"].sum()),
                 "n_seeds": len(own),
                 "zeros": int((own["grad_min"] == 0).sum()),
             }
         )
     table = ratio.merge(pd.DataFrame(first_last), on=["activation", "depth"])
+    table = table.merge(decay_stats, on=["activation", "depth"], how="left")
     return {"layers": layer_stats, "ratio": table, "trials": trials}
+
+
+def hidden_decay(layers):
+    """Per trial, log10 of the last hidden layer's mean |dW| over the first hidden layer's
+    (layers D and 2 of a depth-D network, both width x width; zeros floored); NaN for a
+    network with fewer than two hidden layers of that shape."""
+    import pandas as pd
+
+    rows = []
+    for (act, depth, seed), g in layers.groupby(["activation", "depth", "seed"], sort=False):
+        depth = int(depth)
+        by_layer = g.set_index("layer")["log10"]
+        value = (
+            by_layer.get(depth, math.nan) - by_layer.get(2, math.nan) if depth >= 3 else math.nan
+        )
+        rows.append({"activation": act, "depth": depth, "seed": int(seed), "log10_decay": value})
+    return pd.DataFrame(rows, columns=["activation", "depth", "seed", "log10_decay"])
 
 
 def plot(layer_stats, activations: list[str], path: Path) -> Path:
@@ -321,6 +382,8 @@ def plot(layer_stats, activations: list[str], path: Path) -> Path:
 
 
 def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: str) -> str:
+    from actlab.studies.base import init_words
+
     cfg: Config = rctx.config
     ratio = summary["ratio"]
     depth = (
@@ -333,10 +396,16 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         "network keep its size, or does it shrink (vanish) or grow (explode) layer by layer?",
         "",
         f"**Method.** Networks of depth {', '.join(map(str, cfg.depths))}, width {cfg.width}, "
-        f"{cfg.init.replace('_', ' ')} weights and zero biases; {cfg.n_samples} inputs from "
+        f"{init_words(cfg.init)}; {cfg.n_samples} inputs from "
         f"N(0, 1); loss = mean output; one backward pass. For each Linear layer, the mean "
         f"absolute weight gradient. {rctx.seeds} seed(s) per setting; within a seed all "
-        "activations share weights and inputs.",
+        "activations share inputs and the random numbers of their weights. The score is the "
+        "decay across the hidden layers, which all have the same shape: the last hidden "
+        "layer's gradient over the first's. Vanished: it shrank by more than "
+        f"{DECAY_LIMIT:g}x; exploded: it grew by more than that; collapsed: every layer "
+        f"below {cfg.vanish_threshold:g}. What this can show: how the gradient's size "
+        "changes with depth at this initialisation, before any training; whether a network "
+        "then trains is the depth-stress test's question.",
         "",
         f"![Gradient magnitude per layer](figures/{figure_name})",
         "",
@@ -344,38 +413,37 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
     if one_seed:
         lines += ["*One seed: these numbers are single samples and carry no error bar.*", ""]
     lines += [
-        f"**Last / first layer gradient at depth {depth}** (geometric mean over seeds"
-        + ("" if one_seed else ", with 95% interval")
-        + "; the ratio is computed in log space, "
-        "with no floor on the first layer):",
+        f"**Gradient decay at depth {depth}** (geometric means over seeds"
+        + ("" if one_seed else ", with 95% intervals")
+        + "; layer 1 is the input side):",
         "",
-        "| activation | last / first | 95% interval | first layer mean abs dW | "
-        "last layer mean abs dW | weakest layer | vanished (seeds) | reading |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| activation | hidden layer {depth} / layer 2 | 95% interval | reading | "
+        "first layer mean abs dW | weakest layer | protocol's last / first |",
+        "|---|---|---|---|---|---|---|",
     ]
     for act in rctx.activations:
         if act not in at.index:
             continue
         r = at.loc[act]
-        geo = 10 ** r["mean"] if math.isfinite(r["mean"]) else math.nan
+        decay = 10 ** r["decay"] if math.isfinite(r["decay"]) else math.nan
         interval = (
             "–"
-            if math.isnan(r["ci_low"])
-            else f"{fmt(10 ** r['ci_low'])} – {fmt(10 ** r['ci_high'])}"
+            if not math.isfinite(r["decay_low"])
+            else f"{fmt(10 ** r['decay_low'])} – {fmt(10 ** r['decay_high'])}"
         )
-        vanished = int(r["vanished"])
         zeros = f" ({int(r['zeros'])} exact zero(s), floored)" if r["zeros"] else ""
+        geo = 10 ** r["mean"] if math.isfinite(r["mean"]) else math.nan
         lines.append(
-            f"| {act} | {fmt(geo)} | {interval} | {fmt(10 ** r['first_log10'])} | "
-            f"{fmt(10 ** r['last_log10'])} | {fmt(10 ** r['min_log10'])}{zeros} | "
-            f"{vanished} of {int(r['n_seeds'])} | {reading(r, cfg.vanish_threshold)} |"
+            f"| {act} | {fmt(decay)} | {interval} | {reading(r, cfg)} | "
+            f"{fmt(10 ** r['first_log10'])} | {fmt(10 ** r['min_log10'])}{zeros} | "
+            f"{fmt(geo)} |"
         )
     lines += [
         "",
-        f"Vanished: every layer's mean |dW| below {cfg.vanish_threshold:g} in that seed; "
-        f"near vanishing: the weakest layer's geometric mean within {NEAR_VANISHING:g}x of "
-        "that threshold. The ratio's band (the protocol's reading) is given after the "
-        "magnitude, because a flat profile of tiny gradients is not a healthy one.",
+        "A value below 1 means the gradient is smaller near the input than near the output. "
+        "The protocol's last / first ratio divides the output layer's gradient (width -> 1) "
+        "by the input layer's (1 -> width): the two differ in shape, so that ratio is shown "
+        "for comparison with the original and not scored.",
         "",
         "**What the data says.**",
         "",
@@ -385,48 +453,58 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
 
 
 def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
-    """Sentences computed from the summary; nothing here is written in advance. Vanishing
-    is judged on magnitudes (every layer below the threshold), per seed."""
+    """Sentences computed from the summary; nothing here is written in advance. Vanished,
+    exploded and collapsed as the module docstring defines them, per seed."""
     out = []
     for depth in sorted(ratio["depth"].unique()):
         at = ratio[(ratio["depth"] == depth) & ratio["activation"].isin(activations)]
-        at = at[at["mean"].notna()]
+        at = at[at["decay"].notna()]
         if at.empty:
             continue
-        every = at[at["vanished"] == at["n_seeds"]]["activation"].tolist()
-        some = at[(at["vanished"] > 0) & (at["vanished"] < at["n_seeds"])]
-        alive = at[at["vanished"] == 0]
-        if not alive.empty and len(alive) > 1:
-            flattest = alive.loc[alive["mean"].abs().idxmin()]
-            steepest = alive.loc[alive["mean"].idxmax()]
+        kept = at[(at["vanished"] == 0) & (at["exploded"] == 0)]
+        if len(kept) > 1:
+            flattest = kept.loc[kept["decay"].abs().idxmin()]
+            steepest = kept.loc[kept["decay"].abs().idxmax()]
             out.append(
-                f"Depth {depth}, among activations whose gradients vanished in no seed, by "
-                "geometric mean over seeds (descriptive, untested): the flattest profile is "
-                f"{flattest['activation']} (last/first {ratio_text(flattest)}), the steepest "
-                f"decay {steepest['activation']} ({ratio_text(steepest)})."
+                f"Depth {depth}, among activations whose gradient kept its size within "
+                f"{DECAY_LIMIT:g}x in every seed, by geometric mean over seeds "
+                "(descriptive, untested): the smallest change across the hidden layers is "
+                f"{flattest['activation']}'s ({decay_text(flattest)}), the largest "
+                f"{steepest['activation']}'s ({decay_text(steepest)})."
             )
-        if every:
-            out.append(
-                f"Depth {depth}: gradients vanished (every layer below "
-                f"{cfg.vanish_threshold:g}) in every seed for {', '.join(every)}; their "
-                "last/first ratio says nothing about trainability."
-            )
-        if not some.empty:
+        for state, verb in (("vanished", "shrank"), ("exploded", "grew")):
+            every = at[at[state] == at["n_seeds"]]["activation"].tolist()
+            some = at[(at[state] > 0) & (at[state] < at["n_seeds"])]
+            if every:
+                out.append(
+                    f"Depth {depth}: the gradient {state} ({verb} more than "
+                    f"{DECAY_LIMIT:g}x across the hidden layers) in every seed for "
+                    f"{', '.join(every)}."
+                )
+            if not some.empty:
+                listed = ", ".join(
+                    f"{r.activation} ({int(getattr(r, state))} of {int(r.n_seeds)})"
+                    for r in some.itertuples()
+                )
+                out.append(f"Depth {depth}: the gradient {state} in some seeds only: {listed}.")
+        collapsed = at[at["collapsed"] > 0]
+        if not collapsed.empty:
             listed = ", ".join(
-                f"{r.activation} ({int(r.vanished)} of {int(r.n_seeds)})" for r in some.itertuples()
+                f"{r.activation} ({int(r.collapsed)} of {int(r.n_seeds)})"
+                for r in collapsed.itertuples()
             )
             out.append(
-                f"Depth {depth}: gradients vanished in some seeds only (every layer below "
-                f"{cfg.vanish_threshold:g}): {listed}."
+                f"Depth {depth}: every layer's gradient was below {cfg.vanish_threshold:g} "
+                f"(collapsed: the forward signal died out at this initialisation) for {listed}."
             )
     return out
 
 
-def ratio_text(row) -> str:
-    """The geometric-mean ratio with its 95% interval when there is one."""
-    text = fmt(10 ** row["mean"])
-    if math.isfinite(row["ci_low"]):
-        text += f", 95% interval {fmt(10 ** row['ci_low'])} to {fmt(10 ** row['ci_high'])}"
+def decay_text(row) -> str:
+    """The geometric-mean decay with its 95% interval when there is one."""
+    text = f"last hidden / first hidden {fmt(10 ** row['decay'])}"
+    if math.isfinite(row["decay_low"]):
+        text += f", 95% interval {fmt(10 ** row['decay_low'])} to {fmt(10 ** row['decay_high'])}"
     return text
 
 
@@ -464,37 +542,33 @@ def panel(ax, summary, rctx: ReportContext, colours) -> None:
 # -- claims ---------------------------------------------------------------------------------------
 def smooth_relus_keep_gradient(summary, rctx: ReportContext) -> str | None:
     """ "Smooth ReLU variants keep gradients alive at least as well as ReLU": contradicted
-    when, per seed, the smooth rectifiers' weakest-layer gradient (log10, mean over them
-    and the sweep's depths) is lower than the rectifiers' with a zero region, by a paired
-    sign-flip test over seeds. The vanished counts, by magnitude, are stated beside it."""
+    when, per seed, the smooth rectifiers' gradient changes more across the hidden layers
+    (|log10 decay|, mean over them and the sweep's depths) than that of the rectifiers with
+    a zero region, by a paired sign-flip test over seeds."""
     from actlab.activations import has_zero_region, is_smooth_rectifier
     from actlab.stats import paired_comparison, test_text
+    from actlab.studies.base import init_words
 
     specs, trials = rctx.specs, summary["trials"]
     acts = [a for a in rctx.activations if a in specs]
     smooth = [a for a in acts if is_smooth_rectifier(specs[a])]
     kinked = [a for a in acts if has_zero_region(specs[a])]
-    if not smooth or not kinked or trials.empty:
+    if not smooth or not kinked or trials.empty or trials["log10_decay"].isna().all():
         return None
-    per = trials.groupby(["seed", "activation"])["log10_min"].mean().unstack("activation")
+    trials = trials.assign(change=trials["log10_decay"].abs())
+    per = trials.groupby(["seed", "activation"])["change"].mean().unstack("activation")
     diff = paired_comparison(
         per.reindex(columns=smooth).mean(axis=1), per.reindex(columns=kinked).mean(axis=1)
     )
-    if not (diff.mean_diff < 0 and diff.significant):
+    if not (diff.mean_diff > 0 and diff.significant):
         return None
-    counts = []
-    deepest = int(trials["depth"].max())
-    at = trials[trials["depth"] == deepest]
-    for a in smooth + kinked:
-        own = at[at["activation"] == a]
-        counts.append(f"{a} {int(own['grad_vanished'].sum())} of {len(own)}")
+    depths = sorted(trials[trials["log10_decay"].notna()]["depth"].unique())
     return (
         '*"Smooth ReLU variants keep gradients alive at least as well as ReLU."* Here the '
-        f"weakest layer's gradient of {', '.join(smooth)} was {fmt(10**-diff.mean_diff)}x "
-        f"smaller than that of {', '.join(kinked)} (geometric mean over the depths "
-        f"{', '.join(str(d) for d in sorted(trials['depth'].unique()))}; {test_text(diff)}). "
-        f"Seeds in which every layer fell below {rctx.config.vanish_threshold:g} at depth "
-        f"{deepest}: {', '.join(counts)}."
+        f"gradient of {', '.join(smooth)} changed {fmt(10**diff.mean_diff)}x more across the "
+        f"hidden layers than that of {', '.join(kinked)} (geometric mean over the depths "
+        f"{', '.join(str(d) for d in depths)}, {init_words(rctx.config.init)}; "
+        f"{test_text(diff)})."
     )
 
 
