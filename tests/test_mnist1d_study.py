@@ -190,7 +190,7 @@ def test_large_moves_between_architectures_are_named():
     assert "E (5 in the march, 1 in the carch)" in lines[1] and "C (" not in lines[1]
 
 
-def test_the_paper_table_names_the_difference_and_whether_the_paper_is_inside():
+def test_the_paper_table_names_the_difference_and_places_the_single_runs():
     from types import SimpleNamespace
 
     from actlab.studies.mnist1d.config import Config
@@ -198,18 +198,23 @@ def test_the_paper_table_names_the_difference_and_whether_the_paper_is_inside():
 
     cells = pd.DataFrame(
         [
-            {"architecture": "mlp", "activation": "ReLU", "acc_mean": 0.642,
-             "acc_ci_low": 0.629, "acc_ci_high": 0.655},
-            {"architecture": "cnn", "activation": "ReLU", "acc_mean": 0.941,
-             "acc_ci_low": 0.931, "acc_ci_high": 0.952},
+            {"architecture": "mlp", "activation": "ReLU", "acc_mean": 0.642, "acc_std": 0.0105,
+             "acc_n": 5, "acc_ci_low": 0.629, "acc_ci_high": 0.655, "acc_min": 0.628,
+             "acc_max": 0.657},
+            {"architecture": "cnn", "activation": "ReLU", "acc_mean": 0.941, "acc_std": 0.0085,
+             "acc_n": 5, "acc_ci_low": 0.931, "acc_ci_high": 0.952, "acc_min": 0.930,
+             "acc_max": 0.950},
         ]
     )  # fmt: skip
     rctx = SimpleNamespace(seeds=5, activations=["ReLU"])
     text = "\n".join(paper_lines(cells, rctx, Config(architectures=["mlp", "cnn"])))
-    assert "| MLP | 68% | 64.2% [62.9, 65.5] | -3.8 points |" in text
-    assert "| CNN | 94% | 94.1% [93.1, 95.2] | +0.1 points |" in text
-    assert "| GRU | 91% | not measured | |" in text
-    assert "MLP: the paper's 68% is outside" in text and "CNN: the paper's 94% is inside" in text
+    # paper, the authors' notebook, actlab's mean [95% interval], the difference, and the
+    # 95% prediction interval for one more run: mean +- t(4) * sd * sqrt(1 + 1/5)
+    assert "| MLP | 68% | 65.1% | 64.2% [62.9, 65.5] | -3.8 points | [61.0, 67.4] |" in text
+    assert "| CNN | 94% | 92.3% | 94.1% [93.1, 95.2] | +0.1 points | [91.5, 96.7] |" in text
+    assert "| GRU | 91% | – | not measured | | |" in text
+    assert "MLP: the paper's run (68%) is above all 5 of actlab's runs" in text
+    assert "CNN: the paper's run (94%) is within the range of actlab's 5 runs" in text
 
 
 def test_holdout_trains_on_the_rest_and_evaluates_on_the_held_out_samples():

@@ -11,8 +11,12 @@ robustness, ...), per seed averaged over the property's settings, paired by seed
 start from the same weights) and tested with the sign-flip test, Holm-adjusted over every
 learned-versus-frozen comparison of the run.
 
-Where the parameters ended up is shown per *group*: an MNIST-1D architecture, or a study
-of small networks (averaged over its settings, e.g. stability's learning rates).
+Where the parameters ended up is shown per *network*: one network shape trained one way,
+i.e. an MNIST-1D architecture, or a study of small networks at one of its settings (every
+setting column that varies within the study: capacity's target, stability's part and
+learning rate or depth, ...). Nothing is pooled across depths, targets, optimisers or
+learning rates, so a layer's row always averages the same networks; a trial without a
+finite learned value (it diverged) is left out, and each row says how many were.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 LEARNED = re.compile(r"^learned_(?P<name>\w+?)(?:\[(?P<index>\d+)\])?$")
 TABLE_PARAMS = 3  # families with more scalar parameters are shown by their shapes only
 SHOWN_LAYERS = 5  # a deeper network shows its first, last and three layers between
+FIGURE_NETWORKS = 6  # columns of the shapes figure; the tables show every network
 
 
 def shown_layers(layers: list[int]) -> list[int]:
@@ -59,8 +64,66 @@ def group_of(row) -> str:
     return str(row.study)
 
 
+def _value_text(v) -> str:
+    if isinstance(v, float | int) and not isinstance(v, bool):
+        return f"{v:g}"
+    return str(v)
+
+
+def _sortable(v) -> tuple:
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(v))
+
+
+def _study_columns(study: str) -> list[str]:
+    from actlab.studies import get_study
+
+    try:
+        return list(get_study(study).param_columns)
+    except Exception:  # a study this version does not know: the table's column order
+        return []
+
+
+def network_labels(rows) -> tuple[list[str], list[str]]:
+    """(labels, order): per row its network, one shape trained one way, and the networks
+    in the order the tables show them. A network is an MNIST-1D architecture (with any
+    other setting that varies among the study's rows), or a study with every setting column
+    that varies among its rows ("stability: part lr, lr 0.1"): the rows of one label differ
+    only by seed. Order: MNIST-1D's architectures, then the studies as the run holds them,
+    each by its settings' values."""
+    from actlab.store import CORE_COLUMNS
+
+    settings = [c for c in rows.columns if c not in CORE_COLUMNS and c != "architecture"]
+    varying: dict[str, list[str]] = {}
+    studies: dict[str, int] = {}
+    for study, own in rows.groupby("study", sort=False):
+        studies[study] = len(studies)
+        found = [c for c in settings if own[c].notna().any() and own[c].nunique(dropna=False) > 1]
+        order = _study_columns(study)  # the study's own order of its settings, where known
+        varying[study] = sorted(found, key=lambda c: order.index(c) if c in order else len(order))
+    labels, keys = [], {}
+    archs = ["mlp", "cnn", "transformer"]
+    for r in rows.itertuples(index=False):
+        row = r._asdict()
+        study = row["study"]
+        values = [row[c] for c in varying[study]]
+        words = [f"{c} {_value_text(v)}" for c, v in zip(varying[study], values, strict=True)]
+        if study == "mnist1d":
+            arch = row["architecture"]
+            label = f"MNIST-1D {arch}" + (f" ({', '.join(words)})" if words else "")
+            head = (0, archs.index(arch) if arch in archs else len(archs), str(arch))
+        else:
+            label = f"{study}: {', '.join(words)}" if words else str(study)
+            head = (1, studies[study], "")
+        labels.append(label)
+        keys.setdefault(label, (*head, *(_sortable(v) for v in values)))
+    return labels, sorted(keys, key=keys.__getitem__)
+
+
 def learned_values(rows) -> dict[tuple, dict[str, Any]]:
-    """(activation, group, trial, layer) -> {parameter: value or [values]}."""
+    """(activation, network, trial, layer) -> {parameter: value or [values]}."""
     import numpy as np
 
     out: dict[tuple, dict[str, Any]] = {}
@@ -68,7 +131,8 @@ def learned_values(rows) -> dict[tuple, dict[str, Any]]:
         m = LEARNED.match(r.metric)
         if not m or m["name"].endswith("_sd"):
             continue
-        key = (r.activation, group_of(r), r.trial, int(r.layer))
+        network = getattr(r, "network", None) or group_of(r)
+        key = (r.activation, network, r.trial, int(r.layer))
         values = out.setdefault(key, {})
         if m["index"] is None:
             values[m["name"]] = float(r.value)
@@ -88,9 +152,12 @@ def shape_at(family, values: dict[str, Any], x):
     return family.apply(x, tensors).detach()
 
 
-def plot_shapes(activations, learned, architectures, path: Path) -> Path:
-    """Per learnable activation (rows) and group (columns): the initial shape (dashed) and
-    the learned shape of each layer, the mean of the trials' curves."""
+def plot_shapes(activations, learned, networks, path: Path) -> Path:
+    """Per learnable activation (rows) and network (columns): the initial shape (dashed)
+    and the learned shape of each layer, the mean of the seeds' curves (trials without a
+    finite value, diverged, left out)."""
+    import textwrap
+
     import torch
 
     from actlab.report.figures import pyplot, save
@@ -99,24 +166,24 @@ def plot_shapes(activations, learned, architectures, path: Path) -> Path:
     names = list(activations)
     fig, axes = plt.subplots(
         len(names),
-        len(architectures),
-        figsize=(3.2 * len(architectures), 2.6 * len(names) + 0.6),
+        len(networks),
+        figsize=(3.2 * len(networks), 2.6 * len(names) + 0.6),
         squeeze=False,
     )
     x = torch.linspace(-4, 4, 401, dtype=torch.float64)
     cmap = plt.get_cmap("viridis")
     for i, name in enumerate(names):
         act = activations[name]
-        for j, arch in enumerate(architectures):
+        for j, network in enumerate(networks):
             ax = axes[i][j]
             ax.plot(x, act.fn(x), "k--", lw=1.2, label="initial")
-            layers = shown_layers(list({k[3] for k in learned if k[0] == name and k[1] == arch}))
+            layers = shown_layers(list({k[3] for k in learned if k[0] == name and k[1] == network}))
             for layer in layers:
                 curves = [
                     shape_at(act.learnable, v, x)
                     for k, v in learned.items()
                     if k[0] == name
-                    and k[1] == arch
+                    and k[1] == network
                     and k[3] == layer
                     and all(math.isfinite(float(t)) for t in _flat(v))
                 ]
@@ -124,11 +191,11 @@ def plot_shapes(activations, learned, architectures, path: Path) -> Path:
                     mean = torch.stack(curves).mean(dim=0)
                     colour = cmap(layers.index(layer) / len(layers))
                     ax.plot(x, mean, color=colour, lw=1.5, label=f"layer {layer}")
-            ax.set_title(f"{name}, {arch}", fontsize=9)
+            ax.set_title(textwrap.fill(f"{name}, {network}", 40), fontsize=8)
             ax.set_ylim(-3, 4)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("learned shapes (mean over trials) against the initial shape")
+    fig.suptitle("learned shapes (mean over seeds, per network) against the initial shape")
     fig.tight_layout()
     return save(fig, path)
 
@@ -140,9 +207,12 @@ def _flat(values: dict[str, Any]) -> list[float]:
     return out
 
 
-def parameter_lines(name, act, rows, groups) -> list[str]:
-    """Mean [95% CI over seeds] of each scalar parameter per group and layer (a seed's
-    value: the mean over its trials of the group, i.e. over the study's settings)."""
+def parameter_lines(name, act, rows, networks) -> list[str]:
+    """Mean [95% CI over seeds] of each scalar parameter per network and layer (a network:
+    one shape and setting, so a seed has one trial there), and how many of the network's
+    trials are left out for want of a finite value (they diverged)."""
+    import numpy as np
+
     from actlab.stats import summarize
 
     params = [p for p in act.learnable.params if not p.shape]
@@ -152,19 +222,34 @@ def parameter_lines(name, act, rows, groups) -> list[str]:
         f"{p.name} (start {p.init[0]:g}{', per unit: mean' if p.scope == 'per-unit' else ''})"
         for p in params
     )
-    lines = [head + " |", "|" + "---|" * (2 + len(params))]
+    lines = [head + " | diverged, left out |", "|" + "---|" * (3 + len(params))]
     own = rows[rows["activation"] == name]
-    own = own.assign(group=[group_of(r) for r in own.itertuples()])
-    for group in groups:
-        at = own[own["group"] == group]
+    for network in networks:
+        at = own[own["network"] == network]
+        if at.empty:
+            continue
         for layer in shown_layers([int(v) for v in at["layer"].dropna().unique()]):
+            here = at[at["layer"] == layer]
+            values = here[here["metric"].isin([f"learned_{p.name}" for p in params])]
+            trials = values.groupby("trial")["value"].apply(lambda v: bool(np.isfinite(v).all()))
+            lost = int((~trials).sum())
             cells = []
             for p in params:
-                cell = at[(at["layer"] == layer) & (at["metric"] == f"learned_{p.name}")]
+                cell = here[
+                    (here["metric"] == f"learned_{p.name}")
+                    & here["trial"].isin(trials[trials].index)
+                ]
                 s = summarize(cell.groupby("seed")["value"].mean())
+                if s.n == 0:
+                    cells.append("–")
+                    continue
                 ci = f" [{s.ci_low:.3g}, {s.ci_high:.3g}]" if s.n > 1 else ""
                 cells.append(f"{s.mean:.3g}{ci}")
-            lines.append(f"| {group} | {int(layer)} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {network} | {int(layer)} | "
+                + " | ".join(cells)
+                + f" | {lost} of {len(trials)} |"
+            )
     return lines
 
 
@@ -260,16 +345,27 @@ def learnable_section(
     ]
     figures = []
     if not rows.empty:
-        groups = sorted({group_of(r) for r in rows.itertuples()}, key=_group_order)
+        labels, networks = network_labels(rows)
+        rows = rows.assign(network=labels)
         learned = learned_values(rows)
-        figure = plot_shapes(learnable, learned, groups, figure_dir / "learnable_shapes.png")
+        shown = networks[:FIGURE_NETWORKS]
+        figure = plot_shapes(learnable, learned, shown, figure_dir / "learnable_shapes.png")
         figures.append(figure)
         lines += [f"![learned shapes](figures/{figure.name})", ""]
+        if len(shown) < len(networks):
+            lines += [
+                f"The figure shows the first {len(shown)} of the {len(networks)} networks "
+                f"({', '.join(shown)}); the tables below hold them all.",
+                "",
+            ]
         for name, act in learnable.items():
-            table = parameter_lines(name, act, rows, groups)
-            if table:
+            table = parameter_lines(name, act, rows, networks)
+            if len(table) > 2:
                 lines += [
-                    f"**{name}**: the learned parameters, mean [95% interval] over seeds.",
+                    f"**{name}**: the learned parameters, mean [95% interval] over seeds, per "
+                    "network (one shape trained one way: never pooled across depths, "
+                    "targets, optimisers or learning rates). A trial without a finite learned "
+                    "value (it diverged) is left out of its row; the last column counts them.",
                     "",
                 ]
                 lines += table + [""]
@@ -281,8 +377,3 @@ def learnable_section(
         "markdown": "\n".join(lines),
         "figures": figures,
     }
-
-
-def _group_order(group: str) -> tuple:
-    order = ["MNIST-1D mlp", "MNIST-1D cnn", "MNIST-1D transformer"]
-    return (group not in order, order.index(group) if group in order else 0, group)

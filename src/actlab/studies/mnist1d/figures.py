@@ -7,8 +7,10 @@ from pathlib import Path
 
 def plot_accuracy(cells, activations, architectures, seeds: int, paper: dict, path: Path) -> Path:
     """Final test accuracy per activation, one panel per architecture: the mean over seeds
-    with its 95% interval; the paper's number for the architecture as a dashed line."""
+    with its 95% interval; the paper's number for the architecture as a dashed line and
+    the authors' notebook's as a dotted one (each a single run)."""
     from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.studies.mnist1d.config import NOTEBOOK
 
     plt = pyplot()
     colours = activation_colours(activations)
@@ -28,7 +30,17 @@ def plot_accuracy(cells, activations, architectures, seeds: int, paper: dict, pa
                 err = [[mean - low], [high - mean]]
             ax.errorbar(i, mean, yerr=err, fmt="o", color=colours[act], capsize=3)
         if arch in paper:
-            ax.axhline(100 * paper[arch], color="grey", ls="--", lw=1, label="paper (ReLU)")
+            ax.axhline(
+                100 * paper[arch], color="grey", ls="--", lw=1, label="paper (ReLU, one run)"
+            )
+            if arch in NOTEBOOK:
+                ax.axhline(
+                    100 * NOTEBOOK[arch],
+                    color="grey",
+                    ls=":",
+                    lw=1,
+                    label="authors' notebook (ReLU, one run)",
+                )
             ax.legend(fontsize=8, loc="best")
         ax.set_xticks(range(len(activations)), activations, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("test accuracy (%)")

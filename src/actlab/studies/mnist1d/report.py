@@ -1,12 +1,24 @@
-"""The mnist1d study's report section: the paper's table beside actlab's, then per
-architecture the accuracy of every activation with intervals, paired tests against the
-best, learning curves and time per step. Every sentence is computed from the summary."""
+"""The mnist1d study's report section: the paper's table and the authors' notebook runs
+beside actlab's, then per architecture the accuracy of every activation with intervals,
+paired tests over every pair of activations (the table reads them against a pre-named
+reference), learning curves and time per step. Every sentence is computed from the
+summary."""
 
 from __future__ import annotations
 
+import math
+
 from actlab.report.text import pct
-from actlab.stats import SIGNIFICANCE, smallest_p
-from actlab.studies.mnist1d.config import PAPER, PAPER_SOURCE, Config
+from actlab.stats import SIGNIFICANCE, seeds_for_family, smallest_adjusted_p
+from actlab.studies.mnist1d.config import (
+    NOTEBOOK,
+    NOTEBOOK_SOURCE,
+    NOTEBOOK_STEPS,
+    PAPER,
+    PAPER_SOURCE,
+    Config,
+)
+from actlab.studies.mnist1d.summary import all_pairs, reference_activation, top_group, versus
 
 
 def acc_text(row, seeds: int) -> str:
@@ -18,9 +30,42 @@ def acc_text(row, seeds: int) -> str:
     return text
 
 
+def prediction_interval(row) -> tuple[float, float]:
+    """The 95% t prediction interval for one more run: mean +- t * sd * sqrt(1 + 1/n),
+    clipped to [0, 1]; NaN with fewer than 2 seeds."""
+    from actlab.stats import t_quantile
+
+    n, sd = row.get("acc_n", math.nan), row.get("acc_std", math.nan)
+    if not n >= 2 or not sd == sd:
+        return math.nan, math.nan
+    half = t_quantile(int(n)) * sd * math.sqrt(1 + 1 / n)
+    return max(0.0, row["acc_mean"] - half), min(1.0, row["acc_mean"] + half)
+
+
+def single_run_note(who: str, value: float, shown: str, row) -> str:
+    """Where one published run falls among the spread of single runs here: against the
+    range of the seeds and the 95% prediction interval for one more run."""
+    n = int(row["acc_n"])
+    low, high = prediction_interval(row)
+    lo, hi = row["acc_min"], row["acc_max"]
+    if value < lo:
+        place = f"below all {n} of actlab's runs ({pct(lo, 1)}–{pct(hi, 1)}%)"
+    elif value > hi:
+        place = f"above all {n} of actlab's runs ({pct(lo, 1)}–{pct(hi, 1)}%)"
+    else:
+        place = f"within the range of actlab's {n} runs ({pct(lo, 1)}–{pct(hi, 1)}%)"
+    inside = "inside" if low <= value <= high else "outside"
+    return (
+        f"{who} ({shown}) is {place} and {inside} the 95% prediction interval "
+        f"for one more run, [{pct(low, 1)}, {pct(high, 1)}]"
+    )
+
+
 def paper_lines(cells, rctx, cfg: Config) -> list[str]:
-    """The published table with ReLU's accuracy here beside each row it can be measured
-    for, and the difference named."""
+    """The published table and the authors' notebook runs with ReLU's accuracy here beside
+    each row it can be measured for. Both are single runs, so each is placed among the
+    spread of single runs here (the seeds' range and a 95% prediction interval), not against
+    the interval of the mean."""
     changed = cfg.changed_data()
     if changed:
         listed = ", ".join(f"{k} = {v!r}" for k, v in changed.items())
@@ -36,95 +81,119 @@ def paper_lines(cells, rctx, cfg: Config) -> list[str]:
             "",
         ]
     relu = cells[cells["activation"] == "ReLU"].set_index("architecture")
+    many = rctx.seeds > 1
     lines = [
         f"**Beside the paper.** Test accuracy on MNIST-1D as published ({PAPER_SOURCE}), "
-        f"and ReLU's here: mean over {rctx.seeds} seed(s)"
-        + (" with its 95% t interval" if rctx.seeds > 1 else "")
-        + f", after {cfg.steps} steps.",
+        f"the final accuracy printed by {NOTEBOOK_SOURCE}, and ReLU's here: mean over "
+        f"{rctx.seeds} seed(s)"
+        + (" with its 95% t interval" if many else "")
+        + f", after {cfg.steps} steps. The published and the notebook numbers are each one "
+        "training run, so they are compared with the spread of single runs here (the range "
+        "of the seeds and the 95% t prediction interval for one more run, mean ± t·sd·"
+        "√(1 + 1/n)), not with the interval of the mean, which narrows with more seeds "
+        "while one run's spread does not.",
         "",
-        "| model | paper | actlab (ReLU) | actlab − paper |",
-        "|---|---|---|---|",
+        "| model | paper (one run) | notebook (one run) | actlab (ReLU) | actlab − paper "
+        "| one more run here (95% prediction) |",
+        "|---|---|---|---|---|---|",
     ]
     notes = []
     for label, arch, published in PAPER:
+        notebook = NOTEBOOK.get(arch) if arch is not None else None
+        book = "–" if notebook is None else f"{100 * notebook:.1f}%"
         ours = relu.loc[arch] if arch in relu.index else None
         if ours is None or not ours["acc_mean"] == ours["acc_mean"]:
             why = "not measured" if arch is None or arch not in cfg.architectures else "diverged"
-            lines.append(f"| {label} | {100 * published:.0f}% | {why} | |")
+            lines.append(f"| {label} | {100 * published:.0f}% | {book} | {why} | | |")
             continue
         diff = 100 * (ours["acc_mean"] - published)
+        low, high = prediction_interval(ours) if many else (math.nan, math.nan)
+        spread = "–" if not low == low else f"[{pct(low, 1)}, {pct(high, 1)}]"
         lines.append(
-            f"| {label} | {100 * published:.0f}% | {acc_text(ours, rctx.seeds)} | "
-            f"{diff:+.1f} points |"
+            f"| {label} | {100 * published:.0f}% | {book} | {acc_text(ours, rctx.seeds)} | "
+            f"{diff:+.1f} points | {spread} |"
         )
-        low, high = ours["acc_ci_low"], ours["acc_ci_high"]
-        if rctx.seeds > 1 and low == low:
-            inside = low <= published <= high
-            notes.append(
-                f"{label}: the paper's {100 * published:.0f}% is "
-                + ("inside" if inside else "outside")
-                + f" actlab's 95% interval ({diff:+.1f} points)"
-            )
+        if low == low:
+            paper_text = f"{100 * published:.0f}%"
+            notes.append(single_run_note(f"{label}: the paper's run", published, paper_text, ours))
+            if notebook is not None:
+                notes.append(single_run_note(f"{label}: the notebook's run", notebook, book, ours))
     if (
         "transformer" in relu.index
         and relu.loc["transformer", "acc_mean"] == relu.loc["transformer", "acc_mean"]
     ):
         lines.append(
-            f"| transformer (ours; no published number) | – | "
-            f"{acc_text(relu.loc['transformer'], rctx.seeds)} | |"
+            f"| transformer (ours; no published number) | – | – | "
+            f"{acc_text(relu.loc['transformer'], rctx.seeds)} | | |"
         )
     lines.append("")
     if notes:
-        lines += ["; ".join(notes) + ".", ""]
+        lines += [f"- {note}." for note in notes] + [""]
+        lines += [
+            "Inside the prediction interval, a published run is what one more run here could "
+            "give. Outside it, it is a run this protocol would give less than 1 time in 20 "
+            "(if runs scatter normally about actlab's mean): a pointer to a difference in "
+            "protocol (code, library versions, hardware) or to chance, not a measured "
+            "difference of means, which one run cannot give.",
+            "",
+        ]
+    elif not many:
+        lines += ["*One seed: no spread of single runs to place the published runs in.*", ""]
+    if cfg.steps != NOTEBOOK_STEPS:
+        lines += [
+            f"*This run trained {cfg.steps} steps; the notebook's runs trained "
+            f"{NOTEBOOK_STEPS:,}.*",
+            "",
+        ]
     return lines
 
 
-def versus_best(wide, cells, arch: str, activations: list[str]):
-    """(best activation, [(activation, Paired), ...]) for one architecture: the highest
-    mean test accuracy against every other activation, paired by seed, Holm-adjusted
-    within the architecture; (None, []) when no activation has a value."""
-    from actlab.stats import paired_by_seed, with_holm
-
-    at = cells[(cells["architecture"] == arch) & cells["acc_mean"].notna()]
-    at = at[at["activation"].isin(activations)]
-    if at.empty:
-        return None, []
-    best = at.sort_values("acc_mean", ascending=False, kind="stable").iloc[0]["activation"]
-    table = wide[wide["architecture"] == arch]
-    others = [a for a in activations if a != best and a in set(at["activation"])]
-    tests = with_holm([paired_by_seed(table, "test_accuracy", best, a) for a in others])
-    return best, list(zip(others, tests, strict=True))
+def family_floor(tests: dict) -> tuple[int, float]:
+    """(m, smallest p): the number of tested pairs and the smallest Holm-adjusted p their
+    sign-flip tests can give at the seeds they pair (m x 2 / 2^n)."""
+    tested = [t for t in tests.values() if t.tested]
+    if not tested:
+        return 0, math.nan
+    return len(tested), smallest_adjusted_p(max(t.n for t in tested), len(tested))
 
 
 def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
     cells, wide = summary["cells"], summary["trials"]
     at = cells[cells["architecture"] == arch].set_index("activation")
-    best, tests = versus_best(wide, cells, arch, activations)
-    paired = dict(tests)
+    names, tests = all_pairs(wide, cells, arch, activations)
+    ref = reference_activation(activations)
+    m, _ = family_floor(tests)
     many = rctx.seeds > 1
     lines = [
         f"**{arch}**: final test accuracy"
         + (" [95% interval]" if many else "")
-        + ", the best during training, and each activation against the best"
-        + (" (paired over seeds, Holm-adjusted)" if many else "")
+        + f", the best during training, and each activation against {ref} (the pre-named "
+        "reference: ReLU when the run has it, else its first activation)"
+        + (
+            f": the mean difference with the paired sign-flip test over seeds, Holm-adjusted "
+            f"over all {m} pairs of activations"
+            if many
+            else ""
+        )
         + ":",
         "",
-        "| activation | test accuracy | best during training | vs best | diverged | ms per step |",
+        f"| activation | test accuracy | best during training | vs {ref} | diverged "
+        "| ms per step |",
         "|---|---|---|---|---|---|",
     ]
     for act in activations:
         if act not in at.index:
             continue
         row = at.loc[act]
-        if act == best:
-            versus = "best"
-        elif act in paired and paired[act].tested:
-            c = paired[act]
-            versus = f"{100 * -c.mean_diff:+.1f} points, p = {c.p_decisive:.2g}" + (
-                " (separated)" if c.significant else " (not separated)"
-            )
-        else:
-            versus = "–"
+        versus_text = "–"
+        if act == ref:
+            versus_text = "reference"
+        elif act in names and ref in names:
+            c = versus(tests, act, ref)
+            if c.tested:
+                versus_text = f"{100 * c.mean_diff:+.1f} points, p = {c.p_decisive:.2g}" + (
+                    " (separated)" if c.significant else " (not separated)"
+                )
         best_text = (
             "–" if not row["best_mean"] == row["best_mean"] else f"{pct(row['best_mean'], 1)}%"
         )
@@ -132,41 +201,85 @@ def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
             "–" if row["step_time"] != row["step_time"] else f"{1000 * row['step_time']:.2f}"
         )
         lines.append(
-            f"| {act} | {acc_text(row, rctx.seeds)} | {best_text} | {versus} | "
+            f"| {act} | {acc_text(row, rctx.seeds)} | {best_text} | {versus_text} | "
             f"{int(row['diverged'])} of {int(row['n_seeds'])} | {step_text} |"
         )
     lines.append("")
-    lines += [f"- {s}" for s in architecture_findings(summary, arch, best, tests, rctx)]
+    lines += [f"- {s}" for s in architecture_findings(summary, arch, names, tests, rctx)]
     lines.append("")
     return lines
 
 
-def architecture_findings(summary, arch, best, tests, rctx) -> list[str]:
-    cells = summary["cells"]
-    at = cells[cells["architecture"] == arch].set_index("activation")
-    if best is None:
-        return [f"{arch}: every run diverged; nothing to compare."]
-    out = []
-    sentence = (
-        f"{arch}: highest mean test accuracy with {best} ({pct(at.loc[best, 'acc_mean'], 1)}%)"
-    )
-    if rctx.seeds < 2:
-        out.append(sentence + "; one seed, so no ranking is tested.")
-    elif smallest_p(rctx.seeds) >= SIGNIFICANCE:
-        out.append(
-            sentence + f"; with {rctx.seeds} seeds a paired sign-flip test cannot reach "
-            f"p < {SIGNIFICANCE:g} (its smallest p is {smallest_p(rctx.seeds):.2g}), so no "
-            "activation is separated from it; 6 seeds are the fewest that can separate two."
+def listed(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def top_sentence(arch: str, names: list[str], tests: dict, at, rctx) -> str:
+    """Which activation is the best, only where the paired tests over all pairs separate
+    it from every other; an exact tie for the top is named a tie, never a winner."""
+    means = {a: float(at.loc[a, "acc_mean"]) for a in names}
+    top = top_group(means)
+    value = f"{pct(means[top[0]], 1)}%"
+    it = "them" if len(top) > 1 else "it"
+    if len(top) > 1:
+        head = (
+            f"{arch}: {listed(top)} tie at {value} mean test accuracy (means equal to the "
+            "data's resolution: as many correct test sequences), so none of them is the best"
         )
     else:
-        tied = [a for a, c in tests if not c.significant]
-        below = [a for a, c in tests if c.significant and c.mean_diff > 0]
-        test = f"paired sign-flip tests over seeds, Holm-adjusted over {len(tests)} comparisons"
-        if tied:
-            sentence += f"; not separated from it ({test}): {', '.join(tied)}"
+        head = f"{arch}: the highest mean test accuracy is {top[0]}'s ({value})"
+    others = [a for a in names if a not in top]
+    if not others:
+        return head + "."
+    m, floor = family_floor(tests)
+    test = f"paired sign-flip tests over seeds, Holm-adjusted over all {m} pairs"
+    why = None
+    if rctx.seeds < 2:
+        why = "one seed, so nothing is tested"
+    elif m == 0:
+        why = "no pair of activations has two seeds with values, so nothing is tested"
+    elif not floor < SIGNIFICANCE:
+        why = (
+            f"with {rctx.seeds} seeds and {m} pairs the paired sign-flip tests cannot reach "
+            f"p < {SIGNIFICANCE:g} after Holm's correction (the smallest adjusted p is "
+            f"{floor:.2g}; {seeds_for_family(m)} seeds are the fewest that can separate two)"
+        )
+    if why is not None:
+        return head + f"; {why}: no activation is separated from {it} ({', '.join(others)})."
+    below = [
+        a
+        for a in others
+        if all(versus(tests, t, a).significant and versus(tests, t, a).mean_diff > 0 for t in top)
+    ]
+    near = [a for a in others if a not in below]
+    if len(top) > 1:
+        text = head + f" ({test})"
+        if near:
+            text += f"; not separated from {it}: {', '.join(near)}"
         if below:
-            sentence += f"; below it: {', '.join(below)}"
-        out.append(sentence + ".")
+            text += f"; below {it}: {', '.join(below)}"
+        return text + "."
+    if not near:
+        return (
+            f"{arch}: {top[0]} has the highest mean test accuracy ({value}), separated from "
+            f"every other activation ({test})."
+        )
+    text = (
+        f"{arch}: no activation is shown best: {top[0]} has the highest mean ({value}) but "
+        f"is not separated from {', '.join(near)} ({test})"
+    )
+    if below:
+        text += f"; below it: {', '.join(below)}"
+    return text + "."
+
+
+def architecture_findings(summary, arch, names, tests, rctx) -> list[str]:
+    cells = summary["cells"]
+    at = cells[cells["architecture"] == arch].set_index("activation")
+    if not names:
+        return [f"{arch}: every run diverged; nothing to compare."]
+    out = [top_sentence(arch, names, tests, at, rctx)]
     timed = at[at["step_time"].notna()]
     if len(timed) > 1:
         fast, slow = timed["step_time"].idxmin(), timed["step_time"].idxmax()
