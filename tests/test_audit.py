@@ -549,3 +549,164 @@ def test_a_run_without_report_writes_the_same_verdicts_as_the_report(base, tmp_p
     assert set(written["property"]) >= {"gradient flow", "dead units", "fit (interpolation)"}
     _, rebuilt = rebuild(doctored(base, tmp_path, base.results))
     pd.testing.assert_frame_equal(written, rebuilt)
+
+
+# -- issue 27: verdicts that mean what they say ---------------------------------------------------
+def scores_of(
+    prop: str, table: dict[str, list[float]], outcomes: dict[str, list[str]] | None = None
+):
+    outcomes = outcomes or {}
+    return [
+        {
+            "property": prop,
+            "activation": a,
+            "seed": s,
+            "score": x,
+            "outcome": outcomes.get(a, [""] * len(xs))[s],
+        }
+        for a, xs in table.items()
+        for s, x in enumerate(xs)
+    ]
+
+
+def test_never_recommended_where_it_fails_what_the_use_rests_on():
+    """Defect 1: Linear best for gradient flow while stuck in every depth-stress run."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    n = 8
+    flow = {"Linear": [0.0] * n, "Tanh": [1.0] * n, "ReLU": [1.1] * n, "Sigmoid": [9.0] * n}
+    depth = {"Linear": [0.0] * n, "Tanh": [1.0] * n, "ReLU": [1.0] * n, "Sigmoid": [0.5] * n}
+    stuck = {"Linear": ["stuck"] * n}
+    specs = {
+        "gradient flow": PropertySpec(
+            "gradient flow",
+            "decay",
+            "lower",
+            situation="deep gradients",
+            rests_on=("depth robustness",),
+        ),
+        "depth robustness": PropertySpec("depth robustness", "share", "higher"),
+    }
+    scores = property_frame(
+        scores_of("gradient flow", flow) + scores_of("depth robustness", depth, stuck)
+    )
+    v = verdict_table(scores, specs, {"gradient flow": "untrained, Xavier"})
+    assert verdict(v, "gradient flow", "Linear")["group"] == "best"
+    line = cross.recommendations(v, specs, seeds=n)[0]
+    head = line.split("(also in the best group")[0]
+    assert "Linear" not in head
+    assert "failing what this rests on: Linear (worst group of depth robustness)" in line
+    assert "Holds for (untrained, Xavier)" in line
+    assert (v["conditions"].fillna("") != "").sum() == 4  # gradient flow's rows carry them
+
+
+def test_every_verdict_row_of_a_run_names_its_conditions(planted):
+    _, v, _ = planted
+    assert v["conditions"].notna().all() and (v["conditions"].str.len() > 10).all()
+    flow = verdict(v, "gradient flow", "ReLU")["conditions"]
+    assert "Xavier" in flow and "untrained" in flow
+
+
+def test_seeds_are_the_blocks_and_a_family_that_cannot_answer_says_so():
+    """Defects 4, 12, 15: blocks within a seed are not independent; a family that cannot
+    reach p < 0.05 at the run's seeds says so before its results."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.stats import family_reach, seeds_for_family, smallest_adjusted_p
+    from actlab.studies.base import PropertySpec
+
+    # Holm over 5 targets at 6 seeds: the smallest adjusted p is 5 x 2 / 64 = 0.156
+    assert smallest_adjusted_p(6, 5) == pytest.approx(0.15625)
+    assert seeds_for_family(5) == 8 and seeds_for_family(7) == 9 and seeds_for_family(1) == 6
+    sentence = family_reach(6, 5, "the per-target tests")
+    assert "cannot reach p < 0.05" in sentence and "8 seeds would be needed" in sentence
+    assert family_reach(9, 7, "x") is None
+    # 2 seeds x 10 settings: 20 blocks before, 2 seeds now; with 8 activations no pair can
+    # be separated whatever the data, and the table says so.
+    rows = []
+    for a, act in enumerate(ACTIVATIONS):
+        for seed in range(2):
+            for setting in range(10):
+                rows.append(
+                    {
+                        "property": "p",
+                        "activation": act,
+                        "seed": seed,
+                        "setting": f"s={setting}",
+                        "score": float(a),
+                    }
+                )
+    specs = {"p": PropertySpec("p", "p", "higher", settings="settings")}
+    v = verdict_table(property_frame(rows), specs)
+    assert (v["n_blocks"] == 2).all() and v["smallest_p"].iloc[0] >= 0.05
+    table = cross.best_worst_table(v, specs)
+    assert "no pair can be separated whatever the data" in table
+
+
+def test_a_friedman_difference_no_pair_carries_is_explained():
+    """Defect 5: "Friedman p < 0.0001" beside "not separated" with no explanation."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    rng = np.random.default_rng(7)  # a draw where Friedman rejects and no pair is separated
+    n = 10
+    table = {a: list(rng.normal(0, 1, n) + 0.12 * i) for i, a in enumerate(ACTIVATIONS)}
+    specs = {"p": PropertySpec("p", "p", "higher", situation="p")}
+    v = verdict_table(property_frame(scores_of("p", table)), specs)
+    assert v["friedman_p"].iloc[0] < 0.05 and set(v["group"]) == {"not separated"}
+    text = cross.best_worst_table(v, specs) + cross.recommendations(v, specs, n)[0]
+    assert "finds that the activations differ somewhere" in text
+    assert "largest mean-rank gap" in text
+
+
+def test_p_below_double_precision_is_a_bound():
+    from actlab.stats import p_text
+
+    assert p_text(1.1e-16) == "p < 1e-15" and p_text(0.0123) == "p = 0.012"
+
+
+def test_dead_units_rank_only_activations_that_can_die(planted):
+    """Defect 6: "for no dead units: ELU, GELU, LeakyReLU, Swish" named functions that
+    cannot have a unit without slope; Sigmoid's "dead" units were saturated ones."""
+    text, v, _ = planted
+    for act in ("Linear", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "Swish"):
+        row = verdict(v, "dead units", act)
+        assert row["group"] == "not ranked" and row["outcomes"] == f"cannot die {SEEDS}", act
+    line = next(x for x in text.splitlines() if x.startswith("- For no dead units"))
+    assert "no recommendation" in line
+
+
+def test_dead_units_are_measured_at_initialisation_and_the_change_is_tested(planted):
+    """Defect 6: ReLU's dead fraction after training equalled the one at initialisation."""
+    text, _, df = planted
+    relu = df[(df["activation"] == "ReLU") & (df["study"] == "sparsity") & df["layer"].isna()]
+    before = relu[relu["metric"] == "zero_slope_rate_init"]["value"].mean()
+    after = relu[relu["metric"] == "zero_slope_rate"]["value"].mean()
+    sentence = next(x for x in text.splitlines() if x.startswith("- ReLU: "))
+    assert f"{100 * before:.2f}% of units had zero slope on every input at initialisation" in (
+        sentence
+    )
+    assert f"{100 * after:.2f}% after training" in sentence
+    assert "sign-flip" in sentence
+
+
+def test_recommendation_is_not_a_podium_and_names_the_runner_up():
+    """Defects 8, 13, 14: a best that is not separated from the runner-up says so; no
+    podium of untested average ranks."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    n = 3
+    # ELU and Swish exchange first and second place; Linear is last: ELU is "best" only by
+    # its distance from the worst.
+    table = {
+        "ELU": [8.0, 7.0, 8.0],
+        "Swish": [7.0, 8.0, 7.0],
+        **{a: [float(6 - i)] * n for i, a in enumerate(["GELU", "ReLU", "Tanh", "Sigmoid"])},
+        "Linear": [0.0] * n,
+    }
+    specs = {"acc": PropertySpec("acc", "accuracy", "higher", situation="accuracy")}
+    v = verdict_table(property_frame(scores_of("acc", table)), specs)
+    line = cross.recommendations(v, specs, n)[0]
+    assert "ranks first but is not separated from" in line
+    assert "Averaged over" not in " ".join(cross.recommendations(v, specs, n))

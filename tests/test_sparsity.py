@@ -121,7 +121,13 @@ def test_a_sigmoid_unit_stuck_at_one_is_saturated_not_dead_or_sparse():
 
 def test_a_diverged_trial_is_nan_never_dead():
     rows = trial_rows(
-        {"sparsity": [0.0, 0.0], "dead_rate": [1.0, 1.0], "saturated_rate": [1.0, 1.0]},
+        {
+            "sparsity": [0.0, 0.0],
+            "dead_rate": [1.0, 1.0],
+            "saturated_rate": [1.0, 1.0],
+            "zero_slope_rate": [1.0, 1.0],
+        },
+        {"zero_slope_rate": [0.25, 0.75]},
         act_mean=math.nan,
         act_std=math.nan,
         hist=[0.0, 0.0],
@@ -129,11 +135,15 @@ def test_a_diverged_trial_is_nan_never_dead():
         final_loss=math.inf,
         steps_completed=3,
         target_var=0.5,
+        state="diverged",
     )
     by = {(r["metric"], r.get("layer"), r.get("step")): r["value"] for r in rows}
     assert by[("diverged", None, None)] == 1.0
     assert by[("steps_completed", None, None)] == 3.0
-    for metric in ("sparsity", "dead_rate", "saturated_rate"):
+    # what was measured before training stands: the network existed then
+    assert by[("zero_slope_rate_init", None, None)] == 0.5
+    assert by[("zero_slope_rate_init", 2, None)] == 0.75
+    for metric in ("sparsity", "dead_rate", "saturated_rate", "zero_slope_rate"):
         assert math.isnan(by[(metric, None, None)])
         assert math.isnan(by[(metric, 1, None)]) and math.isnan(by[(metric, 2, None)])
     assert math.isnan(by[("final_loss", None, None)])
@@ -152,14 +162,19 @@ def test_linear_at_lr_5_diverges_and_is_reported_as_diverged(tmp_path):
         measured = [
             r["value"]
             for r in rows
-            if r["metric"] not in ("diverged", "steps_completed") and r["metric"] != "target_var"
+            if r["metric"] not in ("diverged", "steps_completed", "target_var")
+            and r["metric"] not in ("learned", "stuck", "failed")
+            and not r["metric"].endswith("_init")  # measured before training: it stands
         ]
         assert measured and all(math.isnan(v) for v in measured)
+        assert by[("learned", None)] == by[("stuck", None)] == by[("failed", None)] == 0.0
+        assert math.isfinite(by[("zero_slope_rate_init", None)])
     # At lr 0.5 (these tiny sizes) Linear diverges and Sigmoid does not: the report and
     # the best/worst scores keep the diverged network apart, with no dead-rate number.
     run = tiny_run(tmp_path, activations=("Linear", "Sigmoid"), sparsity={"lr": 0.5, "steps": 20})
     report = run.report_path.read_text()
-    assert "| Linear | diverged | diverged | diverged | 2 of 2 | diverged |" in report
+    assert "| Linear | diverged | diverged | diverged | " in report
+    assert "| diverged | 0 of 2 | 2 of 2 | diverged |" in report
     assert "| Sigmoid | " in report and "| Sigmoid | diverged" not in report
     assert "Linear diverged in every seed" in report
     rctx = ReportContext(2, ["Linear", "Sigmoid"], cfg)
@@ -169,10 +184,14 @@ def test_linear_at_lr_5_diverges_and_is_reported_as_diverged(tmp_path):
     assert set(props["property"]) == {"dead units", "saturated units"}
     assert props[props["activation"] == "Sigmoid"]["score"].notna().all()
     assert {s.better for s in study.property_specs} == {"lower"}
-    # the verdicts leave the diverged network unranked, and say why
+    # With the activations known, neither can have a unit of zero slope: not ranked on
+    # dead units, and said so. The diverged network ranks last on saturated units (a
+    # diverged run is the worst outcome, never left out of the ranking).
     verdicts = pd.read_csv(run.path / "verdicts.csv").set_index(["property", "activation"])
     assert verdicts.loc[("dead units", "Linear"), "group"] == "not ranked"
-    assert verdicts.loc[("dead units", "Linear"), "outcomes"] == "diverged 2"
+    assert verdicts.loc[("dead units", "Linear"), "outcomes"] == "cannot die 2"
+    assert verdicts.loc[("saturated units", "Linear"), "outcomes"] == "diverged 2"
+    assert verdicts.loc[("saturated units", "Linear"), "mean_rank"] == 2
 
 
 def test_config_validates_ranges():
@@ -264,8 +283,9 @@ def test_run_end_to_end_writes_rows_figures_and_report(tmp_path):
         assert (run.path / "figures" / f"{stem}.png").stat().st_size > 5_000
     report = run.report_path.read_text()
     assert (
-        "| activation | sparsity % | dead % | saturated % | diverged seeds | final loss |" in report
-    )
+        "| activation | sparsity % | dead % | saturated % | zero slope % at init | "
+        "zero slope % after | learned seeds | diverged seeds | final loss |"
+    ) in report
     assert "figures/sparsity.png" in report and "figures/sparsity_histograms.png" in report
     # A table number comes from the stored rows: ReLU's mean layer-mean sparsity.
     relu = df[(df["activation"] == "ReLU") & (df["metric"] == "sparsity") & df["layer"].isna()]

@@ -887,6 +887,18 @@ def has_zero_region(act: Activation) -> bool:
     return bool((y[FAMILY_GRID <= -1] == 0).all())
 
 
+def has_zero_slope_region(act: Activation) -> bool:
+    """A slope of exactly zero over some stretch of [-6, 6] in float64 (ReLU below 0, ReLU6
+    above 6, Hardtanh beyond +-1, ...): such an activation can have a unit that passes no
+    gradient for any input of a data set by its shape. Sigmoid's slope is small far out,
+    never zero; far beyond 6 a float's rounding can zero any slope (a tanh-based GELU's
+    below about -9), which the study measures but does not count as a shape."""
+    grid = FAMILY_GRID[FAMILY_GRID.abs() <= 6].clone()
+    slope = act.derivative(grid).to(torch.float64)
+    zero = slope == 0
+    return bool((zero[1:] & zero[:-1]).any())
+
+
 def is_smooth_rectifier(act: Activation) -> bool:
     """Declared smooth, non-affine, unbounded above and bounded below: the smooth ReLU
     variants (GELU, Swish, Mish, Softplus)."""

@@ -210,14 +210,15 @@ def failure_share(outcomes: str) -> tuple[int, int]:
 
 
 def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | None:
-    """Why `activation` must not be recommended for spec's situation: it sits in the worst
+    """Why `activation` must not be recommended for spec's situation: it failed most of its
+    runs of the property itself (stuck, failed, diverged, vanished), or sits in the worst
     group of a property the situation rests on, or failed most of its runs there."""
-    for prop in spec.rests_on:
+    for prop in (spec.name, *spec.rests_on):
         v = verdicts[(verdicts["property"] == prop) & (verdicts["activation"] == activation)]
         if v.empty:
             continue
         row = v.iloc[0]
-        if row["group"] == "worst":
+        if row["group"] == "worst" and prop != spec.name:
             return f"worst group of {prop}"
         failed, total = failure_share(row["outcomes"])
         if total and 2 * failed > total:

@@ -13,6 +13,16 @@ layer mean has no `layer`):
                   sample: units through which no gradient flows, whether dead at zero (ReLU)
                   or stuck on a flat non-zero plateau (Sigmoid at 1, Tanh at +-1). This is
                   the question the protocol's metrics were meant to answer.
+  zero_slope_rate fraction of units whose slope f'(z) is exactly 0 for every sample: dead
+                  in the one sense that applies to every activation (no gradient passes
+                  at all). Only an activation with a region of zero slope (ReLU, ReLU6,
+                  Hardtanh, ...) can have such units; for the others it is 0 by construction
+                  and they are not ranked on it
+  <metric>_init   dead_rate, saturated_rate and zero_slope_rate of the same network at its
+                  initial weights, before any update: what training did is the difference
+  learned, stuck, failed   1 for the state the run ended in (outcomes.py), from the loss
+                  after training against the target's variance: units counted on a network
+                  that learned nothing say little about training
   act_mean, act_std   mean and (population) std of the finite post-activations pooled
                   over all hidden layers
   hist_count      histogram counts of those pooled values clipped to [-clip, clip]
@@ -55,10 +65,24 @@ from actlab.studies.base import (
     property_frame,
     trial_table,
 )
+from actlab.studies.outcomes import FINITE_STATES
 
-LAYER_METRICS = ("sparsity", "dead_rate", "saturated_rate")
-NETWORK_METRICS = (*LAYER_METRICS, "act_mean", "act_std", "final_loss")
-LABELS = {"sparsity": "sparsity", "dead_rate": "dead units", "saturated_rate": "saturated units"}
+LAYER_METRICS = ("sparsity", "dead_rate", "saturated_rate", "zero_slope_rate")
+# Measured on the initial weights too (`<metric>_init`).
+INIT_METRICS = ("dead_rate", "saturated_rate", "zero_slope_rate")
+NETWORK_METRICS = (
+    *LAYER_METRICS,
+    *(f"{m}_init" for m in INIT_METRICS),
+    "act_mean",
+    "act_std",
+    "final_loss",
+)
+LABELS = {
+    "sparsity": "sparsity",
+    "dead_rate": "dead units",
+    "saturated_rate": "saturated units",
+    "zero_slope_rate": "units with zero slope on every input",
+}
 
 
 class Config(BaseModel):
@@ -82,6 +106,18 @@ class Config(BaseModel):
         "(1e-3: Sigmoid beyond |z| ~ 6.9, Tanh beyond |z| ~ 3.8, ELU below z ~ -6.9; "
         "LeakyReLU's slope 0.01 never counts)",
     )
+    init: Literal["xavier_uniform", "practice"] = Field(
+        "xavier_uniform",
+        description="initial weights: the protocol's Xavier uniform for every activation, or "
+        "each activation's customary one ('practice': He, LeCun or Xavier)",
+    )
+    learned_below: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="a run learned when its loss after training is below this fraction of "
+        "the target's variance",
+    )
     bins: int = Field(100, ge=1, le=100_000, description="histogram bins")
     clip: float = Field(5.0, gt=0, description="histogram range [-clip, clip]")
 
@@ -93,6 +129,11 @@ class Sparsity(Study):
     Config = Config
     param_columns = ("depth", "width", "in_dim", "lr", "optimizer", "steps")
 
+    def columns(self, config: Config) -> tuple[str, ...]:
+        return (
+            (*self.param_columns, "init") if config.init != "xavier_uniform" else self.param_columns
+        )
+
     def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
         params = {
             "depth": config.depth,
@@ -102,6 +143,8 @@ class Sparsity(Study):
             "optimizer": config.optimizer,
             "steps": config.steps,
         }
+        if config.init != "xavier_uniform":  # the protocol's trial keys stay as they were
+            params["init"] = config.init
         return [
             Trial(self.name, act, seed, dict(params))
             for act in activations
@@ -112,54 +155,39 @@ class Sparsity(Study):
         import torch
 
         from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
-        from actlab.engine.stack import Captured
+        from actlab.studies.outcomes import classify
 
         cfg: Config = ctx.config
         p = trials[0].params
-        model = build_stack(trials, ctx, layer_sizes(p["in_dim"], p["width"], p["depth"]))
+        sizes = layer_sizes(p["in_dim"], p["width"], p["depth"])
+        model = build_stack(trials, ctx, sizes, p.get("init", "xavier_uniform"))
         data = [make_data(ctx, cfg, p["in_dim"], t.seed) for t in trials]
         x = torch.stack([d[0] for d in data]).to(ctx.device)
         y = torch.stack([d[1] for d in data]).to(ctx.device)
+        at_init, _ = unit_measures(model, x, trials, ctx, cfg)
         rule = DivergenceRule()
         result = train_regression(
             model, x, y, make_optimizer(p["optimizer"], model, p["lr"]), p["steps"], rule
         )
-
-        capture = Captured()
-        with torch.no_grad():
-            model.forward(x, capture)
-        # Slopes per member (each with its own activation), one layer at a time: a generator,
-        # so only one layer's derivatives are held at once.
-        # A learnable activation's slope is its learned function's, layer by layer.
-        derivs = (
-            torch.cat(
-                [
-                    model.learned_derivative(z[m : m + 1], layer, m)
-                    if model.learnable
-                    else ctx.activations[trials[m].activation].derivative(z[m : m + 1])
-                    for m in range(len(trials))
-                ]
-            )
-            for layer, z in enumerate(capture.pre)
-        )
-        per_layer = layer_metrics(
-            capture.post, derivs, cfg.zero_threshold, cfg.saturation_threshold
-        )
-        pooled = pooled_stats(capture.post, cfg.bins, cfg.clip)
+        per_layer, posts = unit_measures(model, x, trials, ctx, cfg)
+        pooled = pooled_stats(posts, cfg.bins, cfg.clip)
         out = []
         for m in range(len(trials)):
             loss = float(result.loss_after[m])
             diverged = bool(result.diverged[m]) or not loss <= rule.loss_limit
+            variance = float(data[m][1].double().var(correction=0))
             out.append(
                 trial_rows(
                     {k: v[m].tolist() for k, v in per_layer.items()},
+                    {k: v[m].tolist() for k, v in at_init.items() if k in INIT_METRICS},
                     act_mean=pooled["mean"][m],
                     act_std=pooled["std"][m],
                     hist=pooled["hist"][m].tolist(),
                     diverged=diverged,
                     final_loss=loss,
                     steps_completed=int(result.steps_completed[m]),
-                    target_var=float(data[m][1].double().var(correction=0)),
+                    target_var=variance,
+                    state=classify(diverged, loss, variance, cfg.learned_below),
                 )
                 + learned_rows(model, m, diverged)
             )
@@ -177,33 +205,67 @@ class Sparsity(Study):
     property_specs = (
         PropertySpec(
             "dead units",
-            "fraction of units inactive on every input after high-lr SGD",
+            "fraction of units whose slope is exactly 0 on every training input, after "
+            "training; ranked among the activations that have a region of zero slope (the "
+            "others cannot have such a unit)",
             "lower",
             situation="no dead units",
         ),
         PropertySpec(
             "saturated units",
-            "fraction of units with slope ~0 on every input after high-lr SGD",
+            "fraction of units whose slope is below the saturation threshold but not 0 on "
+            "every training input, after training (dead units kept apart)",
             "lower",
             situation="no saturated units",
         ),
     )
 
+    def conditions(self, config: Config) -> dict[str, str]:
+        from actlab.studies.base import init_words
+
+        words = (
+            f"{config.optimizer.upper()} at lr {config.lr:g} for {config.steps} steps, depth "
+            f"{config.depth}, width {config.width}, {init_words(config.init)}; y = sin(sum "
+            f"of x) + noise on {config.n_samples} samples; units counted after training"
+        )
+        return {spec.name: words for spec in self.property_specs}
+
     def properties(self, summary, rctx: ReportContext):
-        """Per seed: the layer mean of the dead and saturated rates. A diverged network has
-        no units to count: its score is missing (NaN) and its outcome "diverged"."""
+        """Per seed: the layer mean of the dead (zero slope on every input) and saturated
+        (slope below the threshold, not zero) rates after training, with the run's state as
+        outcome. An activation without a region of zero slope has no dead-unit score
+        (outcome "cannot die"). A diverged network has no units to count: its score is
+        missing and its outcome "diverged" (ranked last). Runs stored before the zero-slope
+        rate existed are scored on the protocol's dead rate."""
+        from actlab.activations import has_zero_slope_region
+
+        trials = summary["trials"]
+        modern = "zero_slope_rate" in trials and trials["zero_slope_rate"].notna().any()
         rows = []
-        for spec, metric in zip(self.property_specs, ("dead_rate", "saturated_rate"), strict=True):
-            for r in summary["trials"].itertuples():
-                rows.append(
-                    {
-                        "property": spec.name,
-                        "activation": r.activation,
-                        "seed": int(r.seed),
-                        "score": float(getattr(r, metric)),
-                        "outcome": "diverged" if r.diverged == 1 else "",
-                    }
-                )
+        for r in trials.itertuples():
+            outcome = "diverged" if r.diverged == 1 else getattr(r, "state", "")
+            spec = rctx.specs.get(r.activation)
+            can_die = spec is None or not modern or has_zero_slope_region(spec)
+            dead = r.zero_slope_rate if modern else r.dead_rate
+            flat = r.saturated_rate - r.zero_slope_rate if modern else r.saturated_rate
+            rows.append(
+                {
+                    "property": "dead units",
+                    "activation": r.activation,
+                    "seed": int(r.seed),
+                    "score": float(dead) if can_die else math.nan,
+                    "outcome": outcome if can_die else "cannot die",
+                }
+            )
+            rows.append(
+                {
+                    "property": "saturated units",
+                    "activation": r.activation,
+                    "seed": int(r.seed),
+                    "score": float(flat),
+                    "outcome": outcome,
+                }
+            )
         return property_frame(rows)
 
     def claims(self, summary, rctx: ReportContext) -> list[str]:
@@ -235,6 +297,35 @@ def make_data(ctx: RunContext, cfg: Config, in_dim: int, seed: int):
     return x, y
 
 
+def unit_measures(model, x, trials: list[Trial], ctx: RunContext, cfg: Config):
+    """(per metric a `[M, depth]` array, each hidden layer's post-activations) of one
+    forward pass over x with the stack's current weights."""
+    import torch
+
+    from actlab.engine.stack import Captured
+
+    capture = Captured()
+    with torch.no_grad():
+        model.forward(x, capture)
+    # Slopes per member (each with its own activation), one layer at a time: a generator,
+    # so only one layer's derivatives are held at once. A learnable activation's slope is
+    # its learned function's, layer by layer.
+    derivs = (
+        torch.cat(
+            [
+                model.learned_derivative(z[m : m + 1], layer, m)
+                if model.learnable
+                else ctx.activations[trials[m].activation].derivative(z[m : m + 1])
+                for m in range(len(trials))
+            ]
+        )
+        for layer, z in enumerate(capture.pre)
+    )
+    return layer_metrics(
+        capture.post, derivs, cfg.zero_threshold, cfg.saturation_threshold
+    ), capture.post
+
+
 def sparsity(post, zero_threshold: float = 1e-6):
     """Fraction of values with |a| < threshold, per member: `[M, n, width]` -> `[M]` (float64)."""
     zeros = (post.abs() < zero_threshold).flatten(1).sum(dim=1)
@@ -253,17 +344,26 @@ def saturated_rate(deriv, saturation_threshold: float = 1e-3):
     return flat.double() / deriv.shape[2]
 
 
+def zero_slope_rate(deriv):
+    """Fraction of units with f'(z) exactly 0 for every sample: `[M, n, width]` -> `[M]`."""
+    flat = (deriv == 0).all(dim=1).sum(dim=1)
+    return flat.double() / deriv.shape[2]
+
+
 def layer_metrics(posts, derivs, zero_threshold: float, saturation_threshold: float):
     """Per metric, a `[M, depth]` float64 numpy array (layer 1 = input side), from each
     layer's post-activations and slopes f'(z) (`derivs` may be any iterable)."""
     import torch
 
+    saturated, zero_slope = [], []
+    for d in derivs:
+        saturated.append(saturated_rate(d, saturation_threshold))
+        zero_slope.append(zero_slope_rate(d))
     return {
         "sparsity": torch.stack([sparsity(a, zero_threshold) for a in posts], 1).cpu().numpy(),
         "dead_rate": torch.stack([dead_rate(a, zero_threshold) for a in posts], 1).cpu().numpy(),
-        "saturated_rate": torch.stack([saturated_rate(d, saturation_threshold) for d in derivs], 1)
-        .cpu()
-        .numpy(),
+        "saturated_rate": torch.stack(saturated, 1).cpu().numpy(),
+        "zero_slope_rate": torch.stack(zero_slope, 1).cpu().numpy(),
     }
 
 
@@ -289,6 +389,7 @@ def pooled_stats(posts, bins: int, clip: float) -> dict[str, list]:
 
 def trial_rows(
     per_layer: dict[str, list[float]],
+    at_init: dict[str, list[float]],
     *,
     act_mean: float,
     act_std: float,
@@ -297,8 +398,10 @@ def trial_rows(
     final_loss: float,
     steps_completed: int,
     target_var: float,
+    state: str,
 ) -> list[dict[str, Any]]:
-    """One trial's rows. A diverged trial's network measurements are all NaN."""
+    """One trial's rows. A diverged trial's network measurements after training are all NaN;
+    those at initialisation stand."""
 
     def value(v: float) -> float:
         return math.nan if diverged else float(v)
@@ -310,6 +413,10 @@ def trial_rows(
             {"metric": metric, "layer": i + 1, "value": value(v)} for i, v in enumerate(values)
         ]
         rows.append({"metric": metric, "value": value(sum(values) / len(values))})
+    for metric, values in at_init.items():
+        name = f"{metric}_init"
+        rows += [{"metric": name, "layer": i + 1, "value": float(v)} for i, v in enumerate(values)]
+        rows.append({"metric": name, "value": float(sum(values) / len(values))})
     rows += [
         {"metric": "act_mean", "value": value(act_mean)},
         {"metric": "act_std", "value": value(act_std)},
@@ -318,6 +425,7 @@ def trial_rows(
         {"metric": "steps_completed", "value": float(steps_completed)},
         {"metric": "target_var", "value": float(target_var)},
     ]
+    rows += [{"metric": s, "value": float(state == s)} for s in FINITE_STATES]
     rows += [{"metric": "hist_count", "step": b, "value": value(c)} for b, c in enumerate(hist)]
     return rows
 
@@ -400,10 +508,33 @@ def summarize(results) -> dict[str, Any]:
     trials = trial_table(
         df,
         "sparsity",
-        ["dead_rate", "saturated_rate", "final_loss", "diverged"],
+        [
+            "dead_rate",
+            "saturated_rate",
+            "zero_slope_rate",
+            *(f"{m}_init" for m in INIT_METRICS),
+            "final_loss",
+            "diverged",
+            *FINITE_STATES,
+        ],
         ["activation", "seed"],
     )
+    trials["state"] = [state_of(r) for _, r in trials.iterrows()]
+    table["learned"] = [
+        int((trials[trials["activation"] == a]["state"] == "learned").sum())
+        for a in table["activation"]
+    ]
     return {"table": table, "layers": layers, "histograms": histograms, "trials": trials}
+
+
+def state_of(row) -> str:
+    """The state a trial ended in ("" for runs stored before states were recorded)."""
+    if row["diverged"] == 1:
+        return "diverged"
+    for state in FINITE_STATES:
+        if row[state] == 1:
+            return state
+    return ""
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -461,7 +592,7 @@ def plot_bars(table, activations: list[str], path: Path) -> Path:
     colours = activation_colours(activations)
     names = [a for a in activations if a in set(table["activation"])]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    for ax, metric in zip(axes, LAYER_METRICS, strict=True):
+    for ax, metric in zip(axes, ("sparsity", "dead_rate", "saturated_rate"), strict=True):
         bar_panel(ax, table, names, metric, colours)
     many = (table["n_seeds"] > 1).any()
     bars = "error bars: 95% interval" if many else "one seed: no error bars"
@@ -539,6 +670,8 @@ def cell(r, metric: str, form, with_interval: bool) -> str:
 
 
 def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, hists: str) -> str:
+    from actlab.studies.base import init_words
+
     cfg: Config = rctx.config
     table = summary["table"].set_index("activation")
     names = [a for a in rctx.activations if a in table.index]
@@ -549,8 +682,8 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, his
         "lost their slope for every input (saturated: no gradient passes them, whatever their "
         "output)?",
         "",
-        f"**Method.** Networks of depth {cfg.depth}, width {cfg.width}, Xavier-uniform weights "
-        f"and zero biases, trained full-batch on {cfg.n_samples} samples x ~ N(0, I_{cfg.in_dim}), "
+        f"**Method.** Networks of depth {cfg.depth}, width {cfg.width}, {init_words(cfg.init)}"
+        f" and zero biases, trained full-batch on {cfg.n_samples} samples x ~ N(0, I_{cfg.in_dim}), "
         f"y = sin(sum of x) + {cfg.noise:g} N(0, 1), MSE loss, {cfg.optimizer.upper()} at "
         f"learning rate {cfg.lr:g} for {cfg.steps} steps. A run whose loss becomes NaN, infinite "
         "or above 1e6 (during training or after the last update) is marked diverged and left "
@@ -558,9 +691,13 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, his
         f"inputs; per hidden layer: sparsity = fraction of values with |a| < "
         f"{cfg.zero_threshold:g}; dead = a unit with |a| <= {cfg.zero_threshold:g} for every "
         f"sample; saturated = a unit with |f'(z)| < {cfg.saturation_threshold:g} for every "
-        "sample (dead ReLU units are saturated too: their slope is 0). Values are means over "
+        "sample (dead ReLU units are saturated too: their slope is 0); zero slope = a unit "
+        "whose slope f'(z) is exactly 0 for every sample, dead in the one sense that applies "
+        "to every activation. The same counts are taken on the initial weights, before any "
+        f"update, so that what training did shows. A run learned when its loss after training "
+        f"is below {cfg.learned_below:g} x the target's variance. Values are means over "
         f"the {cfg.depth} layers. {rctx.seeds} seed(s); within a seed every activation starts "
-        "from the same weights and sees the same data.",
+        "from the same random numbers and sees the same data.",
         "",
         f"![Sparsity, dead and saturated units](figures/{bars})",
         "",
@@ -581,19 +718,24 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, his
         )
         + "; final loss is the MSE after the last update):",
         "",
-        "| activation | sparsity % | dead % | saturated % | diverged seeds | final loss |",
-        "|---|---|---|---|---|---|",
+        "| activation | sparsity % | dead % | saturated % | zero slope % at init | "
+        "zero slope % after | learned seeds | diverged seeds | final loss |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for act in names:
         r = table.loc[act]
         lines.append(
             f"| {act} | {cell(r, 'sparsity', pct, many)} | {cell(r, 'dead_rate', pct, many)} | "
-            f"{cell(r, 'saturated_rate', pct, many)} | {int(r['diverged'])} of "
+            f"{cell(r, 'saturated_rate', pct, many)} | "
+            f"{cell(r, 'zero_slope_rate_init', pct, many)} | "
+            f"{cell(r, 'zero_slope_rate', pct, many)} | {int(r.get('learned', 0))} of "
+            f"{int(r['n_seeds'])} | {int(r['diverged'])} of "
             f"{int(r['n_seeds'])} | {cell(r, 'final_loss', fmt, many)} |"
         )
     lines += ["", *per_layer_tables(summary["layers"], names, cfg.depth)]
     lines += ["", "**What the data says.**", ""]
     lines += [f"- {f}" for f in findings(summary, names, cfg)]
+    lines += [f"- {f}" for f in training_findings(summary, names, rctx)]
     return "\n".join(lines)
 
 
@@ -691,7 +833,20 @@ def findings(summary, names: list[str], cfg: Config) -> list[str]:
     if not trained.empty:
         best = trained.index[0]
         var = float(trained["target_var"].mean())
-        sentence = f"Lowest mean final loss: {best} ({fmt(trained.loc[best, 'final_loss_mean'])})"
+        over = (
+            " (means over the seeds that did not diverge; diverged: "
+            + ", ".join(
+                f"{a} {int(r['diverged'])} of {int(r['n_seeds'])}"
+                for a, r in t.iterrows()
+                if r["diverged"]
+            )
+            + ")"
+            if (t["diverged"] > 0).any()
+            else ""
+        )
+        sentence = (
+            f"Lowest mean final loss{over}: {best} ({fmt(trained.loc[best, 'final_loss_mean'])})"
+        )
         if len(trained) > 1:
             from actlab.stats import paired_by_seed, versus_runner_up
 
@@ -706,6 +861,62 @@ def findings(summary, names: list[str], cfg: Config) -> list[str]:
                 f" {', '.join(stuck.index)} ended at 90% or more of it: learned little or nothing."
             )
         out.append(sentence)
+    return out
+
+
+def training_findings(summary, names: list[str], rctx: ReportContext) -> list[str]:
+    """What training did to the units: for each activation with a region of zero slope, its
+    zero-slope units at initialisation against after training, paired by seed over the seeds
+    that did not diverge (sign-flip test, Holm over the activations tested); and whether
+    the networks learned at all, without which the counts say little about training."""
+    from actlab.activations import has_zero_slope_region
+    from actlab.stats import paired_comparison, test_text, with_holm
+
+    trials = summary["trials"]
+    if "zero_slope_rate_init" not in trials or trials["zero_slope_rate_init"].isna().all():
+        return []
+    out = []
+    can_die = [a for a in names if a in rctx.specs and has_zero_slope_region(rctx.specs[a])]
+    cannot = [a for a in names if a in rctx.specs and a not in can_die]
+    if cannot:
+        out.append(
+            f"{', '.join(cannot)} have no region of zero slope: none of their units can pass "
+            "no gradient at all, so they are not ranked on dead units (saturation, a slope "
+            "near but not at zero, is counted for them)."
+        )
+    tests = []
+    for act in can_die:
+        own = trials[(trials["activation"] == act) & (trials["diverged"] != 1)]
+        tests.append(
+            (act, own, paired_comparison(own["zero_slope_rate"], own["zero_slope_rate_init"]))
+        )
+    adjusted = with_holm([c for _, _, c in tests]) if tests else []
+    family = f"the {len(tests)} activations" if len(tests) > 1 else ""
+    for (act, own, _), c in zip(tests, adjusted, strict=True):
+        if not c.n:
+            continue
+        before, after = own["zero_slope_rate_init"].mean(), own["zero_slope_rate"].mean()
+        if c.significant:
+            verdict = "training killed units" if c.mean_diff > 0 else "training revived units"
+        else:
+            verdict = "no change separated from seed noise"
+        out.append(
+            f"{act}: {pct(before)}% of units had zero slope on every input at initialisation, "
+            f"{pct(after)}% after training ({verdict}; {test_text(c, family)})."
+        )
+    states = trials[trials["activation"].isin(names)]
+    if "state" in states and (states["state"] != "").any():
+        learned = states.groupby("activation", sort=False)["state"].apply(
+            lambda s: int((s == "learned").sum())
+        )
+        none = [a for a in names if a in learned.index and learned[a] == 0]
+        if none:
+            out.append(
+                f"No seed of {', '.join(none)} learned (loss after training at or above "
+                f"{rctx.config.learned_below:g} x the target's variance): their unit counts "
+                "describe networks that did not fit the data, not the effect of training on "
+                "a working network."
+            )
     return out
 
 
