@@ -165,7 +165,7 @@ def test_run_end_to_end_writes_results_figure_and_report(tmp_path):
         index="seed", columns="layer", values="value"
     )
     decay = 10 ** (np.log10(grads[4.0]) - np.log10(grads[2.0])).mean()
-    section = report[report.index("**Gradient decay at depth 4**") :]
+    section = report[report.index("**Gradient decay at depth 4, ") :]
     row = next(line for line in section.splitlines() if line.startswith("| Tanh | "))
     assert row.startswith(f"| Tanh | {decay:.3g} |")
     r = tanh[tanh["metric"] == "grad_log10_ratio"]
@@ -201,3 +201,47 @@ def test_results_do_not_depend_on_batching_or_on_which_activations_run(tmp_path)
     pd.testing.assert_frame_equal(full_sorted, split.sort_values(key).reset_index(drop=True))
     gelu = full_sorted[full_sorted["activation"] == "GELU"].reset_index(drop=True)
     pd.testing.assert_frame_equal(gelu, subset.sort_values(key).reset_index(drop=True))
+
+
+def test_practice_init_scales_the_same_random_numbers_per_activation():
+    """Each activation at its customary initialisation (He for ReLU, Xavier for Tanh, LeCun
+    for SELU) from the same standard normal draws: the comparison stays paired."""
+    from actlab.studies.base import initial_params
+
+    acts = {n: get_activation(n) for n in ("ReLU", "Tanh", "SELU")}
+    ctx = RunContext(0, None, acts)
+    sizes = layer_sizes(1, 16, 3)
+    params = {n: initial_params(ctx, sizes, "practice", 0, n) for n in acts}
+    for layer, (fan_in, fan_out) in enumerate(sizes):
+        relu, tanh, selu = (params[n][layer][0].double() for n in ("ReLU", "Tanh", "SELU"))
+        assert torch.allclose(
+            relu / math.sqrt(2 / fan_in), tanh / math.sqrt(2 / (fan_in + fan_out))
+        )
+        assert torch.allclose(selu, relu / math.sqrt(2), rtol=1e-6)
+    other_seed = initial_params(ctx, sizes, "practice", 1, "ReLU")
+    assert not torch.equal(other_seed[1][0], params["ReLU"][1][0])
+
+
+def test_critical_init_beside_the_customary_one(tmp_path):
+    """init = ["practice", "critical"]: two properties; an activation with no edge of chaos
+    (GELU at sigma_b = 0) is not measured at the second and the report says so."""
+    run = small_run(tmp_path, gradient_flow={**SMALL, "init": ["practice", "critical"]})
+    df = run.results
+    assert set(df["init"]) == {"practice", "critical"}
+    gelu = df[(df["activation"] == "GELU") & (df["init"] == "critical")]
+    assert set(gelu["metric"]) == {"no_critical_init"}
+    v = pd.read_csv(run.path / "verdicts.csv").set_index(["property", "activation"])
+    assert v.loc[("gradient flow at the edge of chaos", "GELU"), "group"] == "not ranked"
+    assert "no edge of chaos" in v.loc[("gradient flow at the edge of chaos", "GELU"), "outcomes"]
+    assert "He for the rectifiers" in v.loc[("gradient flow", "ReLU"), "conditions"]
+    assert "edge of chaos" in v.loc[("gradient flow at the edge of chaos", "ReLU"), "conditions"]
+    report = run.report_path.read_text()
+    assert "No edge of chaos at sigma_b = 0 (mean-field theory)" in report and "GELU" in report
+    assert "depends on the initialisation" in report or "got the same reading" in report
+
+
+def test_a_bad_init_list_is_refused():
+    from actlab.studies.gradient_flow import Config
+
+    with pytest.raises(ValueError, match="a list of one and 'critical'"):
+        Config(init=["critical", "practice"])

@@ -36,6 +36,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    critical_sigma_w,
     property_frame,
 )
 
@@ -61,6 +62,18 @@ def ratio_band(ratio: float) -> str:
     return "amplification"
 
 
+InitName = Literal[
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "lecun_normal",
+    "orthogonal",
+    "critical",
+    "practice",
+]
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,16 +81,11 @@ class Config(BaseModel):
     width: int = Field(64, ge=1, le=8192)
     in_dim: int = Field(1, ge=1, le=8192)
     n_samples: int = Field(32, ge=1, le=1_000_000)
-    init: Literal[
+    init: InitName | list[InitName] = Field(
         "xavier_uniform",
-        "xavier_normal",
-        "kaiming_uniform",
-        "kaiming_normal",
-        "lecun_normal",
-        "orthogonal",
-        "critical",
-        "practice",
-    ] = "xavier_uniform"
+        description="one initialisation for every activation, or a list of one and "
+        "'critical' (each activation also at its edge of chaos, where theory gives one)",
+    )
     sigma_b: float = Field(
         0.0, ge=0, le=10, description="bias standard deviation for init = 'critical'"
     )
@@ -93,6 +101,24 @@ class Config(BaseModel):
         bad = [d for d in self.depths if not 1 <= d <= 1000]
         if bad:
             raise ValueError(f"depths must be between 1 and 1000 (got {bad[0]})")
+        inits = self.inits
+        if (
+            not inits
+            or len(set(inits)) != len(inits)
+            or (len(inits) > 1 and (len(inits) != 2 or inits[1] != "critical"))
+        ):
+            raise ValueError(
+                "init must be one initialisation or a list of one and 'critical' "
+                f'(got {self.init}); e.g. init = ["practice", "critical"]'
+            )
+
+    @property
+    def inits(self) -> list[str]:
+        return [self.init] if isinstance(self.init, str) else list(self.init)
+
+    @property
+    def main_init(self) -> str:
+        return self.inits[0]
 
 
 class GradientFlow(Study):
@@ -112,13 +138,21 @@ class GradientFlow(Study):
                     "depth": depth,
                     "width": config.width,
                     "in_dim": config.in_dim,
-                    "init": config.init,
+                    "init": init,
                 },
             )
+            for init in config.inits
             for depth in config.depths
             for act in activations
             for seed in range(seeds)
         ]
+
+    def check(self, config: Config, activations) -> None:
+        """init = 'critical' alone needs an edge of chaos for every activation; in a list,
+        an activation without one is measured at the other init only (and said so)."""
+        if config.init == "critical":
+            for act in activations.values():
+                critical_sigma_w(act, config.sigma_b)
 
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         import torch
@@ -127,6 +161,13 @@ class GradientFlow(Study):
 
         cfg: Config = ctx.config
         p = trials[0].params
+        if p["init"] == "critical":  # in a list of inits: some activations have no edge
+            lacking = {t.activation for t in trials if not has_edge(ctx, t.activation, cfg)}
+            if lacking:
+                rest = [t for t in trials if t.activation not in lacking]
+                done = iter(self.run(rest, ctx) if rest else [])
+                no_edge = [{"metric": "no_critical_init", "value": 1.0}]
+                return [no_edge if t.activation in lacking else next(done) for t in trials]
         sizes = layer_sizes(p["in_dim"], p["width"], p["depth"])
         model = build_stack(trials, ctx, sizes, p["init"])
         # Like the weights, the inputs are keyed by seed and not by activation (paired).
@@ -159,27 +200,46 @@ class GradientFlow(Study):
             situation="gradients that must reach the first layers",
             rests_on=("depth robustness",),
         ),
+        PropertySpec(
+            "gradient flow at the edge of chaos",
+            "the same decay with each activation initialised at its edge of chaos "
+            "(mean-field theory), at each depth of the sweep",
+            "lower",
+            settings="depths",
+        ),
     )
 
     def conditions(self, config: Config) -> dict[str, str]:
         from actlab.studies.base import init_words
 
-        return {
-            self.property_specs[0].name: (
+        def words(init: str) -> str:
+            return (
                 f"untrained MLPs of depth {'/'.join(map(str, config.depths))}, width "
-                f"{config.width}, {init_words(config.init)}; one backward pass of the mean "
+                f"{config.width}, {init_words(init)}; one backward pass of the mean "
                 f"output over {config.n_samples} Gaussian inputs"
             )
-        }
+
+        out = {self.property_specs[0].name: words(config.main_init)}
+        if len(config.inits) > 1:
+            out[self.property_specs[1].name] = words(config.inits[1]) + (
+                f", sigma_b {config.sigma_b:g}"
+            )
+        return out
 
     def properties(self, summary, rctx: ReportContext):
         """Per seed and depth: |log10 decay| across the hidden layers (0 = the gradient
         keeps its size; an exact zero layer floored and flagged). Outcome "vanished" or
         "exploded" past the decay limit, else "ok"; a depth without two hidden layers of
-        the same shape has no score."""
+        the same shape has no score. The main init scores "gradient flow", the critical one
+        (when listed beside it) "gradient flow at the edge of chaos", where an activation
+        without an edge has no score and the outcome "no edge of chaos"."""
+        cfg: Config = rctx.config
+        name = {cfg.main_init: self.property_specs[0].name}
+        if len(cfg.inits) > 1:
+            name[cfg.inits[1]] = self.property_specs[1].name
         rows = [
             {
-                "property": self.property_specs[0].name,
+                "property": name[r.init],
                 "activation": r.activation,
                 "seed": int(r.seed),
                 "setting": f"depth={int(r.depth)}",
@@ -188,8 +248,24 @@ class GradientFlow(Study):
                 "floored": bool(r.grad_min == 0),
             }
             for r in summary["trials"].itertuples()
-            if not math.isnan(r.log10_decay)
+            if not math.isnan(r.log10_decay) and r.init in name
         ]
+        for init, acts in summary.get("no_edge", {}).items():
+            if init not in name:
+                continue
+            rows += [
+                {
+                    "property": name[init],
+                    "activation": act,
+                    "seed": seed,
+                    "setting": f"depth={depth}",
+                    "score": math.nan,
+                    "outcome": "no edge of chaos",
+                }
+                for act in acts
+                for depth in cfg.depths
+                for seed in range(rctx.seeds)
+            ]
         return property_frame(rows)
 
     def claims(self, summary, rctx: ReportContext) -> list[str]:
@@ -200,8 +276,26 @@ class GradientFlow(Study):
         return [lambda ax: panel(ax, summary, rctx, colours)]
 
     def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
-        figure = plot(summary["layers"], rctx.activations, figure_dir / "gradient_flow.png")
+        layers = main_layers(summary, rctx.config)
+        figure = plot(layers, rctx.activations, figure_dir / "gradient_flow.png")
         return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
+
+
+def has_edge(ctx: RunContext, activation: str, cfg: Config) -> bool:
+    """Whether the mean-field theory gives the activation a usable edge of chaos."""
+    from actlab.errors import UserError
+
+    try:
+        critical_sigma_w(ctx.activations[activation], cfg.sigma_b)
+    except UserError:
+        return False
+    return True
+
+
+def main_layers(summary, cfg: Config):
+    """The per-layer statistics at the main initialisation (the figures show that one)."""
+    layers = summary["layers"]
+    return layers[layers["init"] == cfg.main_init] if "init" in layers else layers
 
 
 def trial_rows(per_layer: list[float], vanish_threshold: float) -> list[dict[str, Any]]:
@@ -265,48 +359,54 @@ def honest_ratio(last: float, first: float) -> float:
 
 
 def summarize(results) -> dict[str, Any]:
-    """Geometric means over seeds with 95% intervals, per layer (`layers`); per activation
-    and depth (`ratio`): the protocol's last/first ratio (`mean`, `ci_*`), the decay across
-    the hidden layers (`decay`, `decay_low`, `decay_high`, log10), the first, last and
-    weakest layers' geometric means, and per-seed counts of `vanished`, `exploded`,
-    `collapsed` and `zeros` (trials with an exactly zero layer, floored); `trials`: one row
-    per trial (grad_min, grad_max, grad_vanished, log10_min, log10_decay, state)."""
+    """Geometric means over seeds with 95% intervals, per init, activation, depth and layer
+    (`layers`); per init, activation and depth (`ratio`): the protocol's last/first ratio
+    (`mean`, `ci_*`), the decay across the hidden layers (`decay`, `decay_low`,
+    `decay_high`, log10), the first, last and weakest layers' geometric means, and per-seed
+    counts of `vanished`, `exploded`, `collapsed` and `zeros` (trials with an exactly zero
+    layer, floored); `trials`: one row per trial (grad_min, grad_max, grad_vanished,
+    log10_min, log10_decay, state); `no_edge`: per init, the activations that had no edge
+    of chaos to be initialised at."""
     import pandas as pd
 
     from actlab.stats import describe, log10_floored
     from actlab.studies.base import trial_table
 
     df = results[results["study"] == "gradient_flow"]
+    keys = ["init", "activation", "depth"]
     layers = df[df["metric"] == "grad_mean_abs"].copy()
     layers["log10"], _ = log10_floored(layers["value"])
-    layer_stats = describe(layers, ["activation", "depth", "layer"], value="log10")
+    layer_stats = describe(layers, [*keys, "layer"], value="log10")
     trials = trial_table(
         df,
         "gradient_flow",
         ["grad_min", "grad_max", "grad_vanished"],
-        ["activation", "depth", "seed"],
+        [*keys, "seed"],
     )
     trials["depth"] = trials["depth"].astype(int)
     trials["log10_min"], _ = log10_floored(trials["grad_min"])
     decay = hidden_decay(layers)
-    trials = trials.merge(decay, on=["activation", "depth", "seed"], how="left")
+    trials = trials.merge(decay, on=[*keys, "seed"], how="left")
     limit = math.log10(DECAY_LIMIT)
     trials["state"] = [
         "vanished" if d > limit else "exploded" if d < -limit else "ok"
         for d in trials["log10_decay"].fillna(0.0)
     ]
-    ratio = describe(df[df["metric"] == "grad_log10_ratio"], ["activation", "depth"])
+    ratio = describe(df[df["metric"] == "grad_log10_ratio"], keys)
     ratio["depth"] = ratio["depth"].astype(int)
-    decay_stats = describe(
-        trials.rename(columns={"log10_decay": "value"}), ["activation", "depth"]
-    ).rename(columns={"mean": "decay", "ci_low": "decay_low", "ci_high": "decay_high"})
-    decay_stats = decay_stats[["activation", "depth", "decay", "decay_low", "decay_high"]]
+    decay_stats = describe(trials.rename(columns={"log10_decay": "value"}), keys).rename(
+        columns={"mean": "decay", "ci_low": "decay_low", "ci_high": "decay_high"}
+    )
+    decay_stats = decay_stats[[*keys, "decay", "decay_low", "decay_high"]]
     first_last = []
-    for (act, depth), g in layers.groupby(["activation", "depth"], sort=False):
+    for (init, act, depth), g in layers.groupby(keys, sort=False):
         top = g["layer"].max()
-        own = trials[(trials["activation"] == act) & (trials["depth"] == depth)]
+        own = trials[
+            (trials["init"] == init) & (trials["activation"] == act) & (trials["depth"] == depth)
+        ]
         first_last.append(
             {
+                "init": init,
                 "activation": act,
                 "depth": int(depth),
                 "first_log10": g.loc[g["layer"] == 1, "log10"].mean(),
@@ -319,9 +419,14 @@ def summarize(results) -> dict[str, Any]:
                 "zeros": int((own["grad_min"] == 0).sum()),
             }
         )
-    table = ratio.merge(pd.DataFrame(first_last), on=["activation", "depth"])
-    table = table.merge(decay_stats, on=["activation", "depth"], how="left")
-    return {"layers": layer_stats, "ratio": table, "trials": trials}
+    table = ratio.merge(pd.DataFrame(first_last), on=keys)
+    table = table.merge(decay_stats, on=keys, how="left")
+    edgeless = df[df["metric"] == "no_critical_init"]
+    no_edge = {
+        init: list(dict.fromkeys(g["activation"]))
+        for init, g in edgeless.groupby("init", sort=False)
+    }
+    return {"layers": layer_stats, "ratio": table, "trials": trials, "no_edge": no_edge}
 
 
 def hidden_decay(layers):
@@ -330,15 +435,24 @@ def hidden_decay(layers):
     network with fewer than two hidden layers of that shape."""
     import pandas as pd
 
+    keys = ["init", "activation", "depth", "seed"]
     rows = []
-    for (act, depth, seed), g in layers.groupby(["activation", "depth", "seed"], sort=False):
+    for (init, act, depth, seed), g in layers.groupby(keys, sort=False):
         depth = int(depth)
         by_layer = g.set_index("layer")["log10"]
         value = (
             by_layer.get(depth, math.nan) - by_layer.get(2, math.nan) if depth >= 3 else math.nan
         )
-        rows.append({"activation": act, "depth": depth, "seed": int(seed), "log10_decay": value})
-    return pd.DataFrame(rows, columns=["activation", "depth", "seed", "log10_decay"])
+        rows.append(
+            {
+                "init": init,
+                "activation": act,
+                "depth": depth,
+                "seed": int(seed),
+                "log10_decay": value,
+            }
+        )
+    return pd.DataFrame(rows, columns=keys + ["log10_decay"])
 
 
 def plot(layer_stats, activations: list[str], path: Path) -> Path:
@@ -389,14 +503,14 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
     depth = (
         cfg.report_depth if cfg.report_depth in set(ratio["depth"]) else int(ratio["depth"].max())
     )
-    at = ratio[ratio["depth"] == depth].set_index("activation")
     one_seed = rctx.seeds == 1
+    inits = " and, separately, ".join(init_words(i) for i in cfg.inits)
     lines = [
         "**Question.** Does the gradient reaching the first layers of a deep, untrained "
         "network keep its size, or does it shrink (vanish) or grow (explode) layer by layer?",
         "",
         f"**Method.** Networks of depth {', '.join(map(str, cfg.depths))}, width {cfg.width}, "
-        f"{init_words(cfg.init)}; {cfg.n_samples} inputs from "
+        f"{inits}; {cfg.n_samples} inputs from "
         f"N(0, 1); loss = mean output; one backward pass. For each Linear layer, the mean "
         f"absolute weight gradient. {rctx.seeds} seed(s) per setting; within a seed all "
         "activations share inputs and the random numbers of their weights. The score is the "
@@ -407,13 +521,46 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         "changes with depth at this initialisation, before any training; whether a network "
         "then trains is the depth-stress test's question.",
         "",
-        f"![Gradient magnitude per layer](figures/{figure_name})",
+        f"![Gradient magnitude per layer ({init_words(cfg.main_init)})](figures/{figure_name})",
         "",
     ]
     if one_seed:
         lines += ["*One seed: these numbers are single samples and carry no error bar.*", ""]
+    for init in cfg.inits:
+        own = ratio[ratio["init"] == init] if "init" in ratio else ratio
+        lines += decay_table(own, rctx, depth, init, one_seed)
+        missing = summary.get("no_edge", {}).get(init, [])
+        if missing:
+            lines += [
+                f"No edge of chaos at sigma_b = {cfg.sigma_b:g} (mean-field theory), so not "
+                f"measured at this initialisation: {', '.join(missing)}.",
+                "",
+            ]
     lines += [
-        f"**Gradient decay at depth {depth}** (geometric means over seeds"
+        "A value below 1 means the gradient is smaller near the input than near the output. "
+        "The protocol's last / first ratio divides the output layer's gradient (width -> 1) "
+        "by the input layer's (1 -> width): the two differ in shape, so that ratio is shown "
+        "for comparison with the original and not scored.",
+        "",
+        "**What the data says.**",
+        "",
+    ]
+    for init in cfg.inits:
+        own = ratio[ratio["init"] == init] if "init" in ratio else ratio
+        prefix = f"{init_words(init).capitalize()}: " if len(cfg.inits) > 1 else ""
+        lines += [f"- {prefix}{f}" for f in findings(own, rctx.activations, cfg)]
+    if len(cfg.inits) > 1:
+        lines += [f"- {f}" for f in disagreements(summary, rctx, cfg)]
+    return "\n".join(lines)
+
+
+def decay_table(ratio, rctx: ReportContext, depth: int, init: str, one_seed: bool) -> list[str]:
+    from actlab.studies.base import init_words
+
+    cfg: Config = rctx.config
+    at = ratio[ratio["depth"] == depth].set_index("activation")
+    lines = [
+        f"**Gradient decay at depth {depth}, {init_words(init)}** (geometric means over seeds"
         + ("" if one_seed else ", with 95% intervals")
         + "; layer 1 is the input side):",
         "",
@@ -438,18 +585,46 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
             f"{fmt(10 ** r['first_log10'])} | {fmt(10 ** r['min_log10'])}{zeros} | "
             f"{fmt(geo)} |"
         )
-    lines += [
-        "",
-        "A value below 1 means the gradient is smaller near the input than near the output. "
-        "The protocol's last / first ratio divides the output layer's gradient (width -> 1) "
-        "by the input layer's (1 -> width): the two differ in shape, so that ratio is shown "
-        "for comparison with the original and not scored.",
-        "",
-        "**What the data says.**",
-        "",
-    ]
-    lines += [f"- {finding}" for finding in findings(ratio, rctx.activations, cfg)]
-    return "\n".join(lines)
+    return [*lines, ""]
+
+
+def disagreements(summary, rctx: ReportContext, cfg: Config) -> list[str]:
+    """Where the verdict depends on the initialisation: activations whose gradient vanished
+    or exploded (in most seeds) at one init and kept its size at the other, per depth."""
+    from actlab.studies.base import init_words
+
+    ratio = summary["ratio"]
+    main, other = cfg.inits[0], cfg.inits[1]
+    out = []
+    for depth in sorted(ratio["depth"].unique()):
+        a = ratio[(ratio["init"] == main) & (ratio["depth"] == depth)].set_index("activation")
+        b = ratio[(ratio["init"] == other) & (ratio["depth"] == depth)].set_index("activation")
+        moved = []
+        for act in rctx.activations:
+            if act not in a.index or act not in b.index:
+                continue
+            sa, sb = majority_reading(a.loc[act]), majority_reading(b.loc[act])
+            if sa != sb:
+                moved.append(f"{act} ({sa} at the first, {sb} at the second)")
+        if moved:
+            out.append(
+                f"Depth {depth}: the verdict depends on the initialisation "
+                f"({init_words(main)} against {init_words(other)}): {'; '.join(moved)}."
+            )
+    if not out:
+        out.append(
+            "At every depth, each activation measured at both initialisations got the same "
+            "reading (vanished, exploded or kept its size, in most seeds) at both."
+        )
+    return out
+
+
+def majority_reading(row) -> str:
+    n = int(row["n_seeds"])
+    for state in ("vanished", "exploded"):
+        if 2 * int(row[state]) > n:
+            return state
+    return "kept its size"
 
 
 def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
@@ -510,7 +685,7 @@ def decay_text(row) -> str:
 
 def panel(ax, summary, rctx: ReportContext, colours) -> None:
     """The summary sheet's panel: per-layer gradient at the report depth, with its band."""
-    layers = summary["layers"]
+    layers = main_layers(summary, rctx.config)
     depth = rctx.config.report_depth
     if depth not in set(layers["depth"]):
         depth = int(layers["depth"].max())
@@ -555,6 +730,8 @@ def smooth_relus_keep_gradient(summary, rctx: ReportContext) -> str | None:
     kinked = [a for a in acts if has_zero_region(specs[a])]
     if not smooth or not kinked or trials.empty or trials["log10_decay"].isna().all():
         return None
+    if "init" in trials:
+        trials = trials[trials["init"] == rctx.config.main_init]
     trials = trials.assign(change=trials["log10_decay"].abs())
     per = trials.groupby(["seed", "activation"])["change"].mean().unstack("activation")
     diff = paired_comparison(
@@ -567,7 +744,7 @@ def smooth_relus_keep_gradient(summary, rctx: ReportContext) -> str | None:
         '*"Smooth ReLU variants keep gradients alive at least as well as ReLU."* Here the '
         f"gradient of {', '.join(smooth)} changed {fmt(10**diff.mean_diff)}x more across the "
         f"hidden layers than that of {', '.join(kinked)} (geometric mean over the depths "
-        f"{', '.join(str(d) for d in depths)}, {init_words(rctx.config.init)}; "
+        f"{', '.join(str(d) for d in depths)}, {init_words(rctx.config.main_init)}; "
         f"{test_text(diff)})."
     )
 
