@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   create .venv, install actlab, run the main job (the tutorial preset)
+#   make run   create .venv, install actlab, run the main job (the sound preset)
 #   make test  create/update .venv with the test extras, run the test suite
 PYTHON ?= python3
 VENV   := .venv

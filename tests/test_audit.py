@@ -392,7 +392,7 @@ def test_a_huge_finite_loss_is_failed_and_means_keep_outcomes_apart(planted):
     top = max(CONFIG["stability"]["lrs"])
     section = text[text.index("## Stability under stress") : text.index("## Representational")]
     rows = [line for line in section.splitlines() if line.startswith("| Sigmoid |")]
-    lr_row, depth_row = rows
+    lr_row, _, depth_row, _ = rows  # each part: the loss table, then the steps to learn
     assert f"3 failed {np.exp(np.mean(np.log(FAILED_LOSSES))):.3g}" in lr_row
     assert "stuck" not in lr_row.split("|")[-2]
     learned = np.sqrt(0.049 * 0.0067) * variance
@@ -407,7 +407,10 @@ def test_extrapolation_is_judged_on_the_extrapolation_error(planted):
     relu = verdict(v, "extrapolation", "ReLU")
     assert relu["mean_rank"] == 1
     assert "larger than inside it by a factor" not in text
-    assert "extrapolation MSE over targets and seeds, lowest first: ReLU" in text
+    assert (
+        "extrapolation MSE over targets and seeds, lowest first (an activation with diverged "
+        "runs after every one without): ReLU"
+    ) in text
 
 
 def test_zeros_are_floored_and_counted_never_dropped(planted):
@@ -710,3 +713,50 @@ def test_recommendation_is_not_a_podium_and_names_the_runner_up():
     line = cross.recommendations(v, specs, n)[0]
     assert "ranks first but is not separated from" in line
     assert "Averaged over" not in " ".join(cross.recommendations(v, specs, n))
+
+
+def test_a_setting_where_every_activation_failed_shows_in_the_table():
+    """Defect 9: depth robustness named a best group although every activation failed at
+    depths 50 and 100."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    rows = []
+    for act in ["ReLU", "Tanh", "Sigmoid"]:
+        for seed in range(6):
+            for depth in (5, 50, 100):
+                learned = depth == 5 and act != "Sigmoid"
+                rows.append(
+                    {
+                        "property": "depth robustness",
+                        "activation": act,
+                        "seed": seed,
+                        "setting": f"depth={depth}",
+                        "score": float(learned),
+                        "outcome": "learned" if learned else "stuck",
+                    }
+                )
+    specs = {
+        "depth robustness": PropertySpec(
+            "depth robustness", "share", "higher", settings="depths", situation="a deep network"
+        )
+    }
+    v = verdict_table(property_frame(rows), specs)
+    assert set(v["all_failed"]) == {"depth=50, depth=100"}
+    table = cross.best_worst_table(v, specs)
+    assert "every activation failed in every seed" in table and "depth=50, depth=100" in table
+    line = cross.recommendations(v, specs, 6)[0]
+    assert "every activation failed at depth=50, depth=100" in line
+
+
+def test_the_tutorial_protocol_says_what_it_cannot_answer(planted):
+    """Defects 2, 5, 6, 10: the report says plainly which properties its protocol cannot
+    answer, beside the verdicts."""
+    text, _, _ = planted
+    block = text[
+        text.index("**What this protocol cannot answer.**") : text.index("## Recommendations")
+    ]
+    assert "- gradient flow: every activation starts from the same xavier uniform init" in (
+        block.replace("Xavier", "xavier")
+    )
+    assert "- dead units: units are counted after a short, deliberately harsh training run" in block

@@ -158,7 +158,7 @@ def test_the_papers_single_run_is_placed_among_single_runs_not_against_the_mean(
     assert "| GRU | 91% | – | not measured | | |" in text  # the notebook has none for it
 
 
-# -- ties and selection (studies/mnist1d/summary.py, report.py) ------------------------------
+# -- ties and selection (studies/compare.py, studies/mnist1d/report.py) -------------------
 
 
 def mnist1d_summary(accuracies: dict[str, list[float]], arch: str = "cnn"):
@@ -244,7 +244,7 @@ def test_the_best_must_be_separated_from_the_runner_up_by_tests_over_all_pairs()
 
 
 def test_top_group_and_the_reference_are_not_picked_by_rounding_or_by_the_data():
-    from actlab.studies.mnist1d.summary import reference_activation, top_group
+    from actlab.studies.compare import reference_activation, top_group
 
     tie = sum([0.94, 0.94, 0.939]) / 3
     assert top_group({"GELU": tie, "ReLU": tie * (1 + 1e-15), "Tanh": 0.9}) == ["GELU", "ReLU"]
@@ -320,3 +320,170 @@ def test_the_permutation_test_over_activations_is_kendalls_exact_test(n):
     rng = np.random.default_rng(n)
     a, b = rng.permutation(n).astype(float), rng.permutation(n).astype(float)
     assert permutation_p(a, b) == pytest.approx(kendalltau(a, b, method="exact").pvalue)
+
+
+# -- real data: ties, all pairs, a pre-named reference (studies/real_data/report.py) ---------
+
+
+def real_data_summary(accuracies, epochs=None, dataset="digits"):
+    """The real_data study's summary of hand-made stored rows: per (activation, depth), the
+    test accuracy of each seed and the epoch it reached the target (nothing diverged)."""
+    from actlab.studies.real_data.summary import summarize
+
+    rows = []
+    for (act, depth), values in accuracies.items():
+        for seed, acc in enumerate(values):
+            trial = f"real_data/{act}/{dataset}/{depth}/{seed}"
+            metrics = {
+                "test_accuracy": acc,
+                "test_loss": 0.2,
+                "final_loss": 0.1,
+                "best_epoch": 10.0,
+                "epochs_to_target": np.nan if epochs is None else epochs[(act, depth)][seed],
+                "epochs_run": 30.0,
+                "diverged": 0.0,
+            }
+            for metric, value in metrics.items():
+                rows.append(
+                    {"study": "real_data", "trial": trial, "activation": act, "seed": seed,
+                     "metric": metric, "value": value, "layer": np.nan, "step": np.nan,
+                     "dataset": dataset, "depth": depth}
+                )  # fmt: skip
+    return summarize(pd.DataFrame(rows))
+
+
+def real_data_text(accuracies, epochs=None) -> str:
+    from actlab.studies.real_data.config import Config
+    from actlab.studies.real_data.report import report_markdown
+
+    activations = list(dict.fromkeys(a for a, _ in accuracies))
+    depths = sorted({d for _, d in accuracies})
+    seeds = len(next(iter(accuracies.values())))
+    rctx = SimpleNamespace(seeds=seeds, activations=activations, config=Config(depths=depths))
+    summary = real_data_summary(accuracies, epochs)
+    return report_markdown(summary, activations, ["digits"], rctx, "a.png", "b.png")
+
+
+def test_real_data_equal_counts_are_a_tie_and_the_family_says_it_cannot_separate():
+    # GELU and ReLU get 991 of 1080 test samples right over three seeds (360 each), in
+    # different seeds; they also reach the target at the same mean epoch.
+    counts = {
+        ("GELU", 1): [330, 331, 330],
+        ("ReLU", 1): [331, 330, 330],
+        ("Tanh", 1): [300, 301, 299],
+    }
+    accuracies = {k: [c / 360 for c in v] for k, v in counts.items()}
+    epochs = {("GELU", 1): [10, 12, 11], ("ReLU", 1): [12, 11, 10], ("Tanh", 1): [20, 21, 22]}
+    text = real_data_text(accuracies, epochs)
+    assert "highest mean test accuracy with" not in text  # the old winner by float rounding
+    assert "digits, depth 1: GELU and ReLU tie at 91.8% mean test accuracy" in text
+    assert "fewest mean epochs" in text and "depth 1 GELU and ReLU (tie, 11.0 epochs each)" in text
+    # Three seeds, three pairs: nothing can reach p < 0.05, and the section says so first.
+    assert (
+        "With 3 seeds and Holm's correction over 3 comparisons, the paired tests of one data "
+        "set and depth's activations cannot reach p < 0.05 whatever the data" in text
+    )
+    # The tie is read against ReLU, the reference named before the data: no signed zero.
+    assert "| activation | depth 1 vs ReLU |" in text
+    assert "| GELU | 0.0 points, p = 1 (equal means) |" in text and "| ReLU | reference |" in text
+
+
+def test_real_data_calls_the_best_only_if_it_is_separated_from_every_other_activation():
+    base = 0.90 + 0.01 * np.random.default_rng(0).standard_normal(8)
+    # GELU is 1 point above ReLU in every seed (the runner-up by mean, separated from it),
+    # but Tanh, 1.25 points below GELU on average, swings above and below it by seed.
+    tanh_minus_gelu = np.array([30, -50, 20, -60, 10, -40, 30, -40]) / 1000
+    accuracies = {
+        ("GELU", 1): list(base + 0.02),
+        ("ReLU", 1): list(base + 0.01),
+        ("Tanh", 1): list(base + 0.02 + tanh_minus_gelu),
+    }
+    text = real_data_text(accuracies)
+    assert "GELU is better than ReLU" not in text  # the old best-versus-runner-up verdict
+    assert (
+        "digits, depth 1: no activation is shown best: GELU has the highest mean (92.4%) but "
+        "is not separated from Tanh (paired sign-flip tests over seeds, Holm-adjusted over "
+        "all 3 pairs); below it: ReLU." in text
+    )
+    # every pair tested; the table reads them against ReLU, not the highest mean
+    assert "| GELU | +1.0 points, p = 0.023 (separated) |" in text
+    # separated from both others in all 8 seeds: now it is the best
+    accuracies[("Tanh", 1)] = list(base - 0.05)
+    text = real_data_text(accuracies)
+    assert (
+        "digits, depth 1: GELU has the highest mean test accuracy (92.4%), separated from "
+        "every other activation (paired sign-flip tests over seeds, Holm-adjusted over all 3 "
+        "pairs)." in text
+    )
+
+
+def test_real_data_accuracy_cells_keep_one_format():
+    from actlab.studies.real_data.report import cell_text
+
+    row = pd.Series(
+        {"n_seeds": 2, "diverged": 0, "acc_mean": 0.05, "acc_ci_low": 3e-7,
+         "acc_ci_high": 0.4, "reached": 2, "ett_mean": 12.5}
+    )  # fmt: skip
+    # Percentages with one decimal (no "3e-05" for a bound near 0), a mean epoch that is not
+    # rounded onto its neighbour, and counts written one way.
+    assert cell_text(row, 2) == "5.0% [0.0, 40.0]; target at epoch 12.5 (2 of 2)"
+
+
+# -- the profile's MNIST-1D table and its means (report/profile.py) ---------------------------
+
+
+def test_the_profile_calls_equal_mnist1d_means_a_tie_and_bounds_tiny_p(monkeypatch):
+    import actlab.stats
+    from actlab.report.profile import mnist1d_lines
+
+    counts = {"GELU": [940, 940, 939], "ReLU": [939, 940, 940], "Tanh": [900, 901, 899]}
+    summary = mnist1d_summary({a: [c / 1000 for c in v] for a, v in counts.items()})
+    lines = mnist1d_lines("GELU", summary)
+    tie = next(x for x in lines if x.startswith("| cnn | ReLU |"))
+    assert tie.startswith("| cnn | ReLU | 0.0 [") and tie.endswith("| p = 1 | tie (equal means) |")
+    below = next(x for x in lines if x.startswith("| cnn | Tanh |"))
+    assert below.endswith("| p = 0.5 | not separated |")
+    # A p below what double precision resolves is written as a bound, not as its digits.
+    monkeypatch.setattr(actlab.stats, "sign_flip_p", lambda d: 1e-17)
+    lines = mnist1d_lines("GELU", summary)
+    below = next(x for x in lines if x.startswith("| cnn | Tanh |"))
+    assert below.endswith("| p < 1e-15 | better |")
+
+
+def test_the_profile_writes_its_means_in_one_format():
+    from actlab.report.profile import rank_line
+    from actlab.report.verdicts import verdict_table
+
+    rows = [
+        {"property": "dead units", "activation": act, "seed": seed, "setting": "",
+         "score": value * (1 + 0.01 * seed), "outcome": ""}
+        for seed in range(4)
+        for act, value in (("ReLU", 1.2e-5), ("Tanh", 0.0123), ("GELU", 0.5))
+    ]  # fmt: skip
+    specs = {"dead units": PropertySpec("dead units", "a fraction of units", "lower")}
+    v = verdict_table(property_frame(rows), specs)
+    cells = {a: rank_line(v, a).split(" | ")[1:3] for a in ("ReLU", "Tanh", "GELU")}
+    # positional, three significant digits: never "1.22e-05" beside "0.0125"
+    assert cells == {
+        "ReLU": ["mean rank 1.0 of 3", "0.0000122"],
+        "Tanh": ["mean rank 2.0 of 3", "0.0125"],
+        "GELU": ["mean rank 3.0 of 3", "0.507"],
+    }
+
+
+# -- the report's Files section (report/templates/report.md.j2) ------------------------------
+
+
+def listed_files(report: str) -> set[str]:
+    """The paths the Files section of report.md names."""
+    import re
+
+    files = report[report.index("## Files") : report.index("## References")]
+    return set(re.findall(r"`([^`\s]+\.[a-z]+)`", files))
+
+
+def test_the_files_section_lists_exactly_what_the_run_directory_holds(quick_run):
+    held = {
+        p.relative_to(quick_run.path).as_posix() for p in quick_run.path.rglob("*") if p.is_file()
+    }
+    assert listed_files(quick_run.report_path.read_text()) == held

@@ -254,8 +254,8 @@ def test_report_marks_diverged_runs_and_leaves_them_out(tmp_path):
     report = run.report_path.read_text()
     assert "| Linear | diverged (2 of 2) |" in report
     assert (
-        "2 of 4 runs diverged and are left out of the statistics: Linear on cubic (2 of 2)"
-        in report
+        "2 of 4 runs diverged and are left out of the statistics (counted here and in every "
+        "table; ranked last in the verdicts): Linear on cubic (2 of 2)" in report
     )
     study = get_study("capacity")
     props = study.properties(study.summarize(run.results), None)
@@ -264,3 +264,253 @@ def test_report_marks_diverged_runs_and_leaves_them_out(tmp_path):
     assert (linear["score"] == np.inf).all() and (linear["outcome"] == "diverged").all()
     sigmoid = props[props["activation"] == "Sigmoid"]
     assert np.isfinite(sigmoid["score"]).all() and (sigmoid["outcome"] == "").all()
+
+
+# -- beyond the protocol: train to a plateau, how training ended, init, divergence last ------
+def plateau_reference(losses, patience, min_improvement, below=math.inf):
+    """The plateau rule on one recorded loss history, in plain Python: the first step at
+    which `patience` steps have passed since the loss last fell below (1 - min_improvement)
+    x the loss that last did so, with the loss below `below`, or None; and whether the rule
+    holds at the last step."""
+    mark, mark_step, first = math.inf, 0, None
+    for t, loss in enumerate(losses):
+        if loss < mark * (1 - min_improvement):
+            mark, mark_step = loss, t
+        if first is None and t - mark_step >= patience and loss < below:
+            first = t
+    return first, len(losses) - 1 - mark_step >= patience
+
+
+def test_the_plateau_rule_stops_where_the_loss_history_says_and_only_watches_otherwise():
+    from actlab.engine import make_optimizer, train_regression
+    from actlab.engine.monitors import Plateau
+    from actlab.studies.base import build_stack
+
+    study = get_study("capacity")
+    cfg = study.Config(**{**TINY, "targets": ["sin", "abs", "sin10"]})
+    acts = {n: get_activation(n) for n in ("Linear", "ReLU")}
+    trials = study.trials(cfg, list(acts), seeds=2)
+    ctx = RunContext(3, cfg, acts)
+    x = grid_train(cfg)
+    y = torch.stack([TARGETS[t.params["target"]][1](x) for t in trials])
+    patience, min_improvement, steps = 15, 0.01, 200
+
+    def fit(stop, stop_below=None):
+        model = build_stack(trials, ctx, layer_sizes(1, cfg.width, cfg.depth))
+        monitor = Plateau(patience, min_improvement, stop=stop, stop_below=stop_below)
+        result = train_regression(
+            model, x, y, make_optimizer("adam", model, 0.01), steps, monitors=[monitor]
+        )
+        return result, monitor.plateaued.tolist()
+
+    (watched, ended), (stopped, plateaued) = fit(False), fit(True)
+    assert (watched.steps_completed == steps).all()
+    kinds = set()
+    for m in range(len(trials)):
+        history = watched.losses[m]
+        first, at_end = plateau_reference(history, patience, min_improvement)
+        assert ended[m] == at_end
+        if first is None:
+            assert stopped.steps_completed[m] == steps and not plateaued[m]
+        else:  # stopped after the update of the step where the rule first held
+            assert stopped.steps_completed[m] == first + 1 and plateaued[m]
+            n = first + 1
+            np.testing.assert_array_equal(stopped.losses[m, :n], history[:n])
+        kinds.add((first is None, at_end))
+    assert (True, False) in kinds and (False, True) in kinds  # both endings happen
+    # A member on a plateau at a loss above `stop_below` trains on (and ends plateaued if
+    # it still is at the end).
+    line = 0.05
+    held, held_plateaued = fit(True, stop_below=line)
+    trained_on = 0
+    for m in range(len(trials)):
+        history = watched.losses[m]
+        first, at_end = plateau_reference(history, patience, min_improvement, below=line)
+        if first is None:
+            assert held.steps_completed[m] == steps and held_plateaued[m] == at_end
+        else:
+            assert held.steps_completed[m] == first + 1 and held_plateaued[m]
+        trained_on += held.steps_completed[m] > stopped.steps_completed[m]
+    assert trained_on
+
+
+def test_until_plateau_records_how_each_run_ended(tmp_path):
+    settings = {"until": "plateau", "patience": 15, "steps": 200, "lr": 0.01}
+    study, cfg, _, trials, rows = run_study(
+        ["Linear", "ReLU"], seeds=2, targets=["sin", "abs", "sin10"], **settings
+    )
+    x = grid_train(cfg)
+    assert {t.params["until"] for t in trials} == {"plateau"}
+    assert {(t.params["patience"], t.params["min_improvement"]) for t in trials} == {(15, 0.01)}
+    endings = set()
+    for trial, trial_rows in zip(trials, rows, strict=True):
+        steps, ended = metric(trial_rows, "steps_completed"), metric(trial_rows, "ended_plateau")
+        fitted = metric(trial_rows, "fitted")
+        assert ended in (0.0, 1.0) and fitted in (0.0, 1.0)
+        assert metric(trial_rows, "diverged") == 0
+        variance = float(TARGETS[trial.params["target"]][1](x).double().var(unbiased=False))
+        assert fitted == (metric(trial_rows, "train_mse") < 0.5 * variance)
+        # a fitted run on a plateau stopped there; every other run used the whole budget
+        assert (steps < 200) if ended and fitted else (steps == 200)
+        endings.add((ended, fitted))
+        assert metric(trial_rows, "target_variance") > 0
+    assert {(1.0, 1.0), (0.0, 1.0), (1.0, 0.0)} <= endings
+    # The protocol's setting takes every step and only labels how each run ended.
+    *_, fixed = run_study(["Linear", "ReLU"], seeds=1, targets=["abs"], steps=200, lr=0.01)
+    for trial_rows in fixed:
+        assert metric(trial_rows, "steps_completed") == 200
+        assert metric(trial_rows, "ended_plateau") in (0.0, 1.0)
+
+
+def test_report_tells_did_not_train_in_time_from_what_a_network_reaches(tmp_path):
+    run = actlab.run(
+        config=actlab.RunConfig(
+            activations=["Linear", "Tanh", "ReLU"],
+            studies=["capacity"],
+            seeds=2,
+            study_config={
+                "capacity": {
+                    **TINY,
+                    "targets": ["sin", "abs", "sin10"],
+                    "until": "plateau",
+                    "patience": 10,
+                    "steps": 300,
+                }
+            },
+        ),
+        out=tmp_path / "p",
+    )
+    study = get_study("capacity")
+    cells = study.summarize(run.results)["cells"]
+    late, constant = cells[cells["improving"] > 0], cells[cells["constant"] > 0]
+    assert not late.empty and not constant.empty
+    assert (cells["plateaued"] + cells["improving"] + cells["constant"] == cells["n_seeds"]).all()
+    report = run.report_path.read_text()
+    assert "**How training ended** (budget 300 steps; on a plateau: the training loss fell by " in (
+        report
+    )
+    lines = report.splitlines()
+    in_time = next(line for line in lines if line.startswith("- Did not train in time"))
+    flat = next(line for line in lines if line.startswith("- At a constant output when"))
+    assert "the budget of 300 steps ran out while the training loss was still falling" in in_time
+    assert "cannot tell which" in flat
+    for r in late.itertuples():
+        assert f"{r.activation} on {r.target} ({r.improving} of 2 seeds)" in in_time
+    for r in constant.itertuples():
+        assert f"{r.activation} on {r.target} ({r.constant} of 2 seeds)" in flat
+    # a run still improving is never said to be unable to represent its target: a sentence
+    # that says "cannot represent" names a pair only with its seeds at a constant output
+    for line in (line for line in lines if "cannot represent" in line):
+        for r in late.itertuples():
+            named = f"{r.activation} on {r.target} ("
+            assert named not in line or f"{named}{r.constant} of 2 seeds)" in line
+    assert "still improving)" in report  # marked in the MSE tables too
+    assert "trained to a plateau (the training loss fell by less than 1% in 10 updates), at " in (
+        report
+    )
+
+
+def test_a_diverged_run_ranks_last_and_a_survivors_mean_says_so():
+    from actlab.studies.capacity import findings
+
+    cells = pd.DataFrame(
+        {
+            "activation": ["A", "B", "C"],
+            "target": ["sin"] * 3,
+            "diverged": [1, 0, 0],
+            "n_seeds": [2, 2, 2],
+            "test_mean": [-4.0, -2.0, -1.0],
+            "plateaued": [1, 2, 2],
+            "improving": [0, 0, 0],
+            "constant": [0, 0, 0],
+            "variance": [0.5] * 3,
+        }
+    )
+    wide = pd.DataFrame(
+        {
+            "activation": ["A", "A", "B", "B", "C", "C"],
+            "target": ["sin"] * 6,
+            "seed": [0, 1] * 3,
+            "diverged": [0, 1, 0, 0, 0, 0],
+            "log10_test_mse": [-4.0, np.nan, -2.0, -2.1, -1.0, -1.1],
+            "log10_extrap_mse": [-3.0, np.nan, -1.0, -1.0, 0.0, 0.0],
+        }
+    )
+    abs_runs = wide[wide["activation"] == "B"].assign(target="abs", log10_test_mse=-5.0)
+    wide = pd.concat([wide, abs_runs], ignore_index=True)
+    out = findings({"cells": cells, "trials": wide}, ["A", "B", "C"], ["sin"], seeds=2)
+    hardest = next(s for s in out if s.startswith("Hardest"))
+    assert "over the 7 of 8 runs that did not diverge" in hardest
+    best = out[0]
+    assert best.startswith("sin (sin(x)): lowest geometric-mean test MSE with B (1.0e-2), then C")
+    assert "an activation with diverged seeds ranks below every one without" in best
+    extrap = next(s for s in out if s.startswith("Outside the training interval"))
+    assert extrap.index("B ") < extrap.index("C ") < extrap.index("A ")
+    assert "A 1.0e-3 (over the 1 of 2 runs that did not diverge)" in extrap
+    # ... and the best is said to rest on survivors when every activation lost a seed
+    cells["diverged"] = [1, 1, 1]
+    out = findings({"cells": cells, "trials": wide}, ["A", "B", "C"], ["sin"], seeds=2)
+    assert "with A (1.0e-4; over the 1 of 2 seeds that did not diverge)" in out[0]
+
+
+def test_smooth_fits_smooth_counts_a_diverged_run_as_the_worst_fit():
+    from actlab.studies.capacity import smooth_fits_smooth
+
+    specs = {n: get_activation(n) for n in ("ReLU", "GELU", "Tanh")}
+    rows = []
+    for seed in range(4):
+        for act, log in (("ReLU", -3.0), ("GELU", -2.0), ("Tanh", 5.0)):
+            diverged = act == "ReLU" and seed == 0
+            rows.append(
+                {
+                    "activation": act,
+                    "target": "sin",
+                    "seed": seed,
+                    "diverged": float(diverged),
+                    "log10_test_mse": np.nan if diverged else log - 0.1 * seed,
+                }
+            )
+    cfg = get_study("capacity").Config()
+    rctx = ReportContext(seeds=4, activations=["ReLU", "GELU", "Tanh"], config=cfg, specs=specs)
+    claim = smooth_fits_smooth({"trials": pd.DataFrame(rows)}, rctx)
+    # Tanh is smooth but no variant of ReLU: its bad fits (1e5) must not decide the claim
+    assert "ReLU minus GELU" in claim.measured and "Tanh" not in claim.measured
+    only_tanh = ReportContext(seeds=4, activations=["ReLU", "Tanh"], config=cfg, specs=specs)
+    assert smooth_fits_smooth({"trials": pd.DataFrame(rows)}, only_tanh) is None
+    assert claim.test.n == 3  # the seed where ReLU diverged is not a seed where it fitted
+    assert "(1 of 4 seeds with a diverged run left out)" in claim.measured
+    assert claim.supports == 1 and claim.test.mean_diff == pytest.approx(-1.0)
+    assert "Adam at learning rate 0.001, 500 steps" in claim.conditions
+
+
+def test_protocol_keys_stay_and_conditions_name_the_training():
+    study = get_study("capacity")
+    protocol = ("target", "depth", "width", "lr", "optimizer", "steps")
+    assert all(tuple(t.params) == protocol for t in study.trials(study.Config(), ["ReLU"], 1))
+    assert study.columns(study.Config()) == protocol
+    cfg = study.Config(init="practice", until="plateau", patience=200, steps=4000)
+    (t, *_) = study.trials(cfg, ["ReLU"], 1)
+    assert {k: t.params[k] for k in ("init", "until", "patience", "min_improvement")} == {
+        "init": "practice",
+        "until": "plateau",
+        "patience": 200,
+        "min_improvement": 0.01,
+    }
+    assert study.columns(cfg) == (*protocol, "init", "until", "patience", "min_improvement")
+    words = study.conditions(study.Config())
+    assert words["fit (interpolation)"] == (
+        "Adam at learning rate 0.001, 500 steps, depth 5, width 64, Xavier uniform init, "
+        "200 training points on [-2, 2], targets sin/abs/step/sin10/cubic; tested on 500 "
+        "points inside"
+    )
+    assert words["extrapolation"].endswith("; tested on [-3, -2) and (2, 3]")
+    plateau = study.conditions(cfg)["fit (interpolation)"]
+    assert "trained to a plateau (the training loss fell by less than 1% in 200 updates), " in (
+        plateau
+    )
+    assert "at most 4000 steps" in plateau and "customary" in plateau
+    specs = {s.name: s for s in study.property_specs}
+    assert specs["extrapolation"].rests_on == ("fit (interpolation)",)
+    assert specs["fit (interpolation)"].rests_on == ()
+    with pytest.raises(ValueError):
+        study.Config(until="forever")

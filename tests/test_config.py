@@ -69,9 +69,9 @@ def test_tutorial_preset_has_the_protocol_numbers():
     ) == (["sin", "abs", "step", "sin10", "cubic"], 5, 64, "adam", 0.001, 500, 200, 500)
 
 
-def test_default_preset_is_tutorial_and_presets_are_listed():
-    assert load_config().preset == "tutorial"
-    assert {"tutorial", "quick"} <= set(available_presets())
+def test_default_preset_is_the_sound_protocol_and_presets_are_listed():
+    assert load_config().preset == "sound"
+    assert {"sound", "tutorial", "quick"} <= set(available_presets())
 
 
 def test_overrides_apply_on_top_of_the_preset():
@@ -128,8 +128,8 @@ def test_bad_values_fail_with_one_line_naming_them(raw, words):
 
 
 def test_default_seeds_are_the_fewest_a_paired_test_can_separate_with():
-    """The tutorial's seeds: the smallest n at which the sign-flip test (every pairwise
-    verdict's test) can give p < 0.05; one seed fewer never can."""
+    """The tutorial's seeds: the smallest n at which one sign-flip test can give p < 0.05;
+    one seed fewer never can. (A Holm family needs more: stats.seeds_for_family.)"""
     from actlab.config import DEFAULT_SEEDS
     from actlab.stats import SIGNIFICANCE, paired_comparison, smallest_p
 

@@ -165,3 +165,214 @@ def test_properties_score_each_setting_learned_or_not(tmp_path):
     assert set(regime["setting"]) == {f"lr={max(TINY['lrs']):g}"} and len(regime) == 2
     assert {s.better for s in study.property_specs} == {"higher"}
     assert torch.is_tensor(sine_data(5)[0])
+
+
+# -- beyond the protocol: steps to learn, train until learned, init, conditions -------------
+# SGD on a small network: at lr 0.003 nothing learns in 300 steps (slow, not unstable), at
+# lr 0.3 Tanh and ReLU learn within about 100 steps and Linear diverges.
+LEARNS = {
+    "parts": ["lr"],
+    "lrs": [0.003, 0.3],
+    "lr_depth": 2,
+    "width": 16,
+    "n_points": 30,
+    "lr_steps": 300,
+}
+
+
+def run_rows(acts, seeds=2, **settings):
+    study = get_study("stability")
+    cfg = study.Config(**{**LEARNS, **settings})
+    table = {n: get_activation(n) for n in acts}
+    trials = study.trials(cfg, list(acts), seeds)
+    rows = study.run(trials, RunContext(run_seed=0, config=cfg, activations=table))
+    return cfg, trials, rows
+
+
+def scalars(rows):
+    return {r["metric"]: r["value"] for r in rows if "step" not in r and "layer" not in r}
+
+
+def losses(rows):
+    return [r["value"] for r in sorted(rows, key=lambda r: r.get("step", 0)) if "step" in r]
+
+
+def test_steps_to_learn_is_the_first_step_whose_loss_is_below_the_learned_line():
+    cfg, _, rows = run_rows(["Linear", "Tanh", "ReLU"])
+    found = set()
+    for trial_rows in rows:
+        got = scalars(trial_rows)
+        line = cfg.learned_below * got["target_variance"]
+        # the loss of stored step k is recorded after k - 1 updates
+        below = [k - 1 for k, v in enumerate(losses(trial_rows), start=1) if v < line]
+        if below:
+            assert got["steps_to_learn"] == below[0]
+            found.add("learned" if got["learned"] else "rose again")
+        else:
+            assert math.isnan(got["steps_to_learn"]) and got["learned"] == 0
+            found.add("never")
+    assert {"learned", "never"} <= found
+
+
+def test_until_learned_stops_each_run_where_it_learned_and_changes_nothing_before():
+    _, trials, full = run_rows(["Linear", "Tanh", "ReLU"])
+    _, early_trials, early = run_rows(["Linear", "Tanh", "ReLU"], until="learned")
+    assert [t.params for t in trials] == [
+        {k: v for k, v in t.params.items() if k != "until"} for t in early_trials
+    ]
+    assert {t.params["until"] for t in early_trials} == {"learned"}
+    stopped = 0
+    for a, b in zip(full, early, strict=True):
+        got, ref = scalars(b), scalars(a)
+        if math.isnan(ref["steps_to_learn"]):  # never learned: the run is the same run
+            assert losses(a) == losses(b) and got["steps_completed"] == ref["steps_completed"]
+            continue
+        s = int(ref["steps_to_learn"])
+        assert got["steps_to_learn"] == s and got["steps_completed"] == s  # before its update
+        assert losses(b) == losses(a)[: s + 1]
+        # the final parameters are those whose loss fell below the line: it ends learned
+        assert got["loss_after_training"] == pytest.approx(losses(b)[-1], rel=1e-6)
+        assert got["learned"] == 1 and got["diverged"] == 0
+        stopped += s < LEARNS["lr_steps"]
+    assert stopped >= 2
+
+
+def test_protocol_trial_keys_stay_and_new_settings_join_them_only_when_set():
+    study = get_study("stability")
+    protocol = ("part", "depth", "width", "lr", "optimizer", "steps")
+    for t in study.trials(study.Config(), ["ReLU"], seeds=1):
+        assert tuple(t.params) == protocol
+    assert study.columns(study.Config()) == protocol
+    cfg = study.Config(init="practice", until="learned")
+    (t, *_) = study.trials(cfg, ["ReLU"], seeds=1)
+    assert t.params["init"] == "practice" and t.params["until"] == "learned"
+    assert "sigma_b" not in t.params and "init=practice" in t.key
+    assert study.columns(cfg) == (*protocol, "init", "until")
+    (t, *_) = study.trials(study.Config(init="critical", sigma_b=0.1), ["ReLU"], seeds=1)
+    assert t.params["sigma_b"] == 0.1
+    with pytest.raises(ValueError):
+        study.Config(init="he_uniform")
+
+
+def test_the_init_setting_reaches_the_networks_in_exact_mode():
+    study = get_study("stability")
+    cfg = study.Config(**{**TINY, "parts": ["lr"], "lrs": [0.05], "init": "kaiming_normal"})
+    acts = {"Tanh": get_activation("Tanh")}
+    trials = study.trials(cfg, ["Tanh"], seeds=2)
+    ctx = RunContext(run_seed=1, config=cfg, activations=acts, exact=True)
+    rows = study.run(trials, ctx)
+    x, y = sine_data(cfg.n_points)
+    sizes = layer_sizes(1, cfg.width, cfg.lr_depth)
+    for trial, trial_rows in zip(trials, rows, strict=True):
+        ref, _ = reference.train(
+            initial_params(ctx, sizes, "kaiming_normal", trial.seed),
+            torch.tanh,
+            x,
+            y,
+            "sgd",
+            0.05,
+            cfg.lr_steps,
+            DivergenceRule(grad_limit=cfg.grad_limit),
+        )
+        assert losses(trial_rows) == [v for v in ref.losses[0] if not math.isnan(v)]
+    protocol = study.Config(**{**TINY, "parts": ["lr"], "lrs": [0.05]})
+    xavier = study.run(study.trials(protocol, ["Tanh"], seeds=2), RunContext(1, protocol, acts))
+    assert losses(xavier[0])[0] != losses(rows[0])[0]
+
+
+def test_a_cell_where_most_seeds_diverged_is_drawn_as_diverged():
+    from actlab.studies.stability import majority_state
+
+    def row(**counts):
+        return {"learned": 0, "stuck": 0, "failed": 0, "diverged": 0, "seeds": 6, **counts}
+
+    assert majority_state(row(learned=1, diverged=5)) == "diverged"
+    assert majority_state(row(learned=3, diverged=3)) == "diverged"  # the worst wins a tie
+    assert majority_state(row(learned=4, diverged=2)) == "learned"
+    assert majority_state(row(stuck=6)) == "stuck"
+    assert majority_state(row(diverged=6)) == "diverged"
+
+
+def test_report_shows_steps_to_learn_and_tells_slow_from_unstable(tmp_path):
+    run = actlab.run(
+        config=actlab.RunConfig(
+            activations=["Linear", "Tanh", "ReLU"],
+            studies=["stability"],
+            seeds=2,
+            study_config={"stability": LEARNS},
+        ),
+        out=tmp_path / "r",
+    )
+    study = get_study("stability")
+    summary = study.summarize(run.results)
+    lr = summary["lr"].set_index(["activation", "lr"])
+    relu = run.results[
+        (run.results["metric"] == "steps_to_learn")
+        & (run.results["activation"] == "ReLU")
+        & (run.results["lr"] == 0.3)
+    ]
+    assert lr.loc[("ReLU", 0.3), "steps_median"] == np.median(relu["value"])
+    assert lr.loc[("ReLU", 0.003), "steps_median"] == np.inf  # beyond the budget
+    assert lr.loc[("Linear", 0.3), "state"] == "diverged"
+    report = run.report_path.read_text()
+    assert "**3a, steps to learn**" in report
+    relu_row = next(line for line in report.splitlines() if line.startswith("| ReLU | > 300"))
+    assert relu_row.startswith(f"| ReLU | > 300 (0/2 learned) | {np.median(relu['value']):g} ")
+    assert "(2/2 learned)" in relu_row
+    assert "| Linear | > 300 (0/2 learned) | > 300 (0/2 learned; 2 diverged) |" in report
+    slow = next(line for line in report.splitlines() if "not unstable" in line)
+    assert slow.startswith("- At learning rate 0.003 these learned in at most half")
+    assert "within 300 steps" in slow and "ReLU (0/2)" in slow
+    assert "Linear" not in slow  # it learned at no rate: not slow, it cannot
+    never = next(line for line in report.splitlines() if "at no learning rate" in line)
+    assert never.startswith("- Learned in most seeds at no learning rate of the sweep")
+    assert "Linear" in never and "ReLU" not in never
+
+
+def test_conditions_name_each_property_s_training():
+    study = get_study("stability")
+    words = study.conditions(study.Config())
+    assert set(words) == {s.name for s in study.property_specs}
+    assert words["learning-rate robustness"] == (
+        "SGD at learning rates 0.001-1, 100 steps, depth 10, width 64, Xavier uniform init, "
+        "sin(pi x) on 200 points"
+    )
+    assert words["depth robustness"] == (
+        "Adam at learning rate 0.01, 200 steps, depths 5-100, width 64, Xavier uniform init, "
+        "sin(pi x) on 200 points"
+    )
+    sound = study.conditions(study.Config(init="practice", until="learned", lr_steps=2000))
+    assert "2000 steps, stopped once learned" in sound["learning-rate robustness"]
+    assert "customary" in sound["depth robustness"]
+    assert all(s.rests_on == () for s in study.property_specs)
+
+
+def test_claims_are_paired_tests_with_their_conditions():
+    import pandas as pd
+
+    from actlab.studies.base import Claim, ReportContext
+
+    cfg, trials, rows = run_rows(["Linear", "Tanh", "ReLU"], parts=["lr", "depth"], depths=[2, 6])
+    study = get_study("stability")
+    table = [
+        {**t.params, "study": "stability", "trial": t.key, "activation": t.activation,
+         "seed": t.seed, "step": r.get("step"), "layer": r.get("layer"),
+         "metric": r["metric"], "value": r["value"]}
+        for t, trial_rows in zip(trials, rows, strict=True)
+        for r in trial_rows
+    ]  # fmt: skip
+    summary = study.summarize(pd.DataFrame(table))
+    specs = {n: get_activation(n) for n in ("Linear", "Tanh", "ReLU")}
+    rctx = ReportContext(seeds=2, activations=list(specs), config=cfg, specs=specs)
+    bounded, finite = study.claims(summary, rctx)
+    assert isinstance(bounded, Claim) and isinstance(finite, Claim)
+    assert bounded.supports == -1 and "Tanh minus ReLU" in bounded.measured
+    lr = summary["trials"][summary["trials"]["part"] == "lr"]
+    diverged = (lr["outcome"] == "diverged").groupby([lr["activation"], lr["seed"]]).sum()
+    want = (diverged["Tanh"] - diverged["ReLU"]).mean()
+    assert bounded.test.mean_diff == pytest.approx(want)
+    assert bounded.conditions == study.conditions(cfg)["learning-rate robustness"]
+    depth = summary["trials"][summary["trials"]["part"] == "depth"]
+    share = depth["outcome"].isin(["stuck", "failed"]).groupby(depth["seed"]).mean()
+    assert finite.supports == -1 and finite.test.mean_diff == pytest.approx(share.mean())
+    assert finite.conditions == study.conditions(cfg)["depth robustness"]

@@ -115,7 +115,7 @@ def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
 @app.command("run", cls=OneLineUsageErrors)
 def run_cmd(
     preset: str = typer.Option(
-        None, help="preset name (default: tutorial); see 'actlab list presets'"
+        None, help="preset name (default: sound); see 'actlab list presets'"
     ),
     studies: str = typer.Option(None, help="comma-separated studies to run"),
     activations: str = typer.Option(
@@ -304,7 +304,10 @@ def profile_cmd(
     name: str = typer.Option(None, help="display name (default: the text given)"),
     against: str = typer.Option("ReLU,GELU,Swish,Tanh", help="comma-separated baselines"),
     seeds: int = typer.Option(None, help="seeds per configuration (default: the preset's)"),
-    preset: str = typer.Option("full", help="which studies and sizes (quick: a fast look)"),
+    preset: str = typer.Option(
+        "sound",
+        help="which studies and sizes (sound: the four questions, ~5 min; quick: a fast look; full: everything)",
+    ),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
     executor: str = typer.Option(None, help="local or process"),
 ) -> None:

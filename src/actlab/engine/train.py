@@ -8,7 +8,8 @@ Each step, read top to bottom:
   2. forward, per-member loss (`loss(model, out, y)` -> `[M]`, losses.py);
   3. loss rule: a member whose loss is NaN, infinite or above `loss_limit` has diverged
      and stops here (that loss is not recorded);
-  4. record the loss, backward;
+  4. record the loss; a monitor with an `after_loss` hook may stop members here, before
+     their update (monitors.StopBelow); backward;
   5. gradient rule (optional): a member whose largest |gradient| exceeds `grad_limit`
      has diverged and stops before its update;
   6. gradient-norm clipping (optional, `clip`): each member's gradients are scaled so
@@ -132,6 +133,7 @@ def train(
     run = Training(model, optimizer, steps)
     for monitor in monitors:
         monitor.start(run)
+    loss_hooks = [m.after_loss for m in monitors if hasattr(m, "after_loss")]
     for t in range(steps):
         started = time.perf_counter()
         work = run.work
@@ -144,6 +146,12 @@ def train(
             run.seconds += time.perf_counter() - started
             break
         run.record(t, detached)
+        if loss_hooks:
+            for hook in loss_hooks:
+                hook(run, t)
+            if not run.any_active():
+                run.seconds += time.perf_counter() - started
+                break
         value.sum().backward()
         if rule.grad_limit is not None:
             run.stop(~(work.model.grad_abs_max() <= rule.grad_limit), diverged=True)
@@ -179,15 +187,16 @@ def train_regression(
     steps: int,
     rule: DivergenceRule = DivergenceRule(),
     clip: float | None = None,
+    monitors: Sequence = (),
 ) -> TrainResult:
     """The tutorial's protocol: full-batch mean squared error. x and y are shared by all
     members (`[batch, n]`) or per member (`[M, batch, n]`). After the last step one more
     forward gives the loss after the final update, which the protocol's "last recorded
-    loss" misses."""
+    loss" misses. `monitors` run as in `train` (e.g. monitors.StopBelow, monitors.Plateau)."""
     from actlab.engine.feeds import FullBatch
 
     data = FullBatch(x, y, per_member=(x.dim() == 3, y.dim() == 3))
-    run = train(model, data, mse, optimizer, steps, rule, clip=clip)
+    run = train(model, data, mse, optimizer, steps, rule, clip=clip, monitors=monitors)
     with torch.no_grad():
         loss_after = model.mse(model.forward(x), y).double().cpu().numpy()
     losses = run.losses.cpu().numpy()

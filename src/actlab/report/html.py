@@ -28,9 +28,9 @@ EXPLORER_POINTS = 641
 EXPLORER_VIEW = (-4.0, 4.0)
 SIGNIFICANT_DIGITS = 5  # enough for a read-out, light enough for the page
 
-# Sections whose whole list is computed findings (the studies' own findings follow a
-# "What the data says." paragraph).
-FINDING_SECTIONS = ("recommendations", "how-this-differs-from-the-usual-folklore")
+# Sections whose first list is computed findings (the studies' own findings follow a
+# "What the data says." paragraph; the tutorial's claims are a table).
+FINDING_SECTIONS = ("recommendations",)
 
 
 def markdown_to_html(text: str) -> str:

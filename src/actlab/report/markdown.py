@@ -139,6 +139,7 @@ def build_report(
     from actlab.report.verdicts import save_verdicts
     from actlab.studies import get_study
 
+    timings_given = timings is not None
     timings = {} if timings is None else timings
     clock = time.perf_counter()
 
@@ -172,10 +173,13 @@ def build_report(
         cd_figure = run_beside(
             pool, plot_cd_diagrams, verdicts, figure_dir / "critical_differences.png"
         )
-    claims = [claim for part in parts.values() for claim in part.claims]
+    from actlab.report.claims import claims_section, judge, save_claims, sheet_lines
+
+    claims = judge([claim for part in parts.values() for claim in part.claims])
+    save_claims(claims, run.path)
     sheet = None
     if len(parts) > 1:
-        findings = cross.sheet_findings(verdicts) + [c.replace("*", "") for c in claims]
+        findings = cross.sheet_findings(verdicts) + sheet_lines(claims)
         pairs = [(part, contexts[name]) for name, part in parts.items()]
         # Drawn here while the workers draw the rest: the longest single figure.
         builder.poll(wait=True)
@@ -189,6 +193,12 @@ def build_report(
             config.focus, activations[config.focus], verdicts, mnist1d=mnist1d
         )
     recommendations = cross.recommendations(verdicts, specs, config.seeds) if specs else []
+    limits = {
+        prop: text
+        for name in parts
+        for prop, text in get_study(name).limits(contexts[name].config).items()
+    }
+    cannot = cross.protocol_limits(verdicts, limits) if specs else []
     builder.drawn(parts)
     lap("studies' figures")
     cd_figure = cd_figure.result() if cd_figure else None
@@ -232,7 +242,8 @@ def build_report(
         cd_figure=cd_figure.name if cd_figure else None,
         recommendations=recommendations,
         guide=cross.decision_guide(verdicts, specs) if specs else "",
-        folklore=claims,
+        claims=claims_section(claims),
+        cannot=cannot,
         focus=config.focus if profile else None,
         profile=profile,
         profile_anchor=anchor(f"Profile: {config.focus}") if profile else None,
@@ -240,6 +251,11 @@ def build_report(
         figures=figures,
         columns=", ".join(f"`{c}`" for c in manifest["columns"]),
         parquet=(run.path / "results.parquet").exists(),
+        # What the run directory holds once this report is written: report.html when it is
+        # written now or was before; timings.json when the run that builds this report
+        # writes it after (it passes `timings`) or wrote it before (`actlab report`).
+        html=html or (run.path / "report.html").exists(),
+        timings=timings_given or (run.path / "timings.json").exists(),
     )
     path = run.path / "report.md"
     path.write_text(text)

@@ -27,7 +27,7 @@ class StudyPart:
     summary: Any
     verdict_rows: list[dict[str, Any]]
     specs: dict[str, Any]  # property name -> PropertySpec
-    claims: list[str] = field(default_factory=list)
+    claims: list[Any] = field(default_factory=list)  # studies.base.Claim
     scores: Any = None  # Study.properties: per property, activation, seed and setting
     section: dict[str, Any] | None = None  # title, anchor, markdown, figures (when drawn)
     seconds: dict[str, float] = field(default_factory=dict)  # summary, figures, verdicts

@@ -20,6 +20,18 @@ GROUP_WORDS = {
 }
 
 
+def positional(value: float, digits: int = 3) -> str:
+    """`digits` significant digits in positional notation, never e-notation, so that a
+    column of means on different scales (a log10 MSE, a fraction of units, a time ratio)
+    reads in one format: -3.42, 0.941, 0.0000120; "–" when missing or infinite."""
+    if not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
 def rank_line(v, focus: str) -> str | None:
     """One row of the profile table from a property's verdicts."""
     from actlab.report.summary import short_test
@@ -31,7 +43,7 @@ def rank_line(v, focus: str) -> str | None:
     r = rows.loc[focus]
     ranked = v[v["mean_rank"].notna()]
     where = (
-        f"mean rank {r['mean_rank']:.2g} of {len(ranked)}"
+        f"mean rank {r['mean_rank']:.1f} of {len(ranked)}"
         if math.isfinite(r["mean_rank"])
         else f"not ranked ({r['outcomes'] or 'no score'})"
     )
@@ -42,7 +54,7 @@ def rank_line(v, focus: str) -> str | None:
     vs_best = (
         "" if not math.isfinite(p) else f"; vs {ranked.iloc[0]['activation']}: Nemenyi {p_text(p)}"
     )
-    mean = "–" if not math.isfinite(r["mean"]) else f"{r['mean']:.3g}"
+    mean = positional(r["mean"])
     return f"| {r['property']} | {where} | {mean} | {verdict}{vs_best} ({short_test(v)}) |"
 
 
@@ -77,8 +89,11 @@ def theory_lines(activation: Any) -> list[str]:
 
 def mnist1d_lines(focus: str, summary) -> list[str]:
     """The focus against each other activation in each MNIST-1D architecture: the paired
-    difference in test accuracy over seeds, Holm-adjusted over the whole table."""
+    difference in test accuracy over seeds, Holm-adjusted over the whole table. Equal means
+    (as many correct test sequences) are a tie, never 'better' or 'worse' by float rounding
+    nor a signed zero; p-values are written by stats.p_text."""
     from actlab.stats import paired_by_seed, with_holm
+    from actlab.studies.compare import TIE_REL
 
     wide = summary["trials"]
     if focus not in set(wide["activation"]):
@@ -102,17 +117,25 @@ def mnist1d_lines(focus: str, summary) -> list[str]:
         f"seeds (mean difference in points [95% interval]; sign-flip test, Holm-adjusted over "
         f"the {len(pairs)} comparisons):",
         "",
-        "| architecture | against | difference | p | verdict |",
+        "| architecture | against | difference | test | verdict |",
         "|---|---|---|---|---|",
     ]
     for (arch, other), c in zip(pairs, tests, strict=True):
         if not c.tested:
-            lines.append(f"| {arch} | {other} | – | – | not tested ({c.n} paired seeds) |")
+            seeds = f"{c.n} paired seed{'' if c.n == 1 else 's'}"
+            lines.append(f"| {arch} | {other} | – | – | not tested ({seeds}) |")
             continue
-        verdict = ("better" if c.mean_diff > 0 else "worse") if c.significant else "not separated"
+        own = wide[(wide["architecture"] == arch) & (wide["activation"] == focus)]
+        if abs(c.mean_diff) <= TIE_REL * abs(own["test_accuracy"].mean()):
+            diff, verdict = "0.0", "tie (equal means)"
+        else:
+            diff = f"{100 * c.mean_diff:+.1f}"
+            verdict = (
+                ("better" if c.mean_diff > 0 else "worse") if c.significant else "not separated"
+            )
         lines.append(
-            f"| {arch} | {other} | {100 * c.mean_diff:+.1f} [{100 * c.ci_low:+.1f}, "
-            f"{100 * c.ci_high:+.1f}] | {c.p_decisive:.2g} | {verdict} |"
+            f"| {arch} | {other} | {diff} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] | "
+            f"{p_text(c.p_decisive)} | {verdict} |"
         )
     return [*lines, ""]
 

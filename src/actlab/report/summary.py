@@ -112,7 +112,7 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         "not separated from either end | test | top two |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    unranked, unseparated = [], []
+    unranked, unseparated, regimes = [], [], []
     for prop in dict.fromkeys(verdicts["property"]):
         v = of_property(verdicts, prop)
         spec = specs[prop]
@@ -134,6 +134,9 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         why = why_not_separated(v)
         if why:
             unseparated.append(f"{prop}: {why}")
+        dead_end = failed_everywhere(v)
+        if dead_end:
+            regimes.append(f"{prop}: {dead_end}")
         missing = v[v["group"] == "not ranked"]
         if not missing.empty:
             unranked.append(
@@ -158,6 +161,14 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         "being in the best group says only that an activation is separated from the worst. "
         "Every number behind this table is in `verdicts.csv`.",
     ]
+    if regimes:
+        notes += [
+            "",
+            "Settings at which every activation failed in every seed (the ranking there is "
+            "among failures, so each verdict rests on the other settings): "
+            + "; ".join(regimes)
+            + ".",
+        ]
     if unseparated:
         notes += ["", "Why nothing is separated: " + "; ".join(unseparated) + "."]
     if unranked:
@@ -168,9 +179,41 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
     return "\n".join(lines + notes)
 
 
+def failed_everywhere(v: pd.DataFrame) -> str:
+    """The settings at which every activation failed, in words ("" for none)."""
+    if "all_failed" not in v:
+        return ""
+    value = v["all_failed"].iloc[0]
+    return value if isinstance(value, str) else ""
+
+
 def conditions_of(v: pd.DataFrame) -> str:
     c = v["conditions"].iloc[0] if "conditions" in v else ""
     return c if isinstance(c, str) else ""
+
+
+# -- what the protocol cannot answer -----------------------------------------------------------
+def protocol_limits(verdicts: pd.DataFrame, limits: dict[str, str]) -> list[str]:
+    """One line per property whose protocol cannot show what its name claims: the studies'
+    own statements for their settings (`Study.limits`), and, from the data, properties
+    whose runs mostly did not learn (the ranking then describes failed networks)."""
+    out = []
+    for prop in dict.fromkeys(verdicts["property"]):
+        v = of_property(verdicts, prop)
+        parts = [limits[prop]] if prop in limits else []
+        failed = total = 0
+        for outcomes in v["outcomes"]:
+            f, t = failure_share(outcomes)
+            failed, total = failed + f, total + t
+        if total and 2 * failed > total:
+            parts.append(
+                f"{failed} of {total} of its runs did not learn or did not keep their "
+                "gradient (stuck, failed, diverged or vanished), so its ranking is mostly "
+                "among failures"
+            )
+        if parts:
+            out.append(f"{prop}: " + "; ".join(parts) + ".")
+    return out
 
 
 # -- recommendations ---------------------------------------------------------------------------
@@ -324,6 +367,9 @@ def recommendation_sentence(a: Advice) -> str:
     top = top_words(a)
     if top:
         text += f"; {top}"
+    dead_end = failed_everywhere(v)
+    if dead_end:
+        text += f"; every activation failed at {dead_end}, so this rests on the other settings"
     if a.avoid:
         text += f"; avoid {names(a.avoid)}"
     return text + f" (by {a.property}: {short_test(v)}). Holds for{under or ' this protocol'}."

@@ -67,6 +67,7 @@ VERDICT_COLUMNS = (
     "regime_failures",  # blocks at that setting whose outcome is a failure
     "regime_runs",
     "conditions",  # what the verdict holds under: initialisation, optimiser, steps, ...
+    "all_failed",  # settings at which every activation failed in every seed ("" for none)
 )
 
 GROUPS = ("best", "middle", "worst", "not separated", "not ranked")
@@ -161,6 +162,7 @@ def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict
     following = dict(zip(test.names, test.names[1:], strict=False))
     n_settings = max(len(settings), 1)
     smallest = test.smallest_nemenyi_p()
+    all_failed = ", ".join(everyone_failed(df))
     rows = []
     for act in activations:
         own = df[df["activation"] == act]
@@ -201,9 +203,20 @@ def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict
                 "regime_failures": int(regime["outcome"].isin(FAILURES).sum()),
                 "regime_runs": len(regime),
                 "conditions": conditions,
+                "all_failed": all_failed,
             }
         )
     return rows
+
+
+def everyone_failed(df: pd.DataFrame) -> list[str]:
+    """The settings of a sweep at which every trial of every activation failed (stuck,
+    failed, diverged or vanished): the ranking there is among failures, and a verdict
+    rests on the other settings."""
+    if df["setting"].nunique() < 2:
+        return []
+    failed = df["outcome"].isin(FAILURES)
+    return [s for s, g in failed.groupby(df["setting"], sort=False) if len(g) and g.all()]
 
 
 def assign_groups(test: RankTest) -> dict[str, str]:

@@ -8,14 +8,15 @@ A study is data plus four functions:
   report(summary)   figures and a markdown section, from that summary
 and, for the report's cross-study verdicts, `property_specs` with `properties(summary)`
 (scores per seed and setting, ranked in `report/verdicts.py`) and `claims(summary)`
-(common beliefs tested against its own data).
+(the tutorial's beliefs, each a Claim tested against its own data, judged together in
+`report/claims.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -96,6 +97,21 @@ class PropertySpec:
     # recommended for this situation (a function that cannot train a deep network is no
     # answer to "gradients that must reach the first layers").
     rests_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A belief the tutorial states as a finding (written before any data), tested on this
+    run: one paired sign-flip comparison over seeds (stats.paired_comparison) between two
+    groups of activations. `supports` is +1 when a positive mean difference supports the
+    belief, -1 when a negative one does. The report corrects the p-values over every claim
+    of the run (Holm) before it calls one supported or contradicted."""
+
+    belief: str  # the claim, as the tutorial puts it
+    measured: str  # what was compared: the quantity, the two groups, the settings
+    test: Any  # stats.Paired: group A - group B over seeds
+    supports: int
+    conditions: str = ""  # what the comparison holds under (init, optimiser, steps, ...)
 
 
 # Columns of Study.properties(): one row per property x activation x seed x setting (a
@@ -255,6 +271,12 @@ class Study:
         words = config_words(config)
         return {spec.name: words for spec in self.property_specs}
 
+    def limits(self, config: BaseModel) -> dict[str, str]:
+        """What each property, measured under `config`, cannot show though its name
+        suggests it, one sentence by property name ({} when the protocol answers the
+        question its name asks). The report lists them beside the verdicts."""
+        return {}
+
     def sheet_panels(
         self, summary: dict[str, Any], rctx: ReportContext, colours: dict[str, Any]
     ) -> list[Any]:
@@ -262,9 +284,9 @@ class Study:
         matplotlib axis (`colours` maps activation names to their colour in every figure)."""
         return []
 
-    def claims(self, summary: dict[str, Any], rctx: ReportContext) -> list[str]:
-        """Common beliefs that this study's data contradict, one sentence each (a claim the
-        data support, or cannot test, is left out)."""
+    def claims(self, summary: dict[str, Any], rctx: ReportContext) -> list[Claim]:
+        """The tutorial's beliefs this study's data can test, each as a Claim with its
+        paired test (whatever the outcome: the report judges them together, after Holm)."""
         return []
 
 
@@ -340,6 +362,20 @@ def practice_params(sizes: list[tuple[int, int]], gen, init: str, dtype):
     return params
 
 
+# The initialisations a study's `init` setting accepts (engine/init.py's schemes, and
+# "practice" and "critical" above); the protocol's is Xavier uniform.
+InitName = Literal[
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "lecun_normal",
+    "orthogonal",
+    "critical",
+    "practice",
+]
+DEFAULT_INIT = "xavier_uniform"
+
 INIT_WORDS = {
     "practice": "each activation's customary initialisation (He for the rectifiers, LeCun "
     "for SELU, Xavier for the rest), Gaussian, zero biases",
@@ -347,11 +383,17 @@ INIT_WORDS = {
 }
 
 
-def init_words(scheme: str) -> str:
-    """An initialisation scheme in words, for conditions."""
+def init_words(scheme: str, sigma_b: float | None = None) -> str:
+    """An initialisation scheme in words, for conditions (with sigma_b where it counts)."""
     if scheme in INIT_WORDS:
-        return INIT_WORDS[scheme]
-    return scheme.replace("_", " ").replace("xavier", "Xavier").replace("kaiming", "He") + " init"
+        words = INIT_WORDS[scheme]
+    else:
+        words = (
+            scheme.replace("_", " ").replace("xavier", "Xavier").replace("kaiming", "He") + " init"
+        )
+    return (
+        f"{words}, sigma_b {sigma_b:g}" if scheme == "critical" and sigma_b is not None else words
+    )
 
 
 _CRITICAL: dict[tuple[str, float], float] = {}

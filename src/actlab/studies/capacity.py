@@ -15,6 +15,31 @@ Metrics per trial (one row each, no layer/step):
   diverged          1 if the loss rule (NaN, inf or > 1e6) stopped the run, else 0;
                     a diverged trial has NaN for all three MSEs and its predictions
   steps_completed   updates applied
+  ended_plateau     1 if training ended on a plateau (the training loss had not fallen by
+                    `min_improvement`, relatively, in the last `patience` updates), 0 if the
+                    budget ran out while it was still falling; NaN for a diverged trial
+  fitted            1 if the training MSE after training is below `learned_below` x the
+                    target's variance on the training grid (a constant output scores 1 x),
+                    else 0; NaN for a diverged trial
+  target_variance   variance of the target on the test grid: the test MSE of the best
+                    constant output
+With `until = "steps"` (the protocol) every run takes all its steps, and ended_plateau only
+labels how it ended; with `until = "plateau"` a fitted run stops on its plateau, `steps` is
+the most a run may take, and a run resting at about a constant output's loss trains on
+(networks can leave that plateau late: measured, Tanh on sin(10x) with its customary init
+left it after 1000-1500 Adam steps at lr 1e-3).
+
+How each run ended, one of four (summarize, the report):
+  plateaued         fitted, on a plateau: by the plateau rule more steps of this training
+                    bring little, so its MSE is the closest fit this network reaches trained
+                    this way (like every measured fit, an upper bound on what it can
+                    represent: another optimiser or schedule may go lower)
+  still improving   the budget ran out while the loss still fell: it did not train in time,
+                    and its MSE says how far it got, never what the network can represent
+  constant          on a plateau at about a constant output's loss (not fitted): it cannot
+                    represent the target, or had not yet left that plateau; the run cannot
+                    tell which
+  diverged          the loss rule stopped it (the worst outcome)
 Per-point rows, for the prediction figure:
   prediction        the network's output at test-grid point `step` (0 .. n_test - 1)
   extrap_prediction the output at extrapolation-grid point `step` (0 .. 2 n_extrap - 1;
@@ -37,6 +62,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from actlab.report.text import sci
 from actlab.studies.base import (
+    DEFAULT_INIT,
+    InitName,
     PropertySpec,
     ReportContext,
     RunContext,
@@ -44,6 +71,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    init_words,
     learned_rows,
     nan_if,
     property_frame,
@@ -60,6 +88,8 @@ TARGETS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 MSE_METRICS = ("test_mse", "extrap_mse", "train_mse")
+# The initialisations `studies.base.initial_params` accepts (engine/init.py, "critical" and
+# "practice"); the protocol's is the first.
 
 
 def target_fn(name: str) -> Callable[[Any], Any]:
@@ -77,7 +107,39 @@ class Config(BaseModel):
     width: int = Field(64, ge=1, le=8192)
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(0.001, gt=0)
-    steps: int = Field(500, ge=1, le=1_000_000)
+    steps: int = Field(
+        500,
+        ge=1,
+        le=1_000_000,
+        description="the step budget: every run's steps (until = 'steps'), or the most a "
+        "run may take (until = 'plateau')",
+    )
+    until: Literal["steps", "plateau"] = Field(
+        "steps",
+        description="steps: train for the whole budget (the protocol); plateau: stop a run "
+        "once its training loss has plateaued (see patience), at most `steps` steps",
+    )
+    patience: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="a plateau: this many updates without the training loss falling below "
+        "(1 - min_improvement) x the loss that last did so",
+    )
+    min_improvement: float = Field(
+        0.01, ge=0, lt=1, description="the relative fall that counts as improving"
+    )
+    learned_below: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="fitted: a training MSE below this fraction of the target's variance (a "
+        "constant output scores 1); with until = 'plateau' only a fitted run stops on a plateau",
+    )
+    init: InitName = Field(DEFAULT_INIT, description="initial weights")
+    sigma_b: float = Field(
+        0.0, ge=0, le=10, description="bias standard deviation for init = 'critical'"
+    )
     n_train: int = Field(200, ge=2, le=1_000_000)
     n_test: int = Field(500, ge=2, le=1_000_000)
     x_min: float = -2.0
@@ -140,7 +202,27 @@ class Capacity(Study):
     Config = Config
     param_columns = ("target", "depth", "width", "lr", "optimizer", "steps")
 
+    def extra_params(self, config: Config) -> dict[str, Any]:
+        """Trial parameters beyond the protocol's, present only when not at their default, so
+        that the protocol's trial keys (and stored results) stay as they are."""
+        extra: dict[str, Any] = {}
+        if config.init != DEFAULT_INIT:
+            extra["init"] = config.init
+            if config.init == "critical":
+                extra["sigma_b"] = config.sigma_b
+        if config.until != "steps":
+            extra["until"] = config.until
+            extra["patience"] = config.patience
+            extra["min_improvement"] = config.min_improvement
+            if config.learned_below != Config.model_fields["learned_below"].default:
+                extra["learned_below"] = config.learned_below
+        return extra
+
+    def columns(self, config: Config) -> tuple[str, ...]:
+        return (*self.param_columns, *self.extra_params(config))
+
     def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
+        extra = self.extra_params(config)
         return [
             Trial(
                 self.name,
@@ -153,6 +235,7 @@ class Capacity(Study):
                     "lr": config.lr,
                     "optimizer": config.optimizer,
                     "steps": config.steps,
+                    **extra,
                 },
             )
             for target in config.targets
@@ -168,11 +251,13 @@ class Capacity(Study):
         import torch
 
         from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
+        from actlab.engine.monitors import Plateau
 
         cfg: Config = ctx.config
         p = trials[0].params
         dtype = ctx.torch_dtype
-        model = build_stack(trials, ctx, layer_sizes(1, p["width"], p["depth"]))
+        sizes = layer_sizes(1, p["width"], p["depth"])
+        model = build_stack(trials, ctx, sizes, p.get("init", DEFAULT_INIT))
         grids = {
             "train": grid_train(cfg, dtype),
             "test": grid_test(cfg, dtype),
@@ -185,9 +270,26 @@ class Capacity(Study):
         }
         xs = {k: x.to(ctx.device) for k, x in grids.items()}
         optimizer = make_optimizer(p["optimizer"], model, p["lr"])
-        result = train_regression(
-            model, xs["train"], ys["train"], optimizer, p["steps"], DivergenceRule()
+        line = cfg.learned_below * ys["train"].double().var(dim=1, unbiased=False).squeeze(1)
+        # With until = "steps" the monitor only watches: every run takes every step.
+        plateau = Plateau(
+            cfg.patience,
+            cfg.min_improvement,
+            stop=p.get("until") == "plateau",
+            stop_below=line,
         )
+        result = train_regression(
+            model,
+            xs["train"],
+            ys["train"],
+            optimizer,
+            p["steps"],
+            DivergenceRule(),
+            monitors=[plateau],
+        )
+        plateaued = plateau.plateaued.cpu().tolist()
+        fitted = (torch.as_tensor(result.loss_after, device=line.device) < line).cpu().tolist()
+        variances = ys["test"].double().var(dim=1, unbiased=False).squeeze(1).cpu().tolist()
         with torch.no_grad():
             outputs = {k: model.forward(xs[k]) for k in ("test", "extrap")}
             test_mse = model.mse(outputs["test"], ys["test"]).double().cpu().tolist()
@@ -202,6 +304,9 @@ class Capacity(Study):
                 {"metric": "train_mse", "value": nan_if(diverged, result.loss_after[m])},
                 {"metric": "diverged", "value": float(diverged)},
                 {"metric": "steps_completed", "value": float(result.steps_completed[m])},
+                {"metric": "ended_plateau", "value": nan_if(diverged, plateaued[m])},
+                {"metric": "fitted", "value": nan_if(diverged, fitted[m])},
+                {"metric": "target_variance", "value": variances[m]},
             ]
             trial_rows += learned_rows(model, m, diverged)
             for metric, key in (("prediction", "test"), ("extrap_prediction", "extrap")):
@@ -248,8 +353,38 @@ class Capacity(Study):
             "lower",
             settings="targets",
             situation="predictions outside the data range",
+            # a prediction outside the data is no use from a network that cannot fit inside
+            rests_on=("fit (interpolation)",),
         ),
     )
+
+    def limits(self, config: Config) -> dict[str, str]:
+        if config.until != "steps":
+            return {}
+        words = (
+            f"a fixed budget of {config.steps} {OPTIMIZER_NAMES[config.optimizer]} steps: a "
+            "network still at the target's variance may not have trained in time, so a poor "
+            "fit is not shown to be a limit of what the activation can represent (until = "
+            '"plateau" tells "cannot" from "not yet")'
+        )
+        return {spec.name: words for spec in self.property_specs}
+
+    def conditions(self, config: Config) -> dict[str, str]:
+        """E.g. "Adam at learning rate 0.001, 500 steps, depth 5, width 64, Xavier uniform
+        init, 200 training points on [-2, 2], targets sin/abs/step/sin10/cubic"."""
+        cfg = config
+        fit = (
+            f"{OPTIMIZER_NAMES[cfg.optimizer]} at learning rate {cfg.lr:g}, {budget_words(cfg)}, "
+            f"depth {cfg.depth}, width {cfg.width}, {init_words(cfg.init, cfg.sigma_b)}, "
+            f"{cfg.n_train} training points on [{cfg.x_min:g}, {cfg.x_max:g}], "
+            f"targets {'/'.join(cfg.targets)}"
+        )
+        left = f"[{cfg.x_min - cfg.extrap_margin:g}, {cfg.x_min:g})"
+        right = f"({cfg.x_max:g}, {cfg.x_max + cfg.extrap_margin:g}]"
+        return {
+            self.property_specs[0].name: f"{fit}; tested on {cfg.n_test} points inside",
+            self.property_specs[1].name: f"{fit}; tested on {left} and {right}",
+        }
 
     def properties(self, summary, rctx: ReportContext):
         """Per seed and target: log10 of the test (extrapolation) MSE, an exact zero floored
@@ -271,9 +406,9 @@ class Capacity(Study):
                 )
         return property_frame(rows)
 
-    def claims(self, summary, rctx: ReportContext) -> list[str]:
+    def claims(self, summary, rctx: ReportContext) -> list:
         claim = smooth_fits_smooth(summary, rctx)
-        return [claim] if claim else []
+        return [claim] if claim is not None else []
 
     def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:
         cfg: Config = rctx.config
@@ -294,14 +429,39 @@ class Capacity(Study):
         return [heatmap]
 
 
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
+
+
+def plateau_words(cfg: Config) -> str:
+    """What a plateau is, in words: "the training loss fell by less than 1% in 100
+    updates"."""
+    if cfg.min_improvement:
+        share = f"{100 * cfg.min_improvement:.3g}%"
+        return f"the training loss fell by less than {share} in {cfg.patience} updates"
+    return f"the training loss reached no new lowest in {cfg.patience} updates"
+
+
+def budget_words(cfg: Config) -> str:
+    """How long the networks train, e.g. "500 steps" or "to a plateau (...), at most 5000
+    steps"."""
+    if cfg.until == "plateau":
+        return f"trained to a plateau ({plateau_words(cfg)}), at most {cfg.steps} steps"
+    return f"{cfg.steps} steps"
+
+
 # -- statistics ---------------------------------------------------------------------------------
+RUN_METRICS = ("diverged", "ended_plateau", "fitted", "steps_completed", "target_variance")
+
+
 def trial_metrics(results):
     """One row per trial: activation, target, seed and each scalar metric as a column, with
-    log10 columns for the MSEs (NaN for a diverged trial; an MSE of exactly 0 floored)."""
+    log10 columns for the MSEs (NaN for a diverged trial; an MSE of exactly 0 floored).
+    Runs stored before `ended_plateau`, `fitted` and `target_variance` existed have NaN
+    there."""
     from actlab.stats import log10_floored
 
     wide = trial_table(
-        results, "capacity", [*MSE_METRICS, "diverged"], ["activation", "target", "seed"]
+        results, "capacity", [*MSE_METRICS, *RUN_METRICS], ["activation", "target", "seed"]
     )
     for metric in MSE_METRICS:
         wide[f"log10_{metric}"], _ = log10_floored(wide[metric])
@@ -310,19 +470,37 @@ def trial_metrics(results):
 
 def summarize(results) -> dict[str, Any]:
     """`cells`: per activation x target, mean and 95% interval over seeds of log10 test and
-    extrapolation MSE (prefixed `test_` and `extrap_`), diverged count, seed count and
-    exact zeros (`test_zeros`, `extrap_zeros`). `predictions`: per activation x target x
-    grid point, the mean prediction over the seeds that did not diverge. `trials`: the
-    per-trial table the two are computed from."""
+    extrapolation MSE (prefixed `test_` and `extrap_`, over the seeds that did not
+    diverge), diverged count, seed count and exact zeros (`test_zeros`, `extrap_zeros`);
+    how the runs that did not diverge ended (see the module docstring): `plateaued`,
+    `improving` and `constant` counts (all 0 for runs stored before these existed),
+    `steps_median` (their median steps) and `variance` (the target's, on the test grid).
+    `predictions`: per activation x target x grid point, the mean prediction over the seeds
+    that did not diverge. `trials`: the per-trial table the two are computed from."""
     from actlab.stats import describe
 
     wide = trial_metrics(results)
     keys = ["activation", "target"]
+    ok = wide["diverged"] != 1
+    flat = ok & (wide["ended_plateau"] == 1)
+    wide["_plateaued"] = (flat & (wide["fitted"] == 1)).astype(int)
+    wide["_constant"] = (flat & (wide["fitted"] == 0)).astype(int)
+    wide["_improving"] = (ok & (wide["ended_plateau"] == 0)).astype(int)
+    wide["_steps"] = wide["steps_completed"].where(ok)
     cells = (
-        wide.groupby(keys, sort=False)["diverged"]
-        .agg(diverged="sum", n_seeds="count")
+        wide.groupby(keys, sort=False)
+        .agg(
+            diverged=("diverged", "sum"),
+            n_seeds=("diverged", "count"),
+            plateaued=("_plateaued", "sum"),
+            improving=("_improving", "sum"),
+            constant=("_constant", "sum"),
+            steps_median=("_steps", "median"),
+            variance=("target_variance", "mean"),
+        )
         .reset_index()
     )
+    wide = wide.drop(columns=["_plateaued", "_improving", "_constant", "_steps"])
     for metric, prefix in (("test_mse", "test_"), ("extrap_mse", "extrap_")):
         stats = describe(wide, keys, value=f"log10_{metric}")
         stats = stats.rename(columns={c: prefix + c for c in stats.columns if c not in keys})
@@ -341,7 +519,10 @@ def summarize(results) -> dict[str, Any]:
 
 # -- text ---------------------------------------------------------------------------------------
 def cell_text(row, seeds: int, *, newline: str = " ") -> str:
-    """Geometric mean MSE of a cell, with its 95% interval when there is one."""
+    """Geometric mean MSE of a cell (over its seeds that did not diverge), with its 95%
+    interval when there is one, its diverged seeds, those still improving when the budget
+    ran out (their MSE is an upper bound, not the network's capacity) and those resting at
+    a constant output."""
     prefix = row["_prefix"]
     mean = row[f"{prefix}mean"]
     n_div, n_seeds = int(row["diverged"]), int(row["n_seeds"])
@@ -353,9 +534,32 @@ def cell_text(row, seeds: int, *, newline: str = " ") -> str:
         text += f"{newline}[{sci(10**low)}, {sci(10**high)}]"
     if n_div:
         text += f"{newline}({n_div} of {n_seeds} diverged)"
+    improving, constant = int(row.get("improving", 0)), int(row.get("constant", 0))
+    if improving:
+        text += f"{newline}({improving} of {n_seeds} still improving)"
+    if constant:
+        text += f"{newline}({constant} of {n_seeds} at a constant output)"
     zeros = int(row.get(f"{prefix}zeros", 0))
     if zeros:
         text += f"{newline}({zeros} exact zero(s), floored)"
+    return text
+
+
+def ended_text(row, cfg: Config) -> str:
+    """How a cell's runs ended: '6 plateaued (median 850 steps)', '2 plateaued, 4 still
+    improving', '3 at a constant output, 1 diverged'; '–' for runs stored without the
+    record."""
+    counts = [
+        (int(row["plateaued"]), "plateaued"),
+        (int(row["improving"]), "still improving"),
+        (int(row["constant"]), "at a constant output"),
+        (int(row["diverged"]), "diverged"),
+    ]
+    text = ", ".join(f"{n} {what}" for n, what in counts if n)
+    if not text:
+        return "–"
+    if cfg.until == "plateau" and math.isfinite(row["steps_median"]):
+        text += f" (median {row['steps_median']:g} steps)"
     return text
 
 
@@ -365,17 +569,17 @@ def cell_lookup(cells, prefix: str):
     return table.set_index(["activation", "target"])
 
 
-def mse_table(cells, activations, targets, prefix: str, seeds: int) -> list[str]:
+def mse_table(cells, activations, targets, prefix: str, seeds: int, text=None) -> list[str]:
+    """A markdown table, activations by targets; `text(row)` fills a cell (default: its
+    MSE, cell_text)."""
     table = cell_lookup(cells, prefix)
+    text = text or (lambda row: cell_text(row, seeds))
     lines = [
         "| activation | " + " | ".join(targets) + " |",
         "|---" * (len(targets) + 1) + "|",
     ]
     for act in activations:
-        texts = [
-            cell_text(table.loc[(act, t)], seeds) if (act, t) in table.index else "–"
-            for t in targets
-        ]
+        texts = [text(table.loc[(act, t)]) if (act, t) in table.index else "–" for t in targets]
         lines.append(f"| {act} | " + " | ".join(texts) + " |")
     return lines
 
@@ -397,15 +601,24 @@ def report_markdown(
         "the interval it was trained on?",
         "",
         f"**Method.** Targets ({target_list}) on x in {interval}. Networks of depth "
-        f"{cfg.depth}, width {cfg.width}, Xavier-uniform weights and zero biases, trained "
-        f"full batch with {cfg.optimizer.capitalize()} (learning rate {cfg.lr:g}) for "
-        f"{cfg.steps} steps on {cfg.n_train} evenly spaced points of {interval}, MSE loss. "
-        f"Test MSE (the protocol's metric) on {cfg.n_test} evenly spaced points of the same "
-        f"interval measures interpolation only; extrapolation MSE on {cfg.n_extrap} evenly "
-        f"spaced points on each of {left} and {right}. A run whose loss becomes NaN, "
-        f"infinite or exceeds 1e6 is marked diverged and left out of the statistics. "
-        f"{rctx.seeds} seed(s) per setting; within a seed all activations and targets "
-        "start from the same weights.",
+        f"{cfg.depth}, width {cfg.width}, {init_words(cfg.init, cfg.sigma_b)}, trained "
+        f"full batch with {OPTIMIZER_NAMES[cfg.optimizer]} (learning rate {cfg.lr:g}), "
+        f"{budget_words(cfg)}, on {cfg.n_train} evenly spaced points of {interval}, MSE "
+        f"loss. Test MSE (the protocol's metric) on {cfg.n_test} evenly spaced points of the "
+        f"same interval measures interpolation only; extrapolation MSE on {cfg.n_extrap} "
+        f"evenly spaced points on each of {left} and {right}. A run is on a plateau when "
+        f"{plateau_words(cfg)}. It ended *plateaued* when it was on one with its training "
+        f"MSE below {cfg.learned_below:g} x the target's variance: its MSE is the fit this "
+        "network reaches under this training. It ended *at a constant output* when it was "
+        "on one at or above that line, about where a constant output sits: it cannot "
+        "represent the target, or had not yet left that plateau, and the run cannot tell "
+        + ("which (such a run trains on to the budget). " if cfg.until == "plateau" else "which. ")
+        + "A run not on a plateau when the budget ran out was *still improving*: it did not "
+        "train in time, and its MSE says how far it got, not what the network can represent. "
+        "A run whose loss becomes NaN, infinite or "
+        "exceeds 1e6 is marked diverged: counted in every table, left out of the MSE means "
+        f"and ranked below every run that fitted anything. {rctx.seeds} seed(s) per setting; "
+        "within a seed all activations and targets start from the same weights.",
         "",
         f"![Test and extrapolation MSE](figures/{heatmap})",
         "",
@@ -427,38 +640,55 @@ def report_markdown(
         "",
         *mse_table(cells, activations, targets, "extrap_", rctx.seeds),
         "",
-        "**What the data says.**",
-        "",
     ]
-    lines += [f"- {s}" for s in findings(summary, activations, targets, rctx.seeds)]
+    if (cells["plateaued"] + cells["improving"] + cells["constant"]).sum():
+        lines += [
+            f"**How training ended** (budget {cfg.steps} steps; on a plateau: "
+            f"{plateau_words(cfg)}):",
+            "",
+            *mse_table(
+                cells, activations, targets, "test_", rctx.seeds, lambda r: ended_text(r, cfg)
+            ),
+            "",
+        ]
+    lines += ["**What the data says.**", ""]
+    lines += [f"- {s}" for s in findings(summary, activations, targets, rctx.seeds, cfg)]
     return "\n".join(lines)
 
 
-def findings(summary, activations, targets, seeds: int) -> list[str]:
+def findings(summary, activations, targets, seeds: int, cfg: Config | None = None) -> list[str]:
     """Sentences computed from the results; nothing here is written in advance. Each
     target's best-vs-runner-up comparison is one test of a family (the targets), adjusted
-    by Holm's method."""
+    by Holm's method. A diverged run is the worst outcome: an activation with diverged seeds
+    on a target ranks below every one without, and a mean over the seeds that survived
+    says so. A run still improving when its budget ran out is never called unable to fit."""
     from actlab.stats import paired_by_seed, versus_runner_up, with_holm
 
     cells, wide = summary["cells"], summary["trials"]
+    cells = cells[cells["activation"].isin(activations)]
+    wide = wide[wide["activation"].isin(activations)]
     out = []
     pending = []  # (index in out, best, runner, sentence start, comparison)
     for target in targets:
         at = cells[(cells["target"] == target) & cells["test_mean"].notna()]
-        at = at[at["activation"].isin(activations)].sort_values("test_mean", kind="stable")
+        at = at.sort_values(["diverged", "test_mean"], kind="stable")
         if at.empty:
             out.append(f"{target}: every run diverged; nothing to compare.")
             continue
         best = at.iloc[0]
         sentence = (
             f"{target} ({TARGETS[target][0]}): lowest geometric-mean test MSE with "
-            f"{best['activation']} ({sci(10 ** best['test_mean'])})"
+            f"{best['activation']} ({sci(10 ** best['test_mean'])}{survivors(best)})"
         )
         if len(at) == 1:
             out.append(sentence + "; no other activation has a valid run.")
             continue
         runner = at.iloc[1]
-        sentence += f", then {runner['activation']} ({sci(10 ** runner['test_mean'])})"
+        sentence += (
+            f", then {runner['activation']} ({sci(10 ** runner['test_mean'])}{survivors(runner)})"
+        )
+        if at["diverged"].any():
+            sentence += " (an activation with diverged seeds ranks below every one without)"
         if seeds == 1:
             out.append(sentence + "; one seed, so the ranking is not tested.")
             continue
@@ -472,28 +702,48 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
     ):
         out[i] = f"{sentence}: {versus_runner_up(best, runner, c, family=family)}."
 
+    out += training_findings(cells, activations, targets, cfg)
+
     # Hardest and easiest target, by geometric mean over activations and seeds.
-    valid = wide[wide["activation"].isin(activations) & wide["log10_test_mse"].notna()]
+    valid = wide[wide["log10_test_mse"].notna()]
+    n_div = int((wide["diverged"] == 1).sum())
+    over = (
+        f"the {len(valid)} of {len(wide)} runs that did not diverge"
+        if n_div
+        else "activations and seeds"
+    )
     if valid["target"].nunique() > 1:
         per_target = valid.groupby("target")["log10_test_mse"].mean().sort_values()
         out.append(
             f"Hardest target to fit: {per_target.index[-1]} (geometric mean test MSE over "
-            f"activations and seeds {sci(10 ** per_target.iloc[-1])}); easiest: "
+            f"{over} {sci(10 ** per_target.iloc[-1])}); easiest: "
             f"{per_target.index[0]} ({sci(10 ** per_target.iloc[0])}); descriptive, untested."
         )
 
-    # Extrapolation, judged on the extrapolation error itself.
+    # Extrapolation, judged on the extrapolation error itself; diverged activations last.
     outside = valid[valid["log10_extrap_mse"].notna()]
     if not outside.empty:
-        per_act = outside.groupby("activation")["log10_extrap_mse"].mean().sort_values()
-        listed = ", ".join(f"{act} {sci(10**v)}" for act, v in per_act.items())
+        per_act = outside.groupby("activation")["log10_extrap_mse"].mean()
+        runs = wide.groupby("activation")["diverged"].agg(["sum", "count"])
+        order = sorted(per_act.index, key=lambda a: (runs.loc[a, "sum"] > 0, per_act[a]))
+        listed = ", ".join(
+            f"{act} {sci(10 ** per_act[act])}"
+            + (
+                f" (over the {int(runs.loc[act, 'count'] - runs.loc[act, 'sum'])} of "
+                f"{int(runs.loc[act, 'count'])} runs that did not diverge)"
+                if runs.loc[act, "sum"]
+                else ""
+            )
+            for act in order
+        )
         out.append(
             "Outside the training interval, geometric-mean extrapolation MSE over targets and "
-            f"seeds, lowest first: {listed} (descriptive; the tested ranking is the "
-            "extrapolation row of the best-and-worst table)."
+            f"seeds, lowest first (an activation with diverged runs after every one without): "
+            f"{listed} (descriptive; the tested ranking is the extrapolation row of the "
+            "best-and-worst table)."
         )
 
-    div = wide[wide["activation"].isin(activations) & (wide["diverged"] == 1)]
+    div = wide[wide["diverged"] == 1]
     if div.empty:
         out.append(f"No run diverged ({len(wide)} runs).")
     else:
@@ -502,9 +752,73 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
             for (act, target), g in div.groupby(["activation", "target"], sort=False)
         ]
         out.append(
-            f"{len(div)} of {len(wide)} runs diverged and are left out of the statistics: "
+            f"{len(div)} of {len(wide)} runs diverged and are left out of the statistics "
+            "(counted here and in every table; ranked last in the verdicts): "
             + "; ".join(parts)
             + "."
+        )
+    return out
+
+
+def survivors(row) -> str:
+    """'; over the 4 of 6 seeds that did not diverge' for a cell with diverged seeds, and
+    '; 5 of 6 still improving' for one whose budget ran out before some seeds plateaued
+    (their MSE is how far they got)."""
+    n_div, n = int(row["diverged"]), int(row["n_seeds"])
+    text = f"; over the {n - n_div} of {n} seeds that did not diverge" if n_div else ""
+    improving = int(row.get("improving", 0))
+    return text + (f"; {improving} of {n} still improving" if improving else "")
+
+
+def training_findings(cells, activations, targets, cfg: Config | None) -> list[str]:
+    """How training ended, cell by cell (activation x target): did not train in time
+    (budget ran out while the loss still fell), at a constant output (cannot represent the
+    target, or had not left that plateau: undecided), and plateaued (the fit these networks
+    reach under this training). Nothing for runs stored without the record."""
+    if not (cells["plateaued"] + cells["improving"] + cells["constant"]).sum():
+        return []
+    cells = cells[cells["activation"].isin(activations) & cells["target"].isin(targets)]
+    cells = cells.assign(
+        _a=cells["activation"].map({a: i for i, a in enumerate(activations)}),
+        _t=cells["target"].map({t: j for j, t in enumerate(targets)}),
+    ).sort_values(["_a", "_t"])
+    budget = f"{cfg.steps} steps" if cfg else "the step budget"
+    plateau = plateau_words(cfg) if cfg else "the training loss stopped falling"
+    line = f"{cfg.learned_below:g}" if cfg else "0.5"
+
+    def listed(rows, column: str) -> str:
+        return "; ".join(
+            f"{r.activation} on {r.target} ({int(getattr(r, column))} of {int(r.n_seeds)} seeds)"
+            for r in rows.itertuples()
+        )
+
+    out = []
+    late = cells[cells["improving"] > 0]
+    if not late.empty:
+        out.append(
+            f"Did not train in time: the budget of {budget} ran out while the training loss "
+            f"was still falling (not on a plateau, where {plateau}), so their MSE says how far "
+            f"training got, not what the network can represent: {listed(late, 'improving')}."
+        )
+    constant = cells[cells["constant"] > 0]
+    if not constant.empty:
+        out.append(
+            f"At a constant output when training ended (on a plateau with a training MSE of "
+            f"{line} x the target's variance or more): these networks either cannot represent "
+            "the target or had not yet left the plateau where a network outputs about its "
+            f"mean, and these runs cannot tell which: {listed(constant, 'constant')}."
+        )
+    done = cells[
+        (cells["plateaued"] > 0) & (cells["plateaued"] + cells["diverged"] == cells["n_seeds"])
+    ]
+    if not done.empty:
+        out.append(
+            f"Plateaued in every seed that did not diverge ({len(done)} of {len(cells)} "
+            f"activation-target pairs): their progress had slowed until {plateau}, so their "
+            "test MSE is the fit these networks reach trained this way, and they cannot "
+            "represent the target much more closely under this training (a slow fall may go "
+            "on; another optimiser or schedule may go lower). The others are listed above, or "
+            "mix endings (see the table)."
         )
     return out
 
@@ -513,39 +827,50 @@ def findings(summary, activations, targets, seeds: int) -> list[str]:
 SMOOTH_TARGETS = ("sin", "step", "sin10", "cubic")  # every target but |x|, which has a kink
 
 
-def smooth_fits_smooth(summary, rctx: ReportContext) -> str | None:
-    """ "Smooth activations fit smooth functions better than ReLU": contradicted when, per
-    seed, the non-linear activations that are not smooth (ReLU and kin) reach a lower log10
-    test MSE on the smooth targets (mean over targets and activations) than the smooth
-    non-linear ones, by a paired sign-flip test over seeds."""
-    from actlab.activations import is_affine
-    from actlab.stats import paired_comparison, test_text
+def smooth_fits_smooth(summary, rctx: ReportContext):
+    """ "Smooth activations fit smooth functions better than ReLU", tested: per seed, the
+    log10 test MSE on the smooth targets (mean over targets and activations) of the
+    unbounded activations with a kink (ReLU and kin) minus that of the smooth ReLU variants
+    (GELU, Swish, ...; not Sigmoid or Tanh, which are no variant of ReLU), by a paired sign-flip test over seeds; a positive difference supports
+    the claim. A diverged run is the worst fit (+inf): a seed where one diverged has an
+    infinite mean and leaves the test, and the measurement says how many seeds did."""
+    import numpy as np
+
+    from actlab.activations import INF, is_affine, is_smooth_rectifier
+    from actlab.stats import paired_comparison
+    from actlab.studies.base import Claim
 
     specs, wide = rctx.specs, summary["trials"]
     acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
-    smooth = [a for a in acts if specs[a].smooth]
-    rough = [a for a in acts if not specs[a].smooth]
-    on = wide[wide["target"].isin(SMOOTH_TARGETS)]
+    # The claim sets the smooth variants of ReLU against ReLU and its kinked kin: bounded
+    # smooth functions (Sigmoid, Tanh) are neither, and would decide it on their own.
+    smooth = [a for a in acts if is_smooth_rectifier(specs[a])]
+    rough = [a for a in acts if not specs[a].smooth and specs[a].output_range[1] == INF]
+    on = wide[wide["target"].isin(SMOOTH_TARGETS) & wide["activation"].isin(acts)]
     if not smooth or not rough or on.empty:
         return None
-    per = on.groupby(["seed", "activation"])["log10_test_mse"].mean().unstack("activation")
+    on = on.assign(_log=np.where(on["diverged"] == 1, np.inf, on["log10_test_mse"]))
+    per = on.groupby(["seed", "activation"])["_log"].mean().unstack("activation")
     r, sm = per.reindex(columns=rough).mean(axis=1), per.reindex(columns=smooth).mean(axis=1)
-    diff = paired_comparison(r, sm)
-    if not (diff.mean_diff < 0 and diff.significant):
-        return None
     targets = ", ".join(t for t in SMOOTH_TARGETS if t in set(on["target"]))
-    return (
-        '*"Smooth activations fit smooth functions better than ReLU."* On the smooth targets '
-        f"({targets}), the activations that are not smooth ({', '.join(rough)}) reached a "
-        f"{10**-diff.mean_diff:.3g}x lower geometric-mean test MSE than the smooth ones "
-        f"({', '.join(smooth)}) ({test_text(diff)})."
+    lost = int((~(np.isfinite(r) & np.isfinite(sm))).sum())
+    left_out = f" ({lost} of {len(per)} seeds with a diverged run left out)" if lost else ""
+    return Claim(
+        "Smooth activations fit smooth functions better than ReLU.",
+        f"log10 test MSE on the smooth targets ({targets}), mean over targets, per seed: "
+        f"{', '.join(rough)} minus {', '.join(smooth)}; above 0 supports{left_out}",
+        paired_comparison(r, sm),
+        supports=1,
+        conditions=Capacity().conditions(rctx.config)["fit (interpolation)"],
     )
 
 
 # -- figures ------------------------------------------------------------------------------------
 def draw_heatmap(ax, cells, activations, targets, prefix: str, seeds: int, title: str):
     """One heatmap of log10 MSE (rows activations, columns targets) annotated with the
-    geometric-mean MSE and its interval; returns the image for a colour bar."""
+    geometric-mean MSE and its interval; a cell where most seeds diverged is grey, like one
+    where all did (a diverged run is the worst outcome, not a gap). Returns the image for a
+    colour bar."""
     import numpy as np
 
     table = cell_lookup(cells, prefix)
@@ -553,7 +878,9 @@ def draw_heatmap(ax, cells, activations, targets, prefix: str, seeds: int, title
     for i, act in enumerate(activations):
         for j, t in enumerate(targets):
             if (act, t) in table.index:
-                grid[i, j] = table.loc[(act, t)][f"{prefix}mean"]
+                row = table.loc[(act, t)]
+                if 2 * row["diverged"] <= row["n_seeds"]:
+                    grid[i, j] = row[f"{prefix}mean"]
     finite = grid[np.isfinite(grid)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi == lo:

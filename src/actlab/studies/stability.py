@@ -14,7 +14,15 @@ numbers compare with the tutorial's, and three things it got wrong are fixed:
   10x: a Sigmoid run at loss 3e4 is not "stuck", it blew up without tripping the rule);
 - no cap: a diverged trial is drawn as diverged, never as "loss 10";
 - loss statistics are geometric means over the runs of one outcome, never a learned run
-  averaged with a stuck one, with each outcome's count beside them.
+  averaged with a stuck one, with each outcome's count beside them;
+- a cell's drawn state is its most common one, divergence included: a cell where most
+  seeds diverged is drawn as diverged, never as the few runs that survived.
+
+Beyond the protocol (defaults keep it exact): `steps_to_learn` per trial (how many updates
+the loss took to fall below the "learned" threshold) shows whether a learning rate failed
+or was only slow for the step budget; `until = "learned"` stops a run once it has learned
+(cheap long budgets); `init` chooses the initialisation (the protocol's is Xavier-uniform;
+"practice" is each activation's customary one).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from actlab.data import sine_data
 from actlab.report.text import fmt, interval
 from actlab.studies.base import (
+    DEFAULT_INIT,
+    InitName,
     PropertySpec,
     ReportContext,
     RunContext,
@@ -35,11 +45,15 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    init_words,
     learned_rows,
     property_frame,
     trial_table,
 )
 from actlab.studies.outcomes import FINITE_STATES, STATES, outcome_rows
+
+# The initialisations `studies.base.initial_params` accepts (engine/init.py, "critical" and
+# "practice"); the protocol's is the first.
 
 
 class Config(BaseModel):
@@ -73,6 +87,17 @@ class Config(BaseModel):
         gt=1,
         description="failed: a finite final loss above this many times the target's variance",
     )
+    init: InitName = Field(DEFAULT_INIT, description="initial weights (both parts)")
+    sigma_b: float = Field(
+        0.0, ge=0, le=10, description="bias standard deviation for init = 'critical'"
+    )
+    until: Literal["steps", "learned"] = Field(
+        "steps",
+        description="steps: every run takes its part's whole step budget (the protocol); "
+        "learned: a run also stops at the first step whose loss is below learned_below x the "
+        "target's variance, before that step's update, so long budgets cost only the runs "
+        "that need them",
+    )
 
     @field_validator("lrs")
     @classmethod
@@ -98,7 +123,23 @@ class Stability(Study):
     Config = Config
     param_columns = ("part", "depth", "width", "lr", "optimizer", "steps")
 
+    def extra_params(self, config: Config) -> dict[str, Any]:
+        """Trial parameters beyond the protocol's, present only when not at their default, so
+        that the protocol's trial keys (and stored results) stay as they are."""
+        extra: dict[str, Any] = {}
+        if config.init != DEFAULT_INIT:
+            extra["init"] = config.init
+            if config.init == "critical":
+                extra["sigma_b"] = config.sigma_b
+        if config.until != "steps":
+            extra["until"] = config.until
+        return extra
+
+    def columns(self, config: Config) -> tuple[str, ...]:
+        return (*self.param_columns, *self.extra_params(config))
+
     def trials(self, config: Config, activations: list[str], seeds: int) -> list[Trial]:
+        extra = self.extra_params(config)
         out = []
         if "lr" in config.parts:
             out += [
@@ -113,6 +154,7 @@ class Stability(Study):
                         "lr": lr,
                         "optimizer": config.lr_optimizer,
                         "steps": config.lr_steps,
+                        **extra,
                     },
                 )
                 for lr in config.lrs
@@ -132,6 +174,7 @@ class Stability(Study):
                         "lr": config.depth_lr,
                         "optimizer": config.depth_optimizer,
                         "steps": config.depth_steps,
+                        **extra,
                     },
                 )
                 for depth in config.depths
@@ -146,18 +189,23 @@ class Stability(Study):
 
     def run(self, trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
         from actlab.engine import DivergenceRule, layer_sizes, make_optimizer, train_regression
+        from actlab.engine.monitors import StopBelow
 
         cfg: Config = ctx.config
         p = trials[0].params
         x, y = (t.to(ctx.device, ctx.torch_dtype) for t in sine_data(cfg.n_points))
-        model = build_stack(trials, ctx, layer_sizes(1, p["width"], p["depth"]))
+        sizes = layer_sizes(1, p["width"], p["depth"])
+        model = build_stack(trials, ctx, sizes, p.get("init", DEFAULT_INIT))
         optimizer = make_optimizer(p["optimizer"], model, [t.params["lr"] for t in trials])
         grad_limit = cfg.grad_limit if p["part"] == "lr" else None
         rule = DivergenceRule(loss_limit=cfg.loss_limit, grad_limit=grad_limit)
-        result = train_regression(model, x, y, optimizer, p["steps"], rule)
         variance = float(y.double().var(unbiased=False))
+        threshold = cfg.learned_below * variance
+        monitors = [StopBelow(threshold)] if p.get("until") == "learned" else []
+        result = train_regression(model, x, y, optimizer, p["steps"], rule, monitors=monitors)
         return [
             outcome_rows(result, m, variance, cfg.learned_below, cfg.failed_above)
+            + [{"metric": "steps_to_learn", "value": steps_to_learn(result, m, threshold)}]
             + learned_rows(model, m, bool(result.diverged[m]))
             for m in range(len(trials))
         ]
@@ -177,6 +225,7 @@ class Stability(Study):
             settings="learning rates",
             situation="a high or untuned learning rate",
             regime="the highest learning rate",
+            rests_on=(),
         ),
         PropertySpec(
             "depth robustness",
@@ -185,8 +234,49 @@ class Stability(Study):
             settings="depths",
             situation="a deep network (many layers)",
             regime="the greatest depth",
+            rests_on=(),
         ),
     )
+
+    def conditions(self, config: Config) -> dict[str, str]:
+        """E.g. "SGD at learning rates 0.001-1, 100 steps, depth 10, width 64, Xavier-uniform
+        init, sin(pi x) on 200 points"."""
+        cfg = config
+        data = f"sin(pi x) on {cfg.n_points} points"
+        init = init_words(cfg.init, cfg.sigma_b)
+        until = ", stopped once learned" if cfg.until == "learned" else ""
+        lrs = sorted(cfg.lrs)
+        rates = f"{lrs[0]:g}" if len(lrs) == 1 else f"{lrs[0]:g}-{lrs[-1]:g}"
+        depths = sorted(cfg.depths)
+        deep = f"{depths[0]}" if len(depths) == 1 else f"{depths[0]}-{depths[-1]}"
+        return {
+            self.property_specs[0].name: (
+                f"{OPTIMIZER_NAMES[cfg.lr_optimizer]} at learning rates {rates}, "
+                f"{cfg.lr_steps} steps{until}, depth {cfg.lr_depth}, width {cfg.width}, "
+                f"{init}, {data}"
+            ),
+            self.property_specs[1].name: (
+                f"{OPTIMIZER_NAMES[cfg.depth_optimizer]} at learning rate {cfg.depth_lr:g}, "
+                f"{cfg.depth_steps} steps{until}, depths {deep}, width {cfg.width}, "
+                f"{init}, {data}"
+            ),
+        }
+
+    def limits(self, config: Config) -> dict[str, str]:
+        out = {}
+        if config.until == "steps":
+            out[self.property_specs[0].name] = (
+                f"a run that has not learned within {config.lr_steps} steps may be slow rather "
+                "than unstable at its rate, so the share of rates that learned measures speed "
+                "as much as robustness (the steps-to-learn table says which rate was slow; "
+                'until = "learned" with a longer budget asks the question itself)'
+            )
+        if config.init == DEFAULT_INIT:
+            out[self.property_specs[1].name] = (
+                "every activation starts from the same Xavier uniform init, though each is "
+                "used with its own in practice: a depth it fails at may be that init's"
+            )
+        return out
 
     def properties(self, summary, rctx: ReportContext):
         """Per seed and setting: 1 if the network learned there, else 0 (stuck, failed and
@@ -216,8 +306,9 @@ class Stability(Study):
                 )
         return property_frame(rows)
 
-    def claims(self, summary, rctx: ReportContext) -> list[str]:
-        return [c for c in (bounded_is_stable(summary, rctx), finite_means_learned(summary)) if c]
+    def claims(self, summary, rctx: ReportContext) -> list:
+        claims = (bounded_is_stable(summary, rctx), finite_means_learned(summary, rctx))
+        return [c for c in claims if c is not None]
 
     def sheet_panels(self, summary, rctx: ReportContext, colours) -> list[Any]:
         panels = []
@@ -229,6 +320,24 @@ class Stability(Study):
                     )
                 )
         return panels
+
+
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
+
+
+def steps_to_learn(result, m: int, threshold: float) -> float:
+    """Updates member m took until its loss was first below `threshold` (0: it started
+    there): the first recorded loss below it (recorded after that many updates), else the
+    loss after the last update when that is below it and the run did not diverge; NaN if
+    never. A run that fell below and then rose again (or diverged) keeps its first time."""
+    import numpy as np
+
+    below = np.flatnonzero(result.losses[m] < threshold)  # NaN compares False
+    if below.size:
+        return float(below[0])
+    if not result.diverged[m] and result.loss_after[m] < threshold:
+        return float(result.steps_completed[m])
+    return math.nan
 
 
 def outcome_of(row) -> str:
@@ -245,15 +354,28 @@ def summarize(results) -> dict[str, Any]:
     """`lr` and `depth`: per setting x activation, the count of each state and, for each
     finite state, the geometric mean of the loss after training over its runs with a 95%
     interval (`loss_<state>`, `_low`, `_high`) and its exact zeros (floored, counted in
-    `zeros`). `trials`: one row per trial with its `outcome`."""
+    `zeros`); `budget` (the step budget) and `steps_median`, the median over every seed of
+    the updates it took to learn, a seed that did not end learned counting as beyond the
+    budget (inf when half the seeds or more did not learn; NaN for runs stored before
+    `steps_to_learn` existed). `trials`: one row per trial with its `outcome`."""
+    import numpy as np
     import pandas as pd
 
     from actlab.stats import log10_floored
     from actlab.stats import summarize as stat
 
     df = results[results["study"] == "stability"]
-    metrics = ["diverged", "learned", "stuck", "failed", "loss_after_training", "target_variance"]
-    wide = trial_table(df, "stability", metrics, ["part", "activation", "depth", "lr", "seed"])
+    metrics = [
+        "diverged",
+        "learned",
+        "stuck",
+        "failed",
+        "loss_after_training",
+        "target_variance",
+        "steps_to_learn",
+    ]
+    index = ["part", "activation", "depth", "lr", "steps", "seed"]
+    wide = trial_table(df, "stability", metrics, index)
     wide["failed"] = wide["failed"].fillna(0)
     wide["outcome"] = [outcome_of(r) for _, r in wide.iterrows()]
     wide["depth"] = wide["depth"].astype(int)
@@ -262,6 +384,11 @@ def summarize(results) -> dict[str, Any]:
     for (part, act, depth, lr), g in wide.groupby(
         ["part", "activation", "depth", "lr"], sort=False
     ):
+        learned = g["outcome"] == "learned"
+        if learned.any() and g.loc[learned, "steps_to_learn"].isna().any():
+            median = math.nan  # stored before steps_to_learn existed
+        else:
+            median = float(np.median(np.where(learned, g["steps_to_learn"], np.inf)))
         row = {
             "part": part,
             "activation": act,
@@ -270,6 +397,8 @@ def summarize(results) -> dict[str, Any]:
             "seeds": len(g),
             **{state: int((g["outcome"] == state).sum()) for state in STATES},
             "variance": float(g["target_variance"].mean()),
+            "budget": int(g["steps"].max()),
+            "steps_median": median,
             "zeros": 0,
         }
         for state in FINITE_STATES:
@@ -294,19 +423,20 @@ def summarize(results) -> dict[str, Any]:
 
 
 def majority_state(row) -> str:
-    """The most common finite state of a cell (a tie goes to the earlier of learned, stuck,
-    failed), or "diverged" when every run diverged. Its runs give the cell's plotted loss
-    (`loss`, `loss_low`, `loss_high`); partial divergence is drawn beside it."""
-    if row["diverged"] == row["seeds"]:
-        return "diverged"
-    return max(FINITE_STATES, key=lambda s: (row[s], -FINITE_STATES.index(s)))
+    """The most common state of a cell, divergence included (a tie goes to the earlier of
+    learned, stuck, failed, and divergence wins every tie it is in: it is the worst
+    outcome). Its runs give the cell's plotted loss (`loss`, `loss_low`, `loss_high`; NaN
+    for "diverged"); partial divergence is drawn beside it."""
+    finite = max(FINITE_STATES, key=lambda s: (row[s], -FINITE_STATES.index(s)))
+    return "diverged" if row["diverged"] >= max(row[finite], 1) else finite
 
 
 def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
     """Left: loss after training per learning rate (grouped bars); right: against depth.
     Each cell shows its most common state's geometric-mean loss: learned = solid, stuck =
-    hatched / open marker, failed = cross-hatched / square; a cell where every seed diverged
-    is a cross in the activation's colour; partial divergence is written beside the cell."""
+    hatched / open marker, failed = cross-hatched / square; a cell where most seeds diverged
+    is a cross in the activation's colour (with "k/n" unless all did); partial divergence
+    is written beside the cell."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -332,8 +462,18 @@ def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
                         continue
                     r = rows.loc[lr]
                     xpos = j - 0.4 + width * (i + 0.5)
-                    if r["diverged"] == r["seeds"]:
+                    if r["state"] == "diverged":
                         ax.plot(xpos, top, marker="x", color=colours[act], ms=7, mew=2)
+                        if r["diverged"] < r["seeds"]:
+                            ax.annotate(
+                                f"{r['diverged']}/{r['seeds']}",
+                                (xpos, top),
+                                fontsize=6,
+                                color="red",
+                                ha="center",
+                                xytext=(0, 5),
+                                textcoords="offset points",
+                            )
                         continue
                     ax.bar(
                         xpos,
@@ -408,16 +548,16 @@ def marker_legend() -> list[Any]:
         Line2D([], [], marker="o", color="black", ls="", label="learned"),
         Line2D([], [], marker="o", color="black", markerfacecolor="white", ls="", label="stuck"),
         Line2D([], [], marker="s", color="black", markerfacecolor="white", ls="", label="failed"),
-        Line2D([], [], marker="x", color="black", ls="", label="diverged in every seed"),
+        Line2D([], [], marker="x", color="black", ls="", label="diverged in most seeds"),
     ]
 
 
 def loss_panel(ax, table, key: str, activations: list[str], colours, label: str) -> None:
     """Loss after training against a setting (log x), one line per activation through its
     cells' most common state, with its 95% interval. Activations sit side by side at each
-    setting, and a cell where every seed diverged is a cross in the activation's colour in
+    setting, and a cell where most seeds diverged is a cross in the activation's colour in
     a band above the data, one row per activation, so that no mark hides another's;
-    partial divergence is written as "k/n" beside the mark."""
+    divergence short of all seeds is written as "k/n" beside the mark."""
     import numpy as np
     from matplotlib.ticker import NullFormatter
 
@@ -432,11 +572,21 @@ def loss_panel(ax, table, key: str, activations: list[str], colours, label: str)
             continue
         shift = 10 ** (step * (i - (len(activations) - 1) / 2))
         x = rows[key].to_numpy(dtype=float) * shift
-        finite = rows["diverged"] < rows["seeds"]
+        finite = rows["state"] != "diverged"
         ax.plot(x[finite.to_numpy()], rows["loss"][finite], color=colours[act], lw=1)
         for xi, (_, r) in zip(x, rows.iterrows(), strict=True):
-            if r["diverged"] == r["seeds"]:  # one row per activation in the band above
-                ax.plot(xi, top * 10 ** (0.12 * i), marker="x", color=colours[act], ms=6, mew=2)
+            if r["state"] == "diverged":  # one row per activation in the band above
+                band = top * 10 ** (0.12 * i)
+                ax.plot(xi, band, marker="x", color=colours[act], ms=6, mew=2)
+                if r["diverged"] < r["seeds"]:
+                    ax.annotate(
+                        f"{r['diverged']}/{r['seeds']}",
+                        (xi, band),
+                        fontsize=6,
+                        color="red",
+                        xytext=(2, 2),
+                        textcoords="offset points",
+                    )
                 continue
             filled = colours[act] if r["state"] == "learned" else "white"
             ax.plot(
@@ -503,21 +653,28 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         "network too deep, and does a run that stays finite actually learn?",
         "",
         f"**Method.** Target y = sin(pi x) on {cfg.n_points} evenly spaced points of [-2, 2]; "
-        f"width {cfg.width}, Xavier-uniform weights. 3a: depth {cfg.lr_depth}, "
-        f"{cfg.lr_optimizer.upper()} for up to {cfg.lr_steps} steps at learning rates "
-        f"{', '.join(f'{lr:g}' for lr in cfg.lrs)}; a run diverges when its loss is NaN, "
-        f"infinite or above {cfg.loss_limit:g}, or a gradient entry exceeds "
+        f"width {cfg.width}, {init_words(cfg.init, cfg.sigma_b)}. 3a: depth {cfg.lr_depth}, "
+        f"{OPTIMIZER_NAMES[cfg.lr_optimizer]} for up to {cfg.lr_steps} steps at learning "
+        f"rates {', '.join(f'{lr:g}' for lr in cfg.lrs)}; a run diverges when its loss is "
+        f"NaN, infinite or above {cfg.loss_limit:g}, or a gradient entry exceeds "
         f"{cfg.grad_limit:g}. 3b: depths {', '.join(map(str, cfg.depths))}, "
-        f"{cfg.depth_optimizer.capitalize()} at learning rate {cfg.depth_lr:g} for up to "
+        f"{OPTIMIZER_NAMES[cfg.depth_optimizer]} at learning rate {cfg.depth_lr:g} for up to "
         f"{cfg.depth_steps} steps, loss rule only. A run that does not diverge has *learned* "
         f"when its loss after the last update is below {cfg.learned_below:g} x the target's "
         f"variance, has *failed* when that loss is above {cfg.failed_above:g} x the variance "
         "(finite, yet far worse than a constant output, which scores exactly the variance), "
         "and is *stuck* in between.",
         "",
-        f"![Stability under stress](figures/{figure_name})",
-        "",
     ]
+    if cfg.until == "learned":
+        lines += [
+            "Each run stops at the first step whose loss is below the *learned* threshold, "
+            "before that step's update: a learned run's loss after training is that loss, "
+            "just under the threshold, so it says only that the run learned; how fast it "
+            "did is in the steps-to-learn tables.",
+            "",
+        ]
+    lines += [f"![Stability under stress](figures/{figure_name})", ""]
     if rctx.seeds == 1:
         lines += ["*One seed: these numbers are single samples and carry no error bar.*", ""]
     for part, label, key in (("lr", "learning rate", "lr"), ("depth", "depth", "depth")):
@@ -532,26 +689,60 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
             + ("" if rctx.seeds == 1 else " [95% interval, from two or more runs]")
             + ":",
             "",
-            "| activation | " + " | ".join(f"{label} {s:g}" for s in settings) + " |",
-            "|---|" + "---|" * len(settings),
+            *grid(table, key, label, settings, rctx.activations, cell),
+            "",
         ]
-        for act in rctx.activations:
-            rows = table[table["activation"] == act].set_index(key)
-            if rows.empty:
-                continue
-            lines.append(
-                f"| {act} | "
-                + " | ".join(cell(rows.loc[s]) if s in rows.index else "–" for s in settings)
-                + " |"
-            )
-        lines.append("")
+        if "steps_median" in table and table["steps_median"].notna().any():
+            budget = int(table["budget"].max())
+            lines += [
+                f"**{title[:2]}, steps to learn**: the median over {rctx.seeds} seed(s) of "
+                f"the updates a run took until its loss was below {cfg.learned_below:g} x "
+                f"the target's variance, a seed that did not end learned counting as beyond "
+                f'the budget of {budget} steps ("> {budget}": half the seeds or more did '
+                "not learn), and how many seeds ended learned:",
+                "",
+                *grid(table, key, label, settings, rctx.activations, steps_cell),
+                "",
+            ]
     lines += ["**What the data says.**", ""]
     lines += [f"- {f}" for f in findings(summary, rctx.activations)]
     return "\n".join(lines)
 
 
+def grid(table, key: str, label: str, settings, activations: list[str], text) -> list[str]:
+    """A markdown table: one row per activation, one column per setting, `text(row)` in
+    each cell ("–" where the activation has no runs at the setting)."""
+    lines = [
+        "| activation | " + " | ".join(f"{label} {s:g}" for s in settings) + " |",
+        "|---|" + "---|" * len(settings),
+    ]
+    for act in activations:
+        rows = table[table["activation"] == act].set_index(key)
+        if rows.empty:
+            continue
+        lines.append(
+            f"| {act} | "
+            + " | ".join(text(rows.loc[s]) if s in rows.index else "–" for s in settings)
+            + " |"
+        )
+    return lines
+
+
+def steps_cell(r) -> str:
+    """'120 (6/6 learned)', '> 1000 (2/6 learned; 1 diverged)', or '–' without the data."""
+    median = r["steps_median"]
+    if math.isnan(median):
+        return "–"
+    text = f"{median:g}" if math.isfinite(median) else f"> {int(r['budget'])}"
+    text += f" ({int(r['learned'])}/{int(r['seeds'])} learned"
+    if r["diverged"]:
+        text += f"; {int(r['diverged'])} diverged"
+    return text + ")"
+
+
 def findings(summary: dict[str, Any], activations: list[str]) -> list[str]:
-    """Sentences computed from the state counts; nothing written in advance."""
+    """Sentences computed from the state counts; nothing written in advance. Every count
+    is over all seeds: a diverged run is counted as diverged, never left out."""
     out = []
     lr = summary["lr"]
     if not lr.empty:
@@ -567,6 +758,31 @@ def findings(summary: dict[str, Any], activations: list[str]) -> list[str]:
                 out.append(
                     f"At learning rate {rate:g} these {state} in some or all seeds: {listed}."
                 )
+            # Slow, not unstable: most seeds did not learn here and none blew up, yet most
+            # learned at a higher rate of the sweep.
+            higher = lr[(lr["lr"] > rate) & (2 * lr["learned"] > lr["seeds"])]["activation"]
+            slow = at[
+                (2 * at["learned"] <= at["seeds"])
+                & (at["diverged"] + at["failed"] == 0)
+                & at["activation"].isin(set(higher) & set(activations))
+            ]
+            if not slow.empty:
+                listed = ", ".join(
+                    f"{r.activation} ({r.learned}/{r.seeds})" for _, r in slow.iterrows()
+                )
+                out.append(
+                    f"At learning rate {rate:g} these learned in at most half of the seeds "
+                    f"within {int(slow['budget'].max())} steps, none diverged or failed, and "
+                    f"they learned at a higher rate: {listed}; too slow for the budget at this "
+                    "rate, not unstable."
+                )
+        majority = lr[2 * lr["learned"] > lr["seeds"]]["activation"]
+        never = [a for a in activations if a in set(lr["activation"]) - set(majority)]
+        if never:
+            out.append(
+                "Learned in most seeds at no learning rate of the sweep (stuck, failed or "
+                f"diverged at every one): {', '.join(never)}."
+            )
         learned_all = [
             a
             for a in activations
@@ -600,12 +816,14 @@ def findings(summary: dict[str, Any], activations: list[str]) -> list[str]:
 
 
 # -- claims ---------------------------------------------------------------------------------------
-def bounded_is_stable(summary: dict[str, Any], rctx: ReportContext) -> str | None:
-    """ "Bounded activations are the stable choice at high learning rates": contradicted when
-    the bounded activations diverge at more of the sweep's learning rates than the unbounded
-    non-linear ones, per seed (one paired sign-flip test over seeds)."""
+def bounded_is_stable(summary: dict[str, Any], rctx: ReportContext):
+    """ "Bounded activations are the stable choice at high learning rates", tested: per seed,
+    the number of the sweep's learning rates at which a run diverged, averaged over the
+    bounded activations, minus that of the unbounded non-linear ones (one paired sign-flip
+    test over seeds); a negative difference supports the claim."""
     from actlab.activations import is_affine, is_bounded
-    from actlab.stats import paired_comparison, test_text
+    from actlab.stats import paired_comparison
+    from actlab.studies.base import Claim
 
     trials = summary["trials"]
     trials = trials[trials["part"] == "lr"] if not trials.empty else trials
@@ -621,28 +839,38 @@ def bounded_is_stable(summary: dict[str, Any], rctx: ReportContext) -> str | Non
     per = per.unstack("activation")
     b = per.reindex(columns=bounded).mean(axis=1)
     u = per.reindex(columns=unbounded).mean(axis=1)
-    diff = paired_comparison(b, u)
-    if not (diff.mean_diff > 0 and diff.significant):
-        return None
-    return (
-        '*"Bounded activations are the stable choice at high learning rates."* Here the '
-        f"bounded ones ({', '.join(bounded)}) diverged at {b.mean():.2g} of "
-        f"{trials['lr'].nunique()} learning rates per seed on average, the unbounded "
-        f"non-linear ones ({', '.join(unbounded)}) at {u.mean():.2g} ({test_text(diff)})."
+    return Claim(
+        "Bounded activations are the stable choice at high learning rates.",
+        f"learning rates (of {trials['lr'].nunique()}) at which a run diverged, per seed: "
+        f"{', '.join(bounded)} minus {', '.join(unbounded)}; below 0 supports",
+        paired_comparison(b, u),
+        supports=-1,
+        conditions=Stability().conditions(rctx.config)["learning-rate robustness"],
     )
 
 
-def finite_means_learned(summary: dict[str, Any]) -> str | None:
-    depth = summary["depth"]
-    if depth.empty:
+def finite_means_learned(summary: dict[str, Any], rctx: ReportContext):
+    """ "A run that did not diverge is stable", tested: per seed, the share of depth-stress
+    runs that stayed finite yet did not learn (stuck or failed), against none (a sign-flip
+    test of the share against 0); a share above 0 contradicts the claim."""
+    import pandas as pd
+
+    from actlab.stats import paired_comparison
+    from actlab.studies.base import Claim
+
+    trials = summary["trials"]
+    trials = trials[trials["part"] == "depth"] if not trials.empty else trials
+    if trials.empty:
         return None
-    stuck, failed = int(depth["stuck"].sum()), int(depth["failed"].sum())
-    if stuck + failed == 0:
-        return None
-    return (
-        f'*"A run that did not diverge is stable."* {stuck + failed} of '
-        f"{int(depth['seeds'].sum())} depth-stress runs stayed finite yet did not learn "
-        f"({stuck} stuck at about the target's variance, {failed} failed far above it)."
+    unlearned = trials["outcome"].isin(["stuck", "failed"])
+    share = unlearned.groupby(trials["seed"]).mean()
+    return Claim(
+        "A run that did not diverge is stable.",
+        "share of depth-stress runs that stayed finite yet did not learn (stuck or failed), "
+        "per seed, minus 0; above 0 contradicts",
+        paired_comparison(share, pd.Series(0.0, index=share.index)),
+        supports=-1,
+        conditions=Stability().conditions(rctx.config)["depth robustness"],
     )
 
 

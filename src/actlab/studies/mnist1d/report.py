@@ -9,7 +9,14 @@ from __future__ import annotations
 import math
 
 from actlab.report.text import pct
-from actlab.stats import SIGNIFICANCE, seeds_for_family, smallest_adjusted_p
+from actlab.studies.compare import (
+    all_pairs,
+    family_floor,
+    reference_activation,
+    top_sentence,
+    versus,
+    versus_text,
+)
 from actlab.studies.mnist1d.config import (
     NOTEBOOK,
     NOTEBOOK_SOURCE,
@@ -18,7 +25,6 @@ from actlab.studies.mnist1d.config import (
     PAPER_SOURCE,
     Config,
 )
-from actlab.studies.mnist1d.summary import all_pairs, reference_activation, top_group, versus
 
 
 def acc_text(row, seeds: int) -> str:
@@ -148,19 +154,12 @@ def paper_lines(cells, rctx, cfg: Config) -> list[str]:
     return lines
 
 
-def family_floor(tests: dict) -> tuple[int, float]:
-    """(m, smallest p): the number of tested pairs and the smallest Holm-adjusted p their
-    sign-flip tests can give at the seeds they pair (m x 2 / 2^n)."""
-    tested = [t for t in tests.values() if t.tested]
-    if not tested:
-        return 0, math.nan
-    return len(tested), smallest_adjusted_p(max(t.n for t in tested), len(tested))
-
-
 def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
     cells, wide = summary["cells"], summary["trials"]
     at = cells[cells["architecture"] == arch].set_index("activation")
-    names, tests = all_pairs(wide, cells, arch, activations)
+    present = set(at.index[at["acc_mean"].notna()])
+    names = [a for a in activations if a in present]
+    tests = all_pairs(wide[wide["architecture"] == arch], "test_accuracy", names)
     ref = reference_activation(activations)
     m, _ = family_floor(tests)
     many = rctx.seeds > 1
@@ -185,15 +184,11 @@ def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
         if act not in at.index:
             continue
         row = at.loc[act]
-        versus_text = "–"
+        against = "–"
         if act == ref:
-            versus_text = "reference"
+            against = "reference"
         elif act in names and ref in names:
-            c = versus(tests, act, ref)
-            if c.tested:
-                versus_text = f"{100 * c.mean_diff:+.1f} points, p = {c.p_decisive:.2g}" + (
-                    " (separated)" if c.significant else " (not separated)"
-                )
+            against = versus_text(versus(tests, act, ref), at.loc[ref, "acc_mean"])
         best_text = (
             "–" if not row["best_mean"] == row["best_mean"] else f"{pct(row['best_mean'], 1)}%"
         )
@@ -201,7 +196,7 @@ def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
             "–" if row["step_time"] != row["step_time"] else f"{1000 * row['step_time']:.2f}"
         )
         lines.append(
-            f"| {act} | {acc_text(row, rctx.seeds)} | {best_text} | {versus_text} | "
+            f"| {act} | {acc_text(row, rctx.seeds)} | {best_text} | {against} | "
             f"{int(row['diverged'])} of {int(row['n_seeds'])} | {step_text} |"
         )
     lines.append("")
@@ -210,76 +205,13 @@ def architecture_lines(summary, arch: str, activations, rctx) -> list[str]:
     return lines
 
 
-def listed(names: list[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def top_sentence(arch: str, names: list[str], tests: dict, at, rctx) -> str:
-    """Which activation is the best, only where the paired tests over all pairs separate
-    it from every other; an exact tie for the top is named a tie, never a winner."""
-    means = {a: float(at.loc[a, "acc_mean"]) for a in names}
-    top = top_group(means)
-    value = f"{pct(means[top[0]], 1)}%"
-    it = "them" if len(top) > 1 else "it"
-    if len(top) > 1:
-        head = (
-            f"{arch}: {listed(top)} tie at {value} mean test accuracy (means equal to the "
-            "data's resolution: as many correct test sequences), so none of them is the best"
-        )
-    else:
-        head = f"{arch}: the highest mean test accuracy is {top[0]}'s ({value})"
-    others = [a for a in names if a not in top]
-    if not others:
-        return head + "."
-    m, floor = family_floor(tests)
-    test = f"paired sign-flip tests over seeds, Holm-adjusted over all {m} pairs"
-    why = None
-    if rctx.seeds < 2:
-        why = "one seed, so nothing is tested"
-    elif m == 0:
-        why = "no pair of activations has two seeds with values, so nothing is tested"
-    elif not floor < SIGNIFICANCE:
-        why = (
-            f"with {rctx.seeds} seeds and {m} pairs the paired sign-flip tests cannot reach "
-            f"p < {SIGNIFICANCE:g} after Holm's correction (the smallest adjusted p is "
-            f"{floor:.2g}; {seeds_for_family(m)} seeds are the fewest that can separate two)"
-        )
-    if why is not None:
-        return head + f"; {why}: no activation is separated from {it} ({', '.join(others)})."
-    below = [
-        a
-        for a in others
-        if all(versus(tests, t, a).significant and versus(tests, t, a).mean_diff > 0 for t in top)
-    ]
-    near = [a for a in others if a not in below]
-    if len(top) > 1:
-        text = head + f" ({test})"
-        if near:
-            text += f"; not separated from {it}: {', '.join(near)}"
-        if below:
-            text += f"; below {it}: {', '.join(below)}"
-        return text + "."
-    if not near:
-        return (
-            f"{arch}: {top[0]} has the highest mean test accuracy ({value}), separated from "
-            f"every other activation ({test})."
-        )
-    text = (
-        f"{arch}: no activation is shown best: {top[0]} has the highest mean ({value}) but "
-        f"is not separated from {', '.join(near)} ({test})"
-    )
-    if below:
-        text += f"; below it: {', '.join(below)}"
-    return text + "."
-
-
 def architecture_findings(summary, arch, names, tests, rctx) -> list[str]:
     cells = summary["cells"]
     at = cells[cells["architecture"] == arch].set_index("activation")
     if not names:
         return [f"{arch}: every run diverged; nothing to compare."]
-    out = [top_sentence(arch, names, tests, at, rctx)]
+    means = {a: at.loc[a, "acc_mean"] for a in names}
+    out = [top_sentence(arch, names, tests, means, rctx.seeds, samples="test sequences")]
     timed = at[at["step_time"].notna()]
     if len(timed) > 1:
         fast, slow = timed["step_time"].idxmin(), timed["step_time"].idxmax()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 SCALARS = (
@@ -67,50 +66,3 @@ def summarize(results) -> dict[str, Any]:
         )
         curves.columns.name = None
     return {"trials": wide, "cells": cells, "curves": curves}
-
-
-# Means this close (relative) are one number: accuracies are counts of correct test
-# sequences, so two equal counts whose means differ in the last bits of a float are a tie.
-TIE_REL = 1e-9
-
-
-def top_group(means: dict[str, float]) -> list[str]:
-    """The activations whose mean equals the highest one (to TIE_REL), in the given order:
-    one name, or every name of an exact tie for the top."""
-    finite = {a: m for a, m in means.items() if m == m}
-    if not finite:
-        return []
-    top = max(finite.values())
-    return [a for a, m in finite.items() if math.isclose(m, top, rel_tol=TIE_REL, abs_tol=0.0)]
-
-
-def reference_activation(activations: list[str]) -> str:
-    """The pre-named reference the paired tests' table column is read against: ReLU when
-    the run has it, else the run's first activation (never one the data picked)."""
-    return "ReLU" if "ReLU" in activations else activations[0]
-
-
-def all_pairs(wide, cells, arch: str, activations: list[str]):
-    """(names, tests) for one architecture: the activations with a mean test accuracy, in
-    the run's order, and for every pair (a, b) of them, a before b, the paired sign-flip
-    test of a - b over seeds, Holm-adjusted over all the architecture's pairs. No reference
-    is picked from the data."""
-    from actlab.stats import paired_by_seed, with_holm
-
-    at = cells[(cells["architecture"] == arch) & cells["acc_mean"].notna()]
-    present = set(at["activation"])
-    names = [a for a in activations if a in present]
-    table = wide[wide["architecture"] == arch]
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    tests = with_holm([paired_by_seed(table, "test_accuracy", a, b) for a, b in pairs])
-    return names, dict(zip(pairs, tests, strict=True))
-
-
-def versus(tests: dict, a: str, b: str):
-    """The test of a against b from all_pairs, oriented so that mean_diff is a - b."""
-    from dataclasses import replace
-
-    if (a, b) in tests:
-        return tests[(a, b)]
-    t = tests[(b, a)]
-    return replace(t, mean_diff=-t.mean_diff, ci_low=-t.ci_high, ci_high=-t.ci_low)

@@ -1,13 +1,42 @@
-"""The real_data study's report section: per data set the accuracy table, then the
-findings. Every sentence is computed from the summary."""
+"""The real_data study's report section: per data set the accuracy table and, with more
+than one seed, each activation against a reference named before the data; then the
+findings. Within a data set and depth every pair of activations is tested (paired over
+seeds, Holm over all the setting's pairs), and an activation is called the best only where
+those tests separate it from every other (studies/compare.py). Every sentence is computed
+from the summary."""
 
 from __future__ import annotations
 
 import math
 
-from actlab.report.text import pct
+from actlab.report.text import missing, pct
+from actlab.stats import family_reach
 from actlab.studies.base import ReportContext
+from actlab.studies.compare import (
+    all_pairs,
+    family_floor,
+    listed,
+    reference_activation,
+    top_group,
+    top_sentence,
+    versus,
+    versus_text,
+)
 from actlab.studies.real_data.config import DATASETS, Config
+
+
+def percent(value: float) -> str:
+    """A fraction as a percentage with one decimal: the one format of the accuracy table's
+    numbers (0.0 near zero, never more decimals or e-notation there); "–" when missing."""
+    if missing(value):
+        return "–"
+    return f"{100 * float(value):.1f}"
+
+
+def epochs_text(value: float, seeds: int) -> str:
+    """A mean epoch: a whole number for one seed, one decimal for a mean over seeds (12.5
+    is not 12, nor the same as 12.0)."""
+    return f"{value:.0f}" if seeds < 2 else f"{value:.1f}"
 
 
 def cell_text(row, seeds: int) -> str:
@@ -15,19 +44,31 @@ def cell_text(row, seeds: int) -> str:
     n, n_div = int(row["n_seeds"]), int(row["diverged"])
     if n_div == n:
         return f"diverged ({n_div} of {n})"
-    text = pct(row["acc_mean"], 1) + "%"
+    text = percent(row["acc_mean"]) + "%"
     if seeds > 1 and math.isfinite(row["acc_ci_low"]):
-        text += f" [{pct(row['acc_ci_low'], 1)}, {pct(row['acc_ci_high'], 1)}]"
+        text += f" [{percent(row['acc_ci_low'])}, {percent(row['acc_ci_high'])}]"
     reached = int(row["reached"])
     if reached:
-        text += f"; target at epoch {row['ett_mean']:.0f}"
+        text += f"; target at epoch {epochs_text(row['ett_mean'], seeds)}"
         if seeds > 1:
-            text += f" ({reached}/{n})"
+            text += f" ({reached} of {n})"
     else:
         text += "; target not reached"
     if n_div:
         text += f"; {n_div} of {n} diverged"
     return text
+
+
+def setting(summary, activations, dataset: str, depth: int):
+    """(cells of the setting by activation, the activations with a mean test accuracy in
+    the run's order, all_pairs over them) for one data set and depth."""
+    cells, wide = summary["cells"], summary["trials"]
+    at = cells[(cells["dataset"] == dataset) & (cells["depth"] == depth)]
+    at = at.set_index("activation")
+    present = set(at.index[at["acc_mean"].notna()])
+    names = [a for a in activations if a in present]
+    table = wide[(wide["dataset"] == dataset) & (wide["depth"] == depth)]
+    return at, names, all_pairs(table, "test_accuracy", names)
 
 
 def accuracy_table(cells, activations, dataset: str, depths: list[int], seeds: int) -> list[str]:
@@ -45,10 +86,36 @@ def accuracy_table(cells, activations, dataset: str, depths: list[int], seeds: i
     return lines
 
 
+def versus_table(summary, activations, dataset: str, depths: list[int]) -> list[str]:
+    """Each activation against the pre-named reference at each depth: the mean paired
+    difference in test accuracy and its Holm-adjusted p over all the depth's pairs."""
+    ref = reference_activation(activations)
+    columns = {}
+    for depth in depths:
+        at, names, tests = setting(summary, activations, dataset, depth)
+        column = {}
+        for act in activations:
+            if act == ref:
+                column[act] = "reference" if ref in names else "reference: no value"
+            elif act in names and ref in names:
+                column[act] = versus_text(versus(tests, act, ref), at.loc[ref, "acc_mean"])
+            else:
+                column[act] = "–"
+        columns[depth] = column
+    lines = [
+        "| activation | " + " | ".join(f"depth {d} vs {ref}" for d in depths) + " |",
+        "|---" * (len(depths) + 1) + "|",
+    ]
+    for act in activations:
+        lines.append(f"| {act} | " + " | ".join(columns[d][act] for d in depths) + " |")
+    return lines
+
+
 def report_markdown(summary, activations, datasets, rctx: ReportContext, accuracy, curves) -> str:
     cfg: Config = rctx.config
     cells = summary["cells"]
     one_seed = rctx.seeds == 1
+    ref = reference_activation(activations) if activations else "the first activation"
     described = "; ".join(
         f"{d} ({DATASETS[d].description}: {DATASETS[d].samples} samples, "
         f"{DATASETS[d].features} features, {DATASETS[d].classes} classes)"
@@ -76,7 +143,17 @@ def report_markdown(summary, activations, datasets, rctx: ReportContext, accurac
         f"whose loss becomes NaN, infinite or exceeds {cfg.loss_limit:g} is marked diverged "
         f"and left out of the statistics. {rctx.seeds} seed(s); within a seed all "
         "activations share the split and the initial weights, so comparisons are paired; "
-        "95% intervals are t intervals over seeds, clipped to [0%, 100%].",
+        "95% intervals are t intervals over seeds, clipped to [0%, 100%]. Within a data set "
+        "and depth every pair of activations is compared by a paired sign-flip test over "
+        "seeds, Holm-adjusted over all the pairs of that data set and depth"
+        + (
+            ""
+            if one_seed
+            else f"; the second table reads them against {ref}, named before the data (ReLU "
+            "when the run has it, else its first activation)"
+        )
+        + "; an activation is called the best only where the tests separate it from every "
+        "other, and an exact tie (as many correct test samples) is a tie.",
         "",
         f"![Test accuracy against depth](figures/{accuracy})",
         "",
@@ -100,78 +177,81 @@ def report_markdown(summary, activations, datasets, rctx: ReportContext, accurac
             *accuracy_table(cells, activations, dataset, depths, rctx.seeds),
             "",
         ]
+        if not one_seed:
+            lines += [
+                f"**{dataset}**: each activation's test accuracy minus "
+                f"{ref}'s in points (paired over seeds), with "
+                "the sign-flip test's p, Holm-adjusted over all pairs of activations at that "
+                "depth:",
+                "",
+                *versus_table(summary, activations, dataset, depths),
+                "",
+            ]
     lines += ["**What the data says.**", ""]
     lines += [f"- {s}" for s in findings(summary, activations, datasets, rctx)]
     return "\n".join(lines)
 
 
 def findings(summary, activations, datasets, rctx: ReportContext) -> list[str]:
-    """Sentences computed from the results; nothing here is written in advance. The
-    best-vs-runner-up comparisons (one per data set and depth) form one family, adjusted
-    by Holm's method."""
-    from actlab.stats import paired_by_seed, versus_runner_up, with_holm
-
+    """Sentences computed from the results; nothing here is written in advance. Within each
+    data set and depth, every pair of activations is tested (paired over seeds, Holm over
+    the setting's pairs); the highest mean is called the best only where those tests
+    separate it from every other, and an exact tie for the top is a tie. A family whose
+    tests cannot reach p < 0.05 at these seeds is said so first."""
     cfg: Config = rctx.config
     cells, wide = summary["cells"], summary["trials"]
     cells = cells[cells["activation"].isin(activations)]
     wide = wide[wide["activation"].isin(activations)]
-    out = []
-    pending = []
+    summary = {**summary, "cells": cells, "trials": wide}
+    out, reach = [], []
     for dataset in datasets:
         at_set = cells[cells["dataset"] == dataset]
         for depth in sorted(int(d) for d in at_set["depth"].unique()):
-            at = at_set[(at_set["depth"] == depth) & at_set["acc_mean"].notna()]
-            at = at.sort_values("acc_mean", ascending=False, kind="stable")
+            at, names, tests = setting(summary, activations, dataset, depth)
             label = f"{dataset}, depth {depth}"
-            if at.empty:
+            if not names:
                 out.append(f"{label}: every run diverged; nothing to compare.")
                 continue
-            best = at.iloc[0]
-            sentence = (
-                f"{label}: highest mean test accuracy with {best['activation']} "
-                f"({pct(best['acc_mean'], 1)}%)"
+            m, _ = family_floor(tests)
+            note = None
+            if m:
+                n = max(t.n for t in tests.values() if t.tested)
+                note = family_reach(
+                    n, m, "the paired tests of one data set and depth's activations"
+                )
+            if note is not None and note not in reach:
+                reach.append(note)
+            means = {a: at.loc[a, "acc_mean"] for a in names}
+            out.append(
+                top_sentence(label, names, tests, means, rctx.seeds, reach_noted=note is not None)
             )
-            if len(at) == 1:
-                out.append(sentence + "; no other activation has a valid run.")
-                continue
-            runner = at.iloc[1]
-            sentence += f", then {runner['activation']} ({pct(runner['acc_mean'], 1)}%)"
-            if rctx.seeds == 1:
-                out.append(sentence + "; one seed, so the ranking is not tested.")
-                continue
-            setting = wide[(wide["dataset"] == dataset) & (wide["depth"] == depth)]
-            c = paired_by_seed(setting, "test_accuracy", best["activation"], runner["activation"])
-            pending.append((len(out), best["activation"], runner["activation"], sentence, c))
-            out.append("")
         # Depth: the mean over activations (valid runs) per depth.
         valid = wide[(wide["dataset"] == dataset) & wide["test_accuracy"].notna()]
         if valid["depth"].nunique() > 1:
             per_depth = valid.groupby("depth")["test_accuracy"].mean()
-            listed = ", ".join(f"depth {int(d)} {pct(v, 1)}%" for d, v in per_depth.items())
+            by_depth = ", ".join(f"depth {int(d)} {pct(v, 1)}%" for d, v in per_depth.items())
             out.append(
-                f"{dataset}: mean test accuracy over activations and seeds by depth: {listed}."
+                f"{dataset}: mean test accuracy over activations and seeds by depth: {by_depth}."
             )
-        # Speed: fewest epochs to the target, per depth, among cells every seed reached.
+        # Speed: fewest epochs to the target, per depth, among cells every seed reached; an
+        # exact tie names every activation in it.
         fast = at_set[(at_set["reached"] == at_set["n_seeds"]) & (at_set["reached"] > 0)]
         if not fast.empty:
             parts = []
             for depth, g in fast.groupby("depth", sort=True):
-                top = g.sort_values("ett_mean", kind="stable").iloc[0]
-                parts.append(
-                    f"depth {int(depth)} {top['activation']} ({top['ett_mean']:.0f} epochs)"
-                )
+                ett = g.set_index("activation")["ett_mean"]
+                top = top_group({a: -ett[a] for a in activations if a in ett.index})
+                shown = epochs_text(ett[top[0]], rctx.seeds)
+                if len(top) > 1:
+                    parts.append(f"depth {int(depth)} {listed(top)} (tie, {shown} epochs each)")
+                else:
+                    parts.append(f"depth {int(depth)} {top[0]} ({shown} epochs)")
             out.append(
                 f"{dataset}: fewest mean epochs to {cfg.target_accuracy:.0%} validation "
                 f"accuracy (among activations that reached it in every seed; descriptive, "
                 f"untested): {'; '.join(parts)}."
             )
-
-    family = f"{len(pending)} data set x depth settings"
-    for (i, best, runner, sentence, _), c in zip(
-        pending, with_holm([p[-1] for p in pending]), strict=True
-    ):
-        diff = f"{100 * c.mean_diff:+.1f} points [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]"
-        out[i] = f"{sentence}: {versus_runner_up(best, runner, c, diff, family)}."
+    out = reach + out
 
     never = cells[(cells["reached"] == 0) & (cells["diverged"] < cells["n_seeds"])]
     some = cells[(cells["reached"] > 0) & (cells["reached"] < cells["n_seeds"])]
