@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -301,6 +302,7 @@ def permutation_p_text(p: float) -> str:
     return f"p = {p:.2g}"
 
 
+@cache  # the studentized range's quantile is a numerical inversion: ~5 ms a call
 def nemenyi_q(k: int, alpha: float = SIGNIFICANCE) -> float:
     """q_alpha of Demšar's Table 5: the studentized range quantile over sqrt(2)."""
     from scipy.stats import studentized_range

@@ -164,8 +164,9 @@ def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict
     smallest = test.smallest_nemenyi_p()
     all_failed = ", ".join(everyone_failed(df))
     rows = []
+    by_activation = dict(tuple(df.groupby("activation", sort=False)))
     for act in activations:
-        own = df[df["activation"] == act]
+        own = by_activation[act]
         mean = per_seed_mean(own, n_settings)
         ranked = act in test.mean_ranks
         regime = own[own["regime"].astype(bool)]
@@ -246,18 +247,22 @@ def per_seed_mean(own: pd.DataFrame, n_settings: int):
     only seeds with a finite score at every setting."""
     import numpy as np
 
+    seeds = own["seed"].to_numpy()
+    scores = own["score"].to_numpy(dtype=float)
     values = []
-    for _, g in own.groupby("seed", sort=True):
-        x = g["score"].to_numpy(dtype=float)
+    for seed in sorted(set(seeds.tolist())):
+        x = scores[seeds == seed]
         if len(x) == n_settings and np.isfinite(x).all():
             values.append(float(x.mean()))
     return summarize(values)
 
 
 def outcome_counts(outcomes: pd.Series) -> str:
-    counts = outcomes[outcomes != ""].value_counts()
+    from collections import Counter
+
+    counts = Counter(o for o in outcomes.tolist() if o != "")
     order = ["learned", "ok", "stuck", "failed", "vanished", "diverged"]
-    keys = [k for k in order if k in counts.index] + sorted(set(counts.index) - set(order))
+    keys = [k for k in order if k in counts] + sorted(set(counts) - set(order))
     return ", ".join(f"{k} {int(counts[k])}" for k in keys)
 
 
