@@ -394,8 +394,11 @@ def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
             consider = "no recommendation"
         else:
             consider = names(a.recommended)
-            if top_words(a):
+            first = a.verdicts[a.verdicts["mean_rank"].notna()].iloc[0]["activation"]
+            if top_words(a) and len(a.recommended) > 1:
                 consider += " (not separated from one another at the top)"
+            elif top_words(a) and first not in a.recommended:
+                consider += f" ({first} ranks first but is set apart)"
         lines.append(
             f"| {a.situation} | {consider} | {a.property} | {conditions_of(a.verdicts) or '–'} |"
         )

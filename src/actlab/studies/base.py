@@ -375,6 +375,8 @@ InitName = Literal[
     "practice",
 ]
 DEFAULT_INIT = "xavier_uniform"
+# Optimisers as the prose names them.
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 INIT_WORDS = {
     "practice": "each activation's customary initialisation (He for the rectifiers, LeCun "

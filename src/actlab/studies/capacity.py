@@ -63,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from actlab.report.text import sci
 from actlab.studies.base import (
     DEFAULT_INIT,
+    OPTIMIZER_NAMES,
     InitName,
     PropertySpec,
     ReportContext,
@@ -427,9 +428,6 @@ class Capacity(Study):
             )
 
         return [heatmap]
-
-
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 
 def plateau_words(cfg: Config) -> str:

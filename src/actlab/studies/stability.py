@@ -37,6 +37,7 @@ from actlab.data import sine_data
 from actlab.report.text import fmt, interval
 from actlab.studies.base import (
     DEFAULT_INIT,
+    OPTIMIZER_NAMES,
     InitName,
     PropertySpec,
     ReportContext,
@@ -320,9 +321,6 @@ class Stability(Study):
                     )
                 )
         return panels
-
-
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 
 def steps_to_learn(result, m: int, threshold: float) -> float:

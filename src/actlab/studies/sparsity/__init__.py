@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.studies.base import (
+    OPTIMIZER_NAMES,
     PropertySpec,
     ReportContext,
     RunContext,
@@ -224,7 +225,7 @@ class Sparsity(Study):
         from actlab.studies.base import init_words
 
         words = (
-            f"{config.optimizer.upper()} at lr {config.lr:g} for {config.steps} steps, depth "
+            f"{OPTIMIZER_NAMES[config.optimizer]} at lr {config.lr:g} for {config.steps} steps, depth "
             f"{config.depth}, width {config.width}, {init_words(config.init)}; y = sin(sum "
             f"of x) + noise on {config.n_samples} samples; units counted after training"
         )

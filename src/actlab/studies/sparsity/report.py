@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from actlab.report.text import fmt, pct
-from actlab.studies.base import ReportContext
+from actlab.studies.base import OPTIMIZER_NAMES, ReportContext
 from actlab.studies.sparsity.config import LABELS, LAYER_METRICS, Config
 
 
@@ -35,7 +35,7 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, bars: str, his
         "",
         f"**Method.** Networks of depth {cfg.depth}, width {cfg.width}, {init_words(cfg.init)}"
         f" and zero biases, trained full-batch on {cfg.n_samples} samples x ~ N(0, I_{cfg.in_dim}), "
-        f"y = sin(sum of x) + {cfg.noise:g} N(0, 1), MSE loss, {cfg.optimizer.upper()} at "
+        f"y = sin(sum of x) + {cfg.noise:g} N(0, 1), MSE loss, {OPTIMIZER_NAMES[cfg.optimizer]} at "
         f"learning rate {cfg.lr:g} for {cfg.steps} steps. A run whose loss becomes NaN, infinite "
         "or above 1e6 (during training or after the last update) is marked diverged and left "
         "out of every statistic below. After training, one forward pass over the training "
