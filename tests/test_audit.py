@@ -760,3 +760,27 @@ def test_the_tutorial_protocol_says_what_it_cannot_answer(planted):
         block.replace("Xavier", "xavier")
     )
     assert "- dead units: units are counted after a short, deliberately harsh training run" in block
+
+
+def test_an_exact_tie_for_first_is_a_tie_not_a_win():
+    """Audit of the sound report: "ELU ranks first but is not separated from Swish" when
+    both learned at every depth of every seed."""
+    from actlab.report.verdicts import verdict_table
+    from actlab.studies.base import PropertySpec
+
+    n = 8
+    table = {"ELU": [1.0] * n, "Swish": [1.0] * n, "ReLU": [0.5] * n, "Sigmoid": [0.0] * n}
+    specs = {"depth": PropertySpec("depth", "share", "higher", situation="a deep network")}
+    v = verdict_table(property_frame(scores_of("depth", table)), specs)
+    line = cross.recommendations(v, specs, n)[0]
+    assert "ELU, Swish share the first mean rank (a tie, not a win)" in line
+    assert "ranks first" not in line
+
+
+def test_a_property_with_one_rankable_activation_is_no_ranking(planted):
+    """Audit of the sound report: "not separated by 8 seeds (untested)" where only ReLU
+    could have dead units: nothing was tested, and the sentence says why."""
+    text, _, _ = planted
+    line = next(x for x in text.splitlines() if x.startswith("- For no dead units"))
+    assert "only ReLU could be ranked by dead units, so there is no ranking" in line
+    assert "Sigmoid, cannot die 3" in line

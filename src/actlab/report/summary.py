@@ -102,6 +102,8 @@ def runner_up_power(v: pd.DataFrame) -> str:
     need = second["seeds_to_separate"]
     if not math.isfinite(need):
         return f"never at these mean ranks ({first['activation']} vs {second['activation']})"
+    if need > 1000:
+        return f"more than 1,000 ({first['activation']} vs {second['activation']})"
     return f"about {int(need)} ({first['activation']} vs {second['activation']})"
 
 
@@ -151,8 +153,9 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         "same random numbers, so the settings of a sweep (learning rates, depths, targets) "
         "are ranked one by one and a seed's ranks averaged over them; Friedman's test then "
         "runs over the seeds, and Nemenyi's test on the mean ranks (1 = best; in brackets) "
-        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run ranks "
-        "last in its setting. The best group holds every activation whose mean rank is "
+        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run without "
+        "a score ranks last in its setting; where the score is whether a run learned, "
+        "diverged, stuck and failed runs score alike. The best group holds every activation whose mean rank is "
         "within the critical difference (CD) of the best one and not of the worst, the worst "
         "group likewise; an activation within the CD of both ends is not separated from "
         "either. When Friedman's test finds no difference, nothing is separated. The last "
@@ -206,10 +209,17 @@ def protocol_limits(verdicts: pd.DataFrame, limits: dict[str, str]) -> list[str]
             f, t = failure_share(outcomes)
             failed, total = failed + f, total + t
         if total and 2 * failed > total:
+            states = sorted(
+                {
+                    part.rpartition(" ")[0]
+                    for outcomes in v["outcomes"]
+                    for part in str(outcomes).split(", ")
+                }
+                & set(FAILURE_WORDS)
+            )
             parts.append(
-                f"{failed} of {total} of its runs did not learn or did not keep their "
-                "gradient (stuck, failed, diverged or vanished), so its ranking is mostly "
-                "among failures"
+                f"{failed} of {total} of its runs ended {', '.join(states)}, so its ranking "
+                "is mostly among failures"
             )
         if parts:
             out.append(f"{prop}: " + "; ".join(parts) + ".")
@@ -237,7 +247,7 @@ class Advice:
         return not separated(self.verdicts)
 
 
-FAILURE_WORDS = ("stuck", "failed", "diverged", "vanished")
+FAILURE_WORDS = ("stuck", "failed", "diverged", "vanished", "exploded")
 
 
 def failure_share(outcomes: str) -> tuple[int, int]:
@@ -319,7 +329,10 @@ def top_words(a: Advice) -> str:
     ranked = a.verdicts[a.verdicts["mean_rank"].notna()]
     first = ranked.iloc[0]
     out = []
-    if len(ranked) > 1 and not first["nemenyi_p_vs_next"] < SIGNIFICANCE:
+    if len(ranked) > 1 and first["mean_rank"] == ranked.iloc[1]["mean_rank"]:
+        tied = ranked[ranked["mean_rank"] == first["mean_rank"]]["activation"].tolist()
+        out.append(f"{names(tied)} share the first mean rank (a tie, not a win)")
+    elif len(ranked) > 1 and not first["nemenyi_p_vs_next"] < SIGNIFICANCE:
         out.append(
             f"{first['activation']} ranks first but is not separated from "
             f"{ranked.iloc[1]['activation']} (Nemenyi {p_text(first['nemenyi_p_vs_next'])})"
@@ -333,6 +346,20 @@ def recommendation_sentence(a: Advice) -> str:
     v = a.verdicts
     held = conditions_of(v)
     under = f" ({held})" if held else ""
+    ranked = v[v["mean_rank"].notna()]
+    if len(ranked) < 2:
+        left = v[v["mean_rank"].isna()]
+        only = (
+            f"only {names(ranked['activation'])} could be ranked"
+            if len(ranked)
+            else "nothing could be ranked"
+        )
+        return (
+            f"For {a.situation}: no recommendation; {only} by {a.property}, so there is no "
+            "ranking (not ranked: "
+            + names(f"{r.activation}, {r.outcomes or 'no score'}" for r in left.itertuples())
+            + ")."
+        )
     if a.untested_or_flat:
         why = why_not_separated(v)
         return (

@@ -95,7 +95,7 @@ class PropertySpec:
     # Properties the situation depends on: an activation in the worst group of one of
     # them, or failing most of its runs there (stuck, failed, diverged, vanished), is never
     # recommended for this situation (a function that cannot train a deep network is no
-    # answer to "gradients that must reach the first layers").
+    # answer to "gradients that keep their size through depth").
     rests_on: tuple[str, ...] = ()
 
 
@@ -131,7 +131,7 @@ PROPERTY_COLUMNS = (
     "floored",
 )
 # Outcomes that count as failing a property's regime.
-FAILURES = ("stuck", "failed", "diverged", "vanished")
+FAILURES = ("stuck", "failed", "diverged", "vanished", "exploded")
 
 
 def property_frame(rows: list[dict[str, Any]]):
@@ -380,7 +380,7 @@ OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 INIT_WORDS = {
     "practice": "each activation's customary initialisation (He for the rectifiers, LeCun "
-    "for SELU, Xavier for the rest), Gaussian, zero biases",
+    "for SELU, Xavier for the rest), Gaussian",
     "critical": "Gaussian at each activation's edge of chaos (mean-field theory)",
 }
 

@@ -833,13 +833,17 @@ def bounded_is_stable(summary: dict[str, Any], rctx: ReportContext):
     unbounded = [a for a in acts if not is_bounded(specs[a])]
     if not bounded or not unbounded:
         return None
-    per = (trials["outcome"] == "diverged").groupby([trials["activation"], trials["seed"]]).sum()
+    # Stable means neither diverged nor blown up to a finite loss far above a constant
+    # output's (failed): a run at 1e4 x the target's variance is no stable choice.
+    blown = trials["outcome"].isin(["diverged", "failed"])
+    per = blown.groupby([trials["activation"], trials["seed"]]).sum()
     per = per.unstack("activation")
     b = per.reindex(columns=bounded).mean(axis=1)
     u = per.reindex(columns=unbounded).mean(axis=1)
     return Claim(
         "Bounded activations are the stable choice at high learning rates.",
-        f"learning rates (of {trials['lr'].nunique()}) at which a run diverged, per seed: "
+        f"learning rates (of {trials['lr'].nunique()}) at which a run diverged or failed "
+        f"(finite, above {rctx.config.failed_above:g}x the target's variance), per seed: "
         f"{', '.join(bounded)} minus {', '.join(unbounded)}; below 0 supports",
         paired_comparison(b, u),
         supports=-1,

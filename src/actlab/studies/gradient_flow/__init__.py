@@ -163,7 +163,7 @@ class GradientFlow(Study):
             "|log10(last hidden / first hidden)|, at each depth of the sweep",
             "lower",
             settings="depths",
-            situation="gradients that must reach the first layers",
+            situation="gradients that keep their size through depth",
             rests_on=("depth robustness",),
         ),
         PropertySpec(

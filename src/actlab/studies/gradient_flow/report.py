@@ -86,7 +86,8 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
                 "",
             ]
     lines += [
-        "A value below 1 means the gradient is smaller near the input than near the output. "
+        "A value above 1 means the gradient is smaller near the input than near the output (it "
+        "shrank on its way back), below 1 that it grew. "
         "The protocol's last / first ratio divides the output layer's gradient (width -> 1) "
         "by the input layer's (1 -> width): the two differ in shape, so that ratio is shown "
         "for comparison with the original and not scored.",

@@ -231,9 +231,10 @@ def training_findings(summary, names: list[str], rctx: ReportContext) -> list[st
     cannot = [a for a in names if a in rctx.specs and a not in can_die]
     if cannot:
         out.append(
-            f"{', '.join(cannot)} have no region of zero slope: none of their units can pass "
-            "no gradient at all, so they are not ranked on dead units (saturation, a slope "
-            "near but not at zero, is counted for them)."
+            f"{', '.join(cannot)} have no region of zero slope (in exact arithmetic), so they "
+            "are not ranked on dead units; saturation, a slope near but not at zero, is "
+            "counted for them. Far out, a float's rounding can still zero a slope: the "
+            "zero-slope column shows where that happened."
         )
     tests = []
     for act in can_die:
