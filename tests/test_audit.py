@@ -784,3 +784,25 @@ def test_a_property_with_one_rankable_activation_is_no_ranking(planted):
     line = next(x for x in text.splitlines() if x.startswith("- For no dead units"))
     assert "only ReLU could be ranked by dead units, so there is no ranking" in line
     assert "Sigmoid, cannot die 3" in line
+
+
+def test_the_claims_table_states_the_floor_its_seeds_allow():
+    """Audit of the sound report: four claims sat exactly at the floor (p 0.0078, Holm
+    0.039) and the report never said that this was the floor."""
+    from actlab.report.claims import claims_section, judge
+    from actlab.stats import paired_comparison
+    from actlab.studies.base import Claim
+
+    n = 8
+    claims = [
+        Claim(f"claim {i}", "a minus b", paired_comparison([1.0] * n, [0.0] * n), supports=1)
+        for i in range(5)
+    ]
+    rows = judge(claims)
+    assert {r["verdict"] for r in rows} == {"supported"}
+    text = claims_section(rows)
+    assert "the smallest p one claim can reach is 0.0078" in text
+    assert "0.039 after Holm over the 5 claims" in text
+    # too few seeds for the family: said before the table instead
+    few = claims_section(judge([Claim("c", "m", paired_comparison([1.0] * 5, [0.0] * 5), 1)] * 3))
+    assert "cannot reach p < 0.05 whatever the data" in few
