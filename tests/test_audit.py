@@ -599,7 +599,10 @@ def test_never_recommended_where_it_fails_what_the_use_rests_on():
     line = cross.recommendations(v, specs, seeds=n)[0]
     head = line.split("(also in the best group")[0]
     assert "Linear" not in head
-    assert "failing what this rests on: Linear (worst group of depth robustness)" in line
+    assert (
+        "failing its own runs or what this rests on: Linear (worst group of depth robustness)"
+        in line
+    )
     assert "Holds for (untrained, Xavier)" in line
     assert (v["conditions"].fillna("") != "").sum() == 4  # gradient flow's rows carry them
 

@@ -275,7 +275,8 @@ def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | No
             return f"worst group of {prop}"
         failed, total = failure_share(row["outcomes"])
         if total and 2 * failed > total:
-            return f"failed {failed} of {total} runs of {prop}"
+            whose = "its own runs" if prop == spec.name else f"runs of {prop}"
+            return f"failed {failed} of {total} {whose}"
     return None
 
 
@@ -377,7 +378,7 @@ def recommendation_sentence(a: Advice) -> str:
         set_apart.append(f"having not learned at {a.regime}: {failed}")
     if a.fails_elsewhere:
         set_apart.append(
-            "failing what this rests on: "
+            "failing its own runs or what this rests on: "
             + ", ".join(f"{n} ({why})" for n, why in a.fails_elsewhere)
         )
     if a.recommended:
