@@ -385,6 +385,17 @@ INIT_WORDS = {
 }
 
 
+def init_params(config: BaseModel) -> dict[str, Any]:
+    """A study's init setting as trial parameters, present only when it is not the
+    protocol's, so that the protocol's trial keys (and stored results) stay as they are."""
+    extra: dict[str, Any] = {}
+    if config.init != DEFAULT_INIT:
+        extra["init"] = config.init
+        if config.init == "critical":
+            extra["sigma_b"] = config.sigma_b
+    return extra
+
+
 def init_words(scheme: str, sigma_b: float | None = None) -> str:
     """An initialisation scheme in words, for conditions (with sigma_b where it counts)."""
     if scheme in INIT_WORDS:

@@ -72,6 +72,7 @@ from actlab.studies.base import (
     Study,
     Trial,
     build_stack,
+    init_params,
     init_words,
     learned_rows,
     nan_if,
@@ -206,11 +207,7 @@ class Capacity(Study):
     def extra_params(self, config: Config) -> dict[str, Any]:
         """Trial parameters beyond the protocol's, present only when not at their default, so
         that the protocol's trial keys (and stored results) stay as they are."""
-        extra: dict[str, Any] = {}
-        if config.init != DEFAULT_INIT:
-            extra["init"] = config.init
-            if config.init == "critical":
-                extra["sigma_b"] = config.sigma_b
+        extra = init_params(config)
         if config.until != "steps":
             extra["until"] = config.until
             extra["patience"] = config.patience
