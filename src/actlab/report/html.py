@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from actlab.report.markdown import anchor
+from actlab.report.parts import anchor
 
 # The explorer samples every activation on this grid (step 0.025) and shows [-4, 4] first.
 EXPLORER_RANGE = (-8.0, 8.0)
