@@ -285,6 +285,7 @@ def test_the_plateau_rule_stops_where_the_loss_history_says_and_only_watches_oth
     from actlab.engine import make_optimizer, train_regression
     from actlab.engine.monitors import Plateau
     from actlab.studies.base import build_stack
+    from actlab.studies.capacity import plateaued_at_end
 
     study = get_study("capacity")
     cfg = study.Config(**{**TINY, "targets": ["sin", "abs", "sin10"]})
@@ -310,6 +311,8 @@ def test_the_plateau_rule_stops_where_the_loss_history_says_and_only_watches_oth
         history = watched.losses[m]
         first, at_end = plateau_reference(history, patience, min_improvement)
         assert ended[m] == at_end
+        # the rule on a recorded history (which stability reuses) is the monitor's verdict
+        assert plateaued_at_end(history, patience, min_improvement) == ended[m]
         if first is None:
             assert stopped.steps_completed[m] == steps and not plateaued[m]
         else:  # stopped after the update of the step where the rule first held
@@ -514,3 +517,58 @@ def test_protocol_keys_stay_and_conditions_name_the_training():
     assert specs["fit (interpolation)"].rests_on == ()
     with pytest.raises(ValueError):
         study.Config(until="forever")
+
+
+def test_every_number_in_an_mse_table_column_is_written_one_way():
+    """One format per column: MSEs from 1e-9 to 12 and their bounds are all written by
+    report.text.sci (never "0.026" beside "2.6e-2" beside "12.3")."""
+    import re
+
+    from actlab.report.text import sci
+    from actlab.studies.capacity import mse_table
+
+    means = [math.log10(v) for v in (2.6e-2, 12.3, 1.2e-9, 0.5)]
+    cells = pd.DataFrame(
+        {
+            "activation": ["A", "B", "C", "D"],
+            "target": ["sin"] * 4,
+            "diverged": [0, 1, 0, 0],
+            "n_seeds": [3] * 4,
+            "test_mean": means,
+            "test_ci_low": [m - 0.3 for m in means],
+            "test_ci_high": [m + 0.3 for m in means],
+            "test_zeros": [0, 0, 1, 0],
+            "plateaued": [3, 0, 0, 1],
+            "improving": [0, 2, 3, 1],
+            "constant": [0, 0, 0, 1],
+        }
+    )
+    lines = mse_table(cells, ["A", "B", "C", "D"], ["sin"], "test_", seeds=3)[2:]
+    written = []
+    for line in lines:
+        text = line.split(" | ")[1].replace("zero(s)", "zeros")
+        text = re.sub(r"\([^()]*\)", "", text)  # the counts, in brackets
+        written += re.findall(r"-?\d[\d.]*(?:e-?\d+)?", text)
+    assert len(written) == 3 * len(lines)
+    assert all(sci(float(t)) == t for t in written), written
+
+
+def test_smooth_fits_smooth_states_where_elu_stands_and_why():
+    """From the audit: "smooth: no" for ELU (its slope is continuous at 0 at alpha = 1) was a
+    convention the claims table did not state."""
+    from actlab.studies.capacity import smooth_fits_smooth
+
+    names = ("ReLU", "ELU", "GELU")
+    specs = {n: get_activation(n) for n in names}
+    rows = [
+        {"activation": a, "target": "sin", "seed": s, "diverged": 0.0, "log10_test_mse": -2.0}
+        for a in names
+        for s in range(3)
+    ]
+    cfg = get_study("capacity").Config()
+    rctx = ReportContext(seeds=3, activations=list(names), config=cfg, specs=specs)
+    measured = smooth_fits_smooth({"trials": pd.DataFrame(rows)}, rctx).measured
+    assert "ReLU, ELU minus GELU" in measured
+    assert "smooth = infinitely differentiable" in measured
+    assert "so ELU, whose slope is continuous at 0 but not its curvature" in measured
+    assert "so ReLU" not in measured and "ReLU, ELU, whose" not in measured

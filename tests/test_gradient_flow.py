@@ -44,7 +44,7 @@ def test_trial_rows_follow_the_protocol_names_and_guard_honestly():
     # The original's 1e-10 guard called this ratio infinite; it is 4, and vanished.
     assert by_metric["grad_ratio"] == pytest.approx(4.0)
     assert by_metric["grad_log10_ratio"] == pytest.approx(math.log10(4))
-    assert by_metric["grad_vanished"] == 1.0
+    assert by_metric["grad_collapsed"] == 1.0
     assert by_metric["grad_min"] == 1e-17 and by_metric["grad_max"] == 4e-17
     assert trial_rows([0.1, 0.01], 1e-8)[-1]["value"] == 0.0
 
@@ -133,7 +133,7 @@ def test_tutorial_depth_50_reproduces_the_vanishing_the_original_mislabelled():
     acts = {n: get_activation(n) for n in ("GELU", "Swish", "Tanh")}
     rows = study.run(study.trials(cfg, list(acts), seeds=1), RunContext(0, cfg, acts))
     vanished = {
-        t: next(r["value"] for r in rows_ if r["metric"] == "grad_vanished")
+        t: next(r["value"] for r in rows_ if r["metric"] == "grad_collapsed")
         for t, rows_ in zip(acts, rows, strict=True)
     }
     largest = {
@@ -152,7 +152,7 @@ def test_run_end_to_end_writes_results_figure_and_report(tmp_path):
     # depth + 1 Linear layers per trial, 3 activations x 2 depths x 2 seeds trials
     assert len(per_layer) == 3 * 2 * (3 + 5)
     assert df["trial"].nunique() == 12
-    assert {"grad_ratio", "grad_min", "grad_max", "grad_vanished"} <= set(df["metric"])
+    assert {"grad_ratio", "grad_min", "grad_max", "grad_collapsed"} <= set(df["metric"])
     assert (run.path / "figures" / "gradient_flow.png").stat().st_size > 10_000
     report = run.report_path.read_text()
     for act in ("ReLU", "Tanh", "GELU"):
@@ -165,11 +165,13 @@ def test_run_end_to_end_writes_results_figure_and_report(tmp_path):
         index="seed", columns="layer", values="value"
     )
     decay = 10 ** (np.log10(grads[4.0]) - np.log10(grads[2.0])).mean()
+    from actlab.report.text import sci
+
     section = report[report.index("**Gradient decay at depth 4, ") :]
     row = next(line for line in section.splitlines() if line.startswith("| Tanh | "))
-    assert row.startswith(f"| Tanh | {decay:.3g} |")
+    assert row.startswith(f"| Tanh | {sci(decay)} |")
     r = tanh[tanh["metric"] == "grad_log10_ratio"]
-    assert row.endswith(f"| {10 ** r['value'].mean():.3g} |")
+    assert row.endswith(f"| {sci(10 ** r['value'].mean())} |")
 
 
 def test_report_is_rebuilt_from_stored_results_only(tmp_path):

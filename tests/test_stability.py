@@ -373,6 +373,196 @@ def test_claims_are_paired_tests_with_their_conditions():
     assert bounded.test.mean_diff == pytest.approx(want)
     assert bounded.conditions == study.conditions(cfg)["learning-rate robustness"]
     depth = summary["trials"][summary["trials"]["part"] == "depth"]
-    share = depth["outcome"].isin(["stuck", "failed"]).groupby(depth["seed"]).mean()
+    unlearned = depth["outcome"].isin(["improving", "stuck", "failed"])  # finite, not learned
+    share = unlearned.groupby(depth["seed"]).mean()
     assert finite.supports == -1 and finite.test.mean_diff == pytest.approx(share.mean())
     assert finite.conditions == study.conditions(cfg)["depth robustness"]
+
+
+# -- still improving at the end of the budget, told apart from stuck ------------------------
+VARIANCE = 0.5  # of the planted target: learned below 0.25, failed above 5
+BUDGET = 200  # more than the plateau rule's patience (100 updates): the rule can judge
+
+
+def falling(steps=BUDGET):
+    """Above the learned line to the end, yet falling steadily: about 10% per 100 updates."""
+    return 0.48 * np.exp(-np.arange(steps) / 1000)
+
+
+def flattening(steps=BUDGET):
+    """Falls for 50 updates, then flat at 0.4 (80% of the variance) to the end."""
+    return np.maximum(0.48 - 0.002 * np.arange(steps), 0.4)
+
+
+def planted_result(histories):
+    """A TrainResult of finite runs that took every step of their budget, the loss after
+    the last update a little below the last one recorded."""
+    from actlab.engine.train import TrainResult
+
+    losses = np.array(histories, dtype=float)
+    return TrainResult(
+        losses=losses,
+        diverged=np.zeros(len(losses), dtype=bool),
+        steps_completed=np.full(len(losses), losses.shape[1]),
+        last_recorded_loss=losses[:, -1],
+        loss_after=0.999 * losses[:, -1],
+    )
+
+
+def planted_rows(histories, **settings):
+    from types import SimpleNamespace
+
+    from actlab.studies.stability.run import trial_rows
+
+    cfg = get_study("stability").Config(**settings)
+    result = planted_result(histories)
+    fixed = SimpleNamespace(learnable=False)  # no learnable activation parameters
+    return [trial_rows(result, m, fixed, VARIANCE, cfg) for m in range(len(histories))]
+
+
+def test_still_improving_is_capacity_s_plateau_rule_on_the_recorded_losses():
+    from actlab.studies.capacity.config import MIN_IMPROVEMENT, PATIENCE, plateaued_at_end
+
+    fields = get_study("capacity").Config.model_fields  # capacity's threshold, one home
+    assert (fields["patience"].default, fields["min_improvement"].default) == (
+        PATIENCE,
+        MIN_IMPROVEMENT,
+    )
+    learned = 0.3 * np.exp(-np.arange(BUDGET) / 50)
+    failed = np.full(BUDGET, 40.0) * np.exp(-np.arange(BUDGET) / 1000)
+    rows = planted_rows([falling(), flattening(), learned, failed], depth_steps=BUDGET)
+    got = [scalars(r) for r in rows]
+    assert [g["stuck"] for g in got[:2]] == [1.0, 1.0]  # outcomes.py's word for both
+    assert got[0]["still_improving"] == 1.0  # still falling when the budget ran out
+    assert got[1]["still_improving"] == 0.0  # flat for its last 150 updates: stuck
+    assert got[2]["learned"] == 1.0 and "still_improving" not in got[2]
+    assert got[3]["failed"] == 1.0 and got[3]["still_improving"] == 1.0  # finite, unlearned
+    for history, g in zip([falling(), flattening()], got, strict=False):
+        assert g["still_improving"] == float(not plateaued_at_end(history))
+    # A budget of PATIENCE updates or fewer is too short for the rule: no verdict, stuck.
+    short = planted_rows([falling(PATIENCE), flattening(PATIENCE)], depth_steps=PATIENCE)
+    assert all("still_improving" not in scalars(r) for r in short)
+
+
+def planted_store(keep_metric=True):
+    """A depth-stress results table: Tanh falls steadily to the end at depth 4 (both
+    seeds) and flattens at depth 2; ReLU learns at both depths. `keep_metric=False` is the
+    same store made before `still_improving` existed."""
+    study = get_study("stability")
+    cfg = study.Config(parts=["depth"], depths=[2, 4], depth_steps=BUDGET)
+    trials = study.trials(cfg, ["Tanh", "ReLU"], seeds=2)
+    learned = 0.3 * np.exp(-np.arange(BUDGET) / 50)
+    histories = [
+        learned
+        if t.activation == "ReLU"
+        else (falling() if t.params["depth"] == 4 else flattening())
+        for t in trials
+    ]
+    table = [
+        {**t.params, "study": "stability", "trial": t.key, "activation": t.activation,
+         "seed": t.seed, "step": r.get("step"), "layer": r.get("layer"),
+         "metric": r["metric"], "value": r["value"]}
+        for t, trial_rows in zip(trials, planted_rows(histories), strict=True)
+        for r in trial_rows
+        if keep_metric or r["metric"] != "still_improving"
+    ]  # fmt: skip
+    import pandas as pd
+
+    return cfg, pd.DataFrame(table)
+
+
+def test_a_run_still_falling_at_the_end_is_still_improving_and_a_flat_one_stuck():
+    from actlab.studies.base import ReportContext
+    from actlab.studies.stability import report_markdown
+
+    cfg, df = planted_store()
+    study = get_study("stability")
+    summary = study.summarize(df)
+    trials = summary["trials"].set_index(["activation", "depth", "seed"])
+    assert set(trials.loc[("Tanh", 4), "outcome"]) == {"improving"}
+    assert set(trials.loc[("Tanh", 2), "outcome"]) == {"stuck"}
+    assert set(trials.loc["ReLU", "outcome"]) == {"learned"}
+    depth = summary["depth"].set_index(["activation", "depth"])
+    assert depth.loc[("Tanh", 4), ["improving", "stuck", "state"]].tolist() == [2, 0, "improving"]
+    assert depth.loc[("Tanh", 2), ["improving", "stuck", "state"]].tolist() == [0, 2, "stuck"]
+    rctx = ReportContext(seeds=2, activations=["Tanh", "ReLU"], config=cfg)
+    text = report_markdown(summary, rctx, "stability.png")
+    tanh = next(line for line in text.splitlines() if line.startswith("| Tanh | 2 stuck"))
+    assert tanh.split(" | ")[2].startswith("2 still improving ")
+    assert "*still improving*: still improving at the end of the budget" in text
+    finding = next(line for line in text.splitlines() if line.startswith("- 2 of the 4 "))
+    assert finding.startswith(
+        "- 2 of the 4 depth-stress runs that stayed finite without learning were still "
+        f"improving at the end of the budget of {BUDGET} steps"
+    )
+    assert "a longer budget may make them learn: Tanh at depth 4 (2/2)." in finding
+    assert "2 stuck of 2 seeds" in text  # Tanh first fails at depth 2, where it is stuck
+    limit = study.limits(cfg)["depth robustness"]
+    assert "still improving at the end of the budget" in limit and "longer budget" in limit
+    # the scores (share of settings learned) do not change; the verdicts name the state
+    props = study.properties(summary, rctx)
+    tanh_deep = props[(props["activation"] == "Tanh") & (props["setting"] == "depth=4")]
+    assert (tanh_deep["score"] == 0).all()
+    assert (tanh_deep["outcome"] == "still improving").all()
+
+
+def test_a_store_made_before_still_improving_reads_as_before():
+    from actlab.studies.base import ReportContext
+    from actlab.studies.stability import report_markdown
+
+    cfg, new = planted_store()
+    _, old = planted_store(keep_metric=False)
+    assert "still_improving" in set(new["metric"]) and "still_improving" not in set(old["metric"])
+    study = get_study("stability")
+    summary = study.summarize(old)
+    assert set(summary["trials"][summary["trials"]["activation"] == "Tanh"]["outcome"]) == {"stuck"}
+    depth = summary["depth"].set_index(["activation", "depth"])
+    assert depth.loc[("Tanh", 4), ["improving", "stuck", "state"]].tolist() == [0, 2, "stuck"]
+    rctx = ReportContext(seeds=2, activations=["Tanh", "ReLU"], config=cfg)
+    text = report_markdown(summary, rctx, "stability.png")
+    assert (
+        "| Tanh | 2 stuck " in text
+        and "still improving at the end of the budget"
+        not in (text.split("**What the data says.**")[1])
+    )
+    props = study.properties(summary, rctx)
+    renamed = study.properties(study.summarize(new), rctx)
+    assert props["score"].equals(renamed["score"])  # the scores never depended on it
+    # the old store's verdicts say stuck where the new one can tell still improving
+    changed = props["outcome"] != renamed["outcome"]
+    assert set(props[changed]["outcome"]) == {"stuck"}
+    assert set(renamed[changed]["outcome"]) == {"still improving"}
+
+
+def test_every_loss_in_a_state_table_column_is_written_one_way():
+    """One format per column: a column's losses (from 1e-12 to 3e4) and their bounds are
+    all written by report.text.fmt, never fmt beside sci."""
+    import re
+
+    import pandas as pd
+
+    from actlab.report.text import fmt
+    from actlab.studies.stability import cell, grid
+
+    base = {"learned": 0, "improving": 0, "stuck": 0, "failed": 0, "diverged": 0, "zeros": 0}
+    losses = {"learned": 2.6e-2, "improving": 0.41, "stuck": 12.3, "failed": 3.1e4}
+    rows = []
+    for i, (state, loss) in enumerate(losses.items()):
+        row = {**base, "activation": f"A{i}", "depth": 5, state: 2, "seeds": 2}
+        for s in ("learned", "improving", "stuck", "failed"):
+            row[f"loss_{s}"] = loss if s == state else math.nan
+            row[f"loss_{s}_low"] = 0.5 * loss if s == state else math.nan
+            row[f"loss_{s}_high"] = 2 * loss if s == state else math.nan
+        rows.append(row)
+    rows.append({**rows[0], "activation": "A4", "loss_learned": 1.2e-12})
+    table = pd.DataFrame(rows)
+    lines = grid(table, "depth", "depth", [5], list(table["activation"]), cell)[2:]
+    numbers = [
+        token
+        for line in lines
+        for token in re.findall(r"\d[\d.]*(?:e[+-]\d+)?", line.split(" | ")[1])
+    ]
+    counts = {"2"}  # the run counts
+    written = [t for t in numbers if t not in counts]
+    assert len(written) == 3 * len(rows)
+    assert all(fmt(float(t)) == t for t in written), written

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from actlab.stats import SIGNIFICANCE, p_text, permutation_p_text
+from actlab.studies.base import FAILURES
 
 
 def names(items) -> str:
@@ -215,7 +216,7 @@ def protocol_limits(verdicts: pd.DataFrame, limits: dict[str, str]) -> list[str]
                     for outcomes in v["outcomes"]
                     for part in str(outcomes).split(", ")
                 }
-                & set(FAILURE_WORDS)
+                & set(FAILURES)
             )
             parts.append(
                 f"{failed} of {total} of its runs ended {', '.join(states)}, so its ranking "
@@ -247,9 +248,6 @@ class Advice:
         return not separated(self.verdicts)
 
 
-FAILURE_WORDS = ("stuck", "failed", "diverged", "vanished", "exploded")
-
-
 def failure_share(outcomes: str) -> tuple[int, int]:
     """(failed runs, runs) from a verdict row's outcome counts ("learned 4, stuck 2")."""
     failed = total = 0
@@ -258,7 +256,7 @@ def failure_share(outcomes: str) -> tuple[int, int]:
             continue
         state, _, count = part.rpartition(" ")
         total += int(count)
-        failed += int(count) if state in FAILURE_WORDS else 0
+        failed += int(count) if state in FAILURES else 0
     return failed, total
 
 
@@ -400,7 +398,31 @@ def recommendation_sentence(a: Advice) -> str:
         text += f"; every activation failed at {dead_end}, so this rests on the other settings"
     if a.avoid:
         text += f"; avoid {names(a.avoid)}"
+        text += rank_not_mean_words(v, a.avoid)
     return text + f" (by {a.property}: {short_test(v)}). Holds for{under or ' this protocol'}."
+
+
+def rank_not_mean_words(v: pd.DataFrame, avoid: list[str]) -> str:
+    """Where an activation to avoid has a better mean score than one not avoided: the
+    verdict is by rank (how often it came last, block by block), the mean by size (one
+    huge error pulls a mean), so the two can disagree; say so rather than leave the table's
+    mean column to contradict the sentence."""
+    scored = v[v["mean"].notna()].set_index("activation")
+    sign = 1.0 if (v["better"].iloc[0] if len(v) else "lower") == "lower" else -1.0
+    kept = [a for a in scored.index if a not in avoid]
+    out = []
+    for a in avoid:
+        if a not in scored.index:
+            continue
+        beaten = [b for b in kept if sign * scored.loc[a, "mean"] < sign * scored.loc[b, "mean"]]
+        if beaten:
+            out.append(f"{a}'s mean score is better than {names(beaten)}'s")
+    if not out:
+        return ""
+    return (
+        f" (a verdict by rank, block by block, though {'; '.join(out)}: a mean weighs how "
+        "far a few runs fell, a rank only how often each placed lower)"
+    )
 
 
 def recommendations(verdicts: pd.DataFrame, specs: dict[str, Any], seeds: int) -> list[str]:

@@ -130,8 +130,17 @@ PROPERTY_COLUMNS = (
     "regime",
     "floored",
 )
-# Outcomes that count as failing a property's regime.
-FAILURES = ("stuck", "failed", "diverged", "vanished", "exploded")
+# Outcomes that count as failing a property (its regime, or most of its runs).
+FAILURES = (
+    "stuck",
+    "still improving",
+    "failed",
+    "diverged",
+    "vanished",
+    "exploded",
+    "collapsed",
+    "faint",
+)
 
 
 def property_frame(rows: list[dict[str, Any]]):

@@ -14,9 +14,14 @@ not scored. Each word means one thing everywhere (tables, findings, claims, verd
 judged per seed:
   vanished   the gradient shrank by more than DECAY_LIMIT (1000x) across the hidden layers
   exploded   it grew by more than DECAY_LIMIT
-  collapsed  every layer's mean |dW| below `vanish_threshold` (the stored `grad_vanished`):
-             a flat profile of tiny gradients, the forward signal having died out, which the
-             decay alone does not show
+  collapsed  every layer's mean |dW| below `vanish_threshold` (stored as `grad_collapsed`;
+             runs before 2026-12-07 called it `grad_vanished`): a flat profile of tiny
+             gradients, the forward signal having died out, which the decay alone does not show
+  faint      not collapsed, but even the strongest layer more than DECAY_LIMIT below the
+             median strongest layer of the activations on the same seed: flat and tiny
+             beside the field (summary.trial_states)
+Collapsed and faint, like vanished and exploded, are failures of the property: an
+activation that fails most of its runs is never recommended for keeping gradients' size.
 """
 
 from __future__ import annotations

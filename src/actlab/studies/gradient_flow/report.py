@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import fmt
+from actlab.report.text import sci
 from actlab.studies.base import ReportContext
 from actlab.studies.gradient_flow.config import DECAY_LIMIT, Config, ratio_band
 
@@ -24,7 +24,7 @@ def band_reading(summary_row) -> str:
 def reading(row, cfg: Config) -> str:
     """The table's reading of one activation at one depth, in the words of the module
     docstring: vanished / exploded (by the decay across the hidden layers) in how many
-    seeds, else kept its size within the limit; collapsed seeds said apart."""
+    seeds, else kept its size within the limit; collapsed and faint seeds said apart."""
     n = int(row["n_seeds"])
     limit = f"{DECAY_LIMIT:g}x"
     parts = []
@@ -40,6 +40,12 @@ def reading(row, cfg: Config) -> str:
         parts.append(
             f"collapsed in {'every seed' if k == n else f'{k} of {n} seeds'} (every layer "
             f"below {cfg.vanish_threshold:g}: the forward signal died out)"
+        )
+    if row.get("faint", 0):
+        k = int(row["faint"])
+        parts.append(
+            f"faint in {'every seed' if k == n else f'{k} of {n} seeds'} (every layer more "
+            f"than {limit} below the median activation's strongest layer)"
         )
     return "; ".join(parts)
 
@@ -66,7 +72,10 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
         "decay across the hidden layers, which all have the same shape: the last hidden "
         "layer's gradient over the first's. Vanished: it shrank by more than "
         f"{DECAY_LIMIT:g}x; exploded: it grew by more than that; collapsed: every layer "
-        f"below {cfg.vanish_threshold:g}. What this can show: how the gradient's size "
+        f"below {cfg.vanish_threshold:g}; faint: a profile that kept its size but whose "
+        f"strongest layer is more than {DECAY_LIMIT:g}x below the median activation's on the "
+        "same seed (the decay alone would read it as kept). All four are failures of the "
+        "property. What this can show: how the gradient's size "
         "changes with depth at this initialisation, before any training; whether a network "
         "then trains is the depth-stress test's question.",
         "",
@@ -126,14 +135,14 @@ def decay_table(ratio, rctx: ReportContext, depth: int, init: str, one_seed: boo
         interval = (
             "–"
             if not math.isfinite(r["decay_low"])
-            else f"{fmt(10 ** r['decay_low'])} – {fmt(10 ** r['decay_high'])}"
+            else f"{sci(10 ** r['decay_low'])} – {sci(10 ** r['decay_high'])}"
         )
         zeros = f" ({int(r['zeros'])} exact zero(s), floored)" if r["zeros"] else ""
         geo = 10 ** r["mean"] if math.isfinite(r["mean"]) else math.nan
         lines.append(
-            f"| {act} | {fmt(decay)} | {interval} | {reading(r, cfg)} | "
-            f"{fmt(10 ** r['first_log10'])} | {fmt(10 ** r['min_log10'])}{zeros} | "
-            f"{fmt(geo)} |"
+            f"| {act} | {sci(decay)} | {interval} | {reading(r, cfg)} | "
+            f"{sci(10 ** r['first_log10'])} | {sci(10 ** r['min_log10'])}{zeros} | "
+            f"{sci(geo)} |"
         )
     return [*lines, ""]
 
@@ -171,7 +180,7 @@ def disagreements(summary, rctx: ReportContext, cfg: Config) -> list[str]:
 
 def majority_reading(row) -> str:
     n = int(row["n_seeds"])
-    for state in ("vanished", "exploded"):
+    for state in ("vanished", "exploded", "faint"):
         if 2 * int(row[state]) > n:
             return state
     return "kept its size"
@@ -186,13 +195,13 @@ def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
         at = at[at["decay"].notna()]
         if at.empty:
             continue
-        kept = at[(at["vanished"] == 0) & (at["exploded"] == 0)]
+        kept = at[(at["vanished"] == 0) & (at["exploded"] == 0) & (at["faint"] == 0)]
         if len(kept) > 1:
             flattest = kept.loc[kept["decay"].abs().idxmin()]
             steepest = kept.loc[kept["decay"].abs().idxmax()]
             out.append(
                 f"Depth {depth}, among activations whose gradient kept its size within "
-                f"{DECAY_LIMIT:g}x in every seed, by geometric mean over seeds "
+                f"{DECAY_LIMIT:g}x (and was not faint) in every seed, by geometric mean over seeds "
                 "(descriptive, untested): the smallest change across the hidden layers is "
                 f"{flattest['activation']}'s ({decay_text(flattest)}), the largest "
                 f"{steepest['activation']}'s ({decay_text(steepest)})."
@@ -212,6 +221,20 @@ def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
                     for r in some.itertuples()
                 )
                 out.append(f"Depth {depth}: the gradient {state} in some seeds only: {listed}.")
+        faint = at[at["faint"] > 0]
+        if not faint.empty:
+            listed = ", ".join(
+                f"{r.activation} ({int(r.faint)} of {int(r.n_seeds)}; strongest layer "
+                f"{sci(10**r.max_log10)} against the median activation's "
+                f"{sci(10**r.median_max_log10)})"
+                for r in faint.itertuples()
+            )
+            out.append(
+                f"Depth {depth}: the gradient kept its size across the hidden layers but was "
+                f"faint (even its strongest layer more than {DECAY_LIMIT:g}x below the "
+                f"median activation's, by geometric mean over seeds) for {listed}: small "
+                "everywhere, not preserved."
+            )
         collapsed = at[at["collapsed"] > 0]
         if not collapsed.empty:
             listed = ", ".join(
@@ -227,7 +250,7 @@ def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
 
 def decay_text(row) -> str:
     """The geometric-mean decay with its 95% interval when there is one."""
-    text = f"last hidden / first hidden {fmt(10 ** row['decay'])}"
+    text = f"last hidden / first hidden {sci(10 ** row['decay'])}"
     if math.isfinite(row["decay_low"]):
-        text += f", 95% interval {fmt(10 ** row['decay_low'])} to {fmt(10 ** row['decay_high'])}"
+        text += f", 95% interval {sci(10 ** row['decay_low'])} to {sci(10 ** row['decay_high'])}"
     return text

@@ -31,7 +31,7 @@ def trial_rows(per_layer: list[float], vanish_threshold: float) -> list[dict[str
         {"metric": "grad_log10_ratio", "value": log10(last) - log10(first)},
         {"metric": "grad_min", "value": min(per_layer)},
         {"metric": "grad_max", "value": max(per_layer)},
-        {"metric": "grad_vanished", "value": float(max(per_layer) < vanish_threshold)},
+        {"metric": "grad_collapsed", "value": float(max(per_layer) < vanish_threshold)},
     ]
     return rows
 

@@ -19,10 +19,10 @@ def summarize(results) -> dict[str, Any]:
     (`layers`); per init, activation and depth (`ratio`): the protocol's last/first ratio
     (`mean`, `ci_*`), the decay across the hidden layers (`decay`, `decay_low`,
     `decay_high`, log10), the first, last and weakest layers' geometric means, and per-seed
-    counts of `vanished`, `exploded`, `collapsed` and `zeros` (trials with an exactly zero
-    layer, floored); `trials`: one row per trial (grad_min, grad_max, grad_vanished,
-    log10_min, log10_decay, state); `no_edge`: per init, the activations that had no edge
-    of chaos to be initialised at."""
+    counts of `vanished`, `exploded`, `collapsed`, `faint` and `zeros` (trials with an
+    exactly zero layer, floored); `trials`: one row per trial (grad_min, grad_max,
+    grad_collapsed, log10_min, log10_decay, log10_max: the strongest layer's, state); `no_edge`: per init, the
+    activations that had no edge of chaos to be initialised at."""
     import pandas as pd
 
     from actlab.stats import describe, log10_floored
@@ -36,18 +36,19 @@ def summarize(results) -> dict[str, Any]:
     trials = trial_table(
         df,
         "gradient_flow",
-        ["grad_min", "grad_max", "grad_vanished"],
+        # grad_vanished: the name runs stored before 2026-12-07 gave grad_collapsed
+        ["grad_min", "grad_max", "grad_collapsed", "grad_vanished"],
         [*keys, "seed"],
     )
+    trials["grad_collapsed"] = trials["grad_collapsed"].fillna(trials.pop("grad_vanished"))
     trials["depth"] = trials["depth"].astype(int)
     trials["log10_min"], _ = log10_floored(trials["grad_min"])
     decay = hidden_decay(layers)
     trials = trials.merge(decay, on=[*keys, "seed"], how="left")
-    limit = math.log10(DECAY_LIMIT)
-    trials["state"] = [
-        "vanished" if d > limit else "exploded" if d < -limit else "ok"
-        for d in trials["log10_decay"].fillna(0.0)
-    ]
+    strongest = layers.groupby([*keys, "seed"], sort=False)["log10"].max().rename("log10_max")
+    strongest = strongest.reset_index().astype({"depth": int, "seed": int})
+    trials = trials.merge(strongest, on=[*keys, "seed"], how="left")
+    trials["state"] = trial_states(trials)
     ratio = describe(df[df["metric"] == "grad_log10_ratio"], keys)
     ratio["depth"] = ratio["depth"].astype(int)
     decay_stats = describe(trials.rename(columns={"log10_decay": "value"}), keys).rename(
@@ -68,14 +69,18 @@ def summarize(results) -> dict[str, Any]:
                 "first_log10": g.loc[g["layer"] == 1, "log10"].mean(),
                 "last_log10": g.loc[g["layer"] == top, "log10"].mean(),
                 "min_log10": own["log10_min"].mean(),
+                "max_log10": own["log10_max"].mean(),
                 "vanished": int((own["state"] == "vanished").sum()),
                 "exploded": int((own["state"] == "exploded").sum()),
-                "collapsed": int(own["grad_vanished"].sum()),
+                "collapsed": int(own["grad_collapsed"].sum()),
+                "faint": int((own["state"] == "faint").sum()),
                 "n_seeds": len(own),
                 "zeros": int((own["grad_min"] == 0).sum()),
             }
         )
     table = ratio.merge(pd.DataFrame(first_last), on=keys)
+    # the field's typical strongest layer per init and depth, beside which "faint" is judged
+    table["median_max_log10"] = table.groupby(["init", "depth"])["max_log10"].transform("median")
     table = table.merge(decay_stats, on=keys, how="left")
     edgeless = df[df["metric"] == "no_critical_init"]
     no_edge = {
@@ -83,6 +88,31 @@ def summarize(results) -> dict[str, Any]:
         for init, g in edgeless.groupby("init", sort=False)
     }
     return {"layers": layer_stats, "ratio": table, "trials": trials, "no_edge": no_edge}
+
+
+def trial_states(trials) -> list[str]:
+    """Each trial's word, first that applies: vanished / exploded (the decay across the
+    hidden layers past DECAY_LIMIT), collapsed (every layer below the vanish threshold),
+    faint (even its strongest layer more than DECAY_LIMIT below the median strongest layer
+    of the activations measured on the same seed, depth and init, when there are three or
+    more: a flat profile of tiny gradients, which the decay alone reads as kept), else ok."""
+    import numpy as np
+
+    limit = math.log10(DECAY_LIMIT)
+    group = trials.groupby(["init", "depth", "seed"], sort=False)["log10_max"]
+    median = group.transform("median")
+    enough = group.transform("size") >= 3
+    decay = trials["log10_decay"].fillna(0.0).to_numpy()
+    return np.select(
+        [
+            decay > limit,
+            decay < -limit,
+            trials["grad_collapsed"].to_numpy() == 1,
+            (enough & (trials["log10_max"] < median - limit)).to_numpy(),
+        ],
+        ["vanished", "exploded", "collapsed", "faint"],
+        "ok",
+    ).tolist()
 
 
 def hidden_decay(layers):
