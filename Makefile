@@ -28,8 +28,9 @@ venv: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/actlab run
 
+# One worker per core, each test file on one worker (its module fixtures made once).
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
