@@ -409,6 +409,43 @@ def test_every_magnitude_in_the_decay_table_is_written_one_way(planted):
             assert value in ("–", "∞", "-∞") or number.match(value), (act, value)
 
 
+def test_collapsed_and_faint_rank_last_and_are_not_alive_in_the_claim(planted):
+    """From the audit of the tutorial report: GELU and Swish at depth 50 (every layer
+    ~1e-17, collapsed) scored "ok" with a near-flat decay, ranked best for gradient flow
+    and carried "smooth ReLU variants keep gradients alive"."""
+    from actlab.activations import get_activation
+    from actlab.studies.base import ReportContext
+    from actlab.studies.gradient_flow import smooth_relus_keep_gradient
+
+    _, v, df = planted
+    study = get_study("gradient_flow")
+    summary = study.summarize(df)
+    trials = summary["trials"]
+    deep = max(CONFIG["gradient_flow"]["depths"])
+    assert set(trials[(trials["activation"] == "GELU") & (trials["depth"] == deep)]["state"]) == {
+        "collapsed"
+    }
+    cfg = study.Config(**CONFIG["gradient_flow"])
+    rctx = ReportContext(
+        seeds=SEEDS,
+        activations=ACTIVATIONS,
+        config=cfg,
+        specs={a: get_activation(a) for a in ACTIVATIONS},
+    )
+    # scored the worst at its depth (a flat 1e-12 profile's decay is ~0, the best score)
+    scores = study.properties(summary, rctx)
+    gelu = scores[(scores["activation"] == "GELU") & (scores["setting"] == f"depth={deep}")]
+    assert np.isinf(gelu["score"]).all() and (gelu["outcome"] == "collapsed").all()
+    claim = smooth_relus_keep_gradient(summary, rctx)
+    alive = trials.assign(ok=trials["state"].eq("ok")).groupby(["seed", "activation"])["ok"]
+    alive = alive.mean().unstack("activation")
+    expected = alive[["GELU", "Swish"]].mean(axis=1) - alive["ReLU"]  # the zero-region group
+    assert claim.test.mean_diff == pytest.approx(expected.mean())
+    assert claim.test.mean_diff < 0  # GELU dead at depth 8 in every seed, Swish vanished
+    assert "at which the gradient stayed alive" in claim.measured
+    assert claim.supports == 1
+
+
 def test_a_run_stored_before_grad_collapsed_reads_the_same(base, tmp_path):
     """`grad_vanished` was the stored name of "collapsed" before 2026-12-07."""
     study = get_study("gradient_flow")
@@ -861,6 +898,11 @@ def test_a_property_with_one_rankable_activation_is_no_ranking(planted):
     line = next(x for x in text.splitlines() if x.startswith("- For no dead units"))
     assert "only ReLU could be ranked by dead units, so there is no ranking" in line
     assert "Sigmoid, cannot die 3" in line
+    # the tutorial report's best-and-worst row and decision guide blamed the seeds (T10)
+    row = next(x for x in text.splitlines() if x.startswith("| dead units |"))
+    assert "no ranking: only ReLU could be ranked" in row and "not separated by" not in row
+    guide = next(x for x in text.splitlines() if x.startswith("| no dead units |"))
+    assert "no recommendation (no ranking: only ReLU could be ranked)" in guide
 
 
 def test_the_claims_table_states_the_floor_its_seeds_allow():
@@ -1364,3 +1406,73 @@ def test_the_files_section_lists_exactly_what_the_run_directory_holds(quick_run)
         p.relative_to(quick_run.path).as_posix() for p in quick_run.path.rglob("*") if p.is_file()
     }
     assert listed_files(quick_run.report_path.read_text()) == held
+
+
+def test_never_avoid_what_the_recommended_are_not_separated_from():
+    """Audit of the tutorial report (T3): "For fit: LeakyReLU, ReLU, GELU, ELU; avoid
+    Sigmoid, Linear" while GELU against Sigmoid had Nemenyi p = 0.21: the groups are drawn
+    against the single first and last, so a worst-group member can sit within the critical
+    difference of a recommended one."""
+    from actlab.report.verdicts import verdict_table
+
+    n = 8
+    # per seed: A < B < C < D < E (lower is better), except that D and C swap in 3 seeds
+    table = {
+        "A": [1.0] * n,
+        "B": [2.0] * n,
+        "C": [3.0] * 5 + [4.0] * 3,
+        "D": [4.0] * 5 + [3.0] * 3,
+        "E": [5.0] * n,
+    }
+    specs = {"fit": PropertySpec("fit", "log10 MSE", "lower", situation="a fit")}
+    v = verdict_table(property_frame(scores_of("fit", table)), specs)
+    rows = v.set_index("activation")
+    cd = rows["critical_difference"].iloc[0]
+    worst = set(v[v["group"] == "worst"]["activation"])
+    best = set(v[v["group"] == "best"]["activation"])
+    assert "E" in worst and "A" in best
+    a = next(x for x in cross.advice(v, specs))
+    for w in a.avoid:  # every one avoided is separated from every one recommended
+        assert all(rows.loc[w, "mean_rank"] - rows.loc[r, "mean_rank"] >= cd for r in a.recommended)
+    close = {w for w, _ in a.unseparated_worst}
+    assert close == {
+        w
+        for w in worst
+        if any(rows.loc[w, "mean_rank"] - rows.loc[r, "mean_rank"] < cd for r in a.recommended)
+    }
+    assert close, "the planted ranks put a worst-group member within the CD of a recommended one"
+    line = cross.recommendations(v, specs, seeds=n)[0]
+    assert "; avoid E;" in line
+    assert "C, D rank in the worst group but are not separated from B, so not to be avoided" in line
+
+
+def test_failing_every_seed_where_others_succeed_is_never_recommended():
+    """Audit of the tutorial report (T5): ELU recommended for fit and extrapolation while it
+    never fitted sin10 in any seed (the others did); one target in five is not "most runs",
+    so the old rule never fired. Planted: B is the best on four targets but not fitted on
+    the fifth in every seed, where A fitted."""
+    from actlab.report.verdicts import verdict_table
+
+    n, rows = 8, []
+    for seed in range(n):
+        for target in ("t1", "t2", "t3", "t4", "t5"):
+            for act, score in (("A", -2.0), ("B", -3.0), ("C", 1.0), ("D", 2.0)):
+                hard = target == "t5" and act in ("B", "C", "D")
+                rows.append(
+                    {
+                        "property": "fit",
+                        "activation": act,
+                        "seed": seed,
+                        "setting": f"target={target}",
+                        "score": -0.5 if hard and act == "B" else score + 0.01 * seed,
+                        "outcome": "not fitted" if hard else "fitted",
+                    }
+                )
+    specs = {"fit": PropertySpec("fit", "log10 MSE", "lower", situation="a fit")}
+    v = verdict_table(property_frame(rows), specs)
+    assert verdict(v, "fit", "B")["failed_where_others_did_not"] == "target=t5"
+    assert verdict(v, "fit", "A")["failed_where_others_did_not"] == ""
+    assert verdict(v, "fit", "B")["group"] == "best"
+    line = cross.recommendations(v, specs, seeds=n)[0]
+    assert line.startswith("For a fit: A ")
+    assert "B (no seed succeeded at target=t5, where others did)" in line

@@ -94,7 +94,13 @@ def test_a_good_run_writes_a_complete_run_directory(good_run):
     assert result.exception is None
     assert f"run directory: {out}" in result.stdout
     assert f"report:        {out / 'report.md'}" in result.stdout
-    assert result.stderr == ""
+    # stderr is no terminal here: plain progress lines, and nothing else.
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"actlab: run directory {out}; 12 trials to run", lines
+    assert all(line.startswith("actlab: ") for line in lines), lines
+    assert any(line.endswith("; writing the report") for line in lines), lines
+    assert lines[-1].startswith("actlab: finished in "), lines
+    assert not any("error" in line or "Traceback" in line for line in lines), lines
     for name in ("manifest.json", "results.csv", "progress.jsonl", "report.md"):
         assert (out / name).is_file(), name
     png = out / "figures" / "gradient_flow.png"
@@ -226,6 +232,19 @@ CASES = {
     "expression-hostile": Case(run_args("--activations", HOSTILE), ("__import__",)),
     "study-unknown": Case(run_args("--studies", "nosuch"), ("nosuch", "gradient_flow")),
     "preset-unknown": Case(run_args("--preset", "nosuch"), ("nosuch", "quick", "tutorial")),
+    # a near miss names the nearest, and still lists them all
+    "activation-misspelt": Case(
+        run_args("--activations", "relu,gleu"),
+        ("unknown activation 'gleu'; did you mean GELU? (available: Linear, ", "Swish"),
+    ),
+    "study-misspelt": Case(
+        run_args("--studies", "sparsty"),
+        ("unknown study 'sparsty'; did you mean sparsity? (available: gradient_flow, ",),
+    ),
+    "preset-misspelt": Case(
+        run_args("--preset", "tutoral"),
+        ("unknown preset 'tutoral'; did you mean tutorial? (available: ", "quick"),
+    ),
     "seeds-zero": Case(run_args("--seeds", "0"), ("seeds", "0")),
     "seeds-negative": Case(run_args("--seeds", "-1"), ("seeds", "-1")),
     "config-depths-zero": Case(bad_config(tiny_toml(depths="[0]")), ("depths", "0", "bad.toml")),
@@ -264,6 +283,21 @@ CASES = {
         config_path(make_unreadable, "unreadable.toml"), ("unreadable.toml",)
     ),
     "config-unknown-key": Case(bad_config(tiny_toml(top='colour = "red"')), ("colour",)),
+    "config-two-unknown-keys": Case(
+        bad_config(tiny_toml(top='colour = "red"', extra="widht = 8")),
+        (
+            "config file 'bad.toml': unknown settings colour, "
+            "[gradient_flow] widht (did you mean width?); remove or rename them",
+        ),
+    ),
+    "config-invalid-toml-line": Case(
+        config_path(lambda p: p.write_text(tiny_toml(top="seeds = = 3")), "broken.toml"),
+        ("config file 'broken.toml' is not valid TOML at line 4, column", "'seeds = = 3'"),
+    ),
+    "config-value-in-plain-words": Case(
+        bad_config(tiny_toml(width="0")),
+        ("config file 'bad.toml': [gradient_flow] width: must be at least 1 (got 0)",),
+    ),
     "config-unknown-study-table": Case(
         bad_config(tiny_toml() + "\n[nosuch]\ndepth = 3\n"), ("nosuch",)
     ),
@@ -277,7 +311,10 @@ CASES = {
     "resume-manifest-not-an-object": Case(
         resume_with_manifest("null"), ("existing", "manifest.json")
     ),
-    "resume-different-config": Case(resume_different_config, ("existing", "different config")),
+    "resume-different-config": Case(
+        resume_different_config,
+        ("existing", "different config", "(seeds: 2 in the run, 3 here)", "start a new run"),
+    ),
     "report-not-a-run": Case(report_not_a_run, ("notarun",)),
     # wrong types, in the config file and on the command line
     "config-seeds-wrong-type": Case(

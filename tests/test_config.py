@@ -138,3 +138,129 @@ def test_default_seeds_are_the_fewest_a_paired_test_can_separate_with():
     assert paired_comparison([1.0] * n, [0.0] * n).significant
     assert not paired_comparison([1.0] * (n - 1), [0.0] * (n - 1)).significant
     assert load_config("tutorial").seeds == DEFAULT_SEEDS
+
+
+# -- messages: every unknown key at once, TOML positions, plain words ------------------------
+
+
+def test_every_unknown_key_is_named_at_once_with_its_table_and_the_nearest_setting():
+    raw = {
+        "activations": ["relu"],
+        "studies": ["stability"],
+        "colour": "red",
+        "stability": {"lr_stepz": 3, "lrs": [0.1], "bogus": 1},
+    }
+    with pytest.raises(UserError) as err:
+        build_config(raw, source="config file 'c.toml'")
+    assert str(err.value) == (
+        "config file 'c.toml': unknown settings colour, [stability] lr_stepz "
+        "(did you mean lr_steps?), [stability] bogus; remove or rename them "
+        "(the presets in 'actlab list presets' show every setting)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('seeds = 2\nactivations = ["relu"]\nstudies = = 3\n', "at line 3, column 11"),
+        ("seeds = 2\n[gradient_flow]\ndepths = [2,\n", "at the end of the file (line 3)"),
+    ],
+)
+def test_a_toml_syntax_error_names_the_file_and_the_line(tmp_path, text, where):
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_config(config_file=path)
+    message = str(err.value)
+    assert message.startswith(f"config file '{path}' is not valid TOML {where}: "), message
+    assert "\n" not in message
+    last = text.splitlines()[-1].strip()
+    assert message.endswith(f"(the line reads '{last}')"), message
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"seeds": 0}, "seeds: must be at least 1 (got 0)"),
+        ({"seeds": 5000}, "seeds: must be at most 1000 (got 5000)"),
+        ({"seeds": "three"}, "seeds: must be a whole number (got 'three')"),
+        ({"exact": "maybe"}, "exact: must be true or false (got 'maybe')"),
+        ({"device": "tpu"}, "device: must be 'cpu' or 'cuda' (got 'tpu')"),
+        ({"activations": []}, "activations: must have at least 1 item (got [])"),
+        ({"activations": "relu"}, "activations: must be a valid list, in [brackets] (got 'relu')"),
+        (
+            {"gradient_flow": {"width": 8.5}},
+            "[gradient_flow] width: must be a whole number (got 8.5)",
+        ),
+        (
+            {"gradient_flow": {"sigma_b": "x"}},
+            "[gradient_flow] sigma_b: must be a number (got 'x')",
+        ),
+        (
+            {"studies": ["sparsity"], "sparsity": {"lr": -0.1}},
+            "[sparsity] lr: must be positive (got -0.1)",
+        ),
+        (
+            {"studies": ["stability"], "stability": {"lrs": [0.1, -1]}},
+            "[stability] lrs: learning rates must be positive (got -1.0)",
+        ),
+        (
+            {"seeds": 0, "workers": 0},
+            "seeds: must be at least 1 (got 0); workers: must be at least 1 (got 0)",
+        ),
+    ],
+)
+def test_validation_errors_read_as_plain_sentences_naming_the_setting(raw, message):
+    base = {"activations": ["relu"], "studies": ["gradient_flow"]}
+    with pytest.raises(UserError) as err:
+        build_config({**base, **raw}, source="config file 'c.toml'")
+    assert str(err.value) == f"config file 'c.toml': {message}"
+    assert "Input should" not in str(err.value)
+
+
+def test_config_differences_name_each_changed_setting():
+    from actlab.config import config_differences
+
+    base = {"activations": ["relu"], "studies": ["gradient_flow"], "gradient_flow": {"width": 8}}
+    before = build_config({**base, "seeds": 3}).hashed_dict()
+    after = build_config({**base, "seeds": 5, "gradient_flow": {"width": 16}}).hashed_dict()
+    assert config_differences(before, after) == [
+        "seeds: 3 in the run, 5 here",
+        "[gradient_flow] width: 8 in the run, 16 here",
+    ]
+    assert config_differences(before, before) == []
+
+
+@pytest.mark.parametrize(
+    "kind, name, near",
+    [
+        ("activation", "gleu", "GELU"),
+        ("activation", "SIGMOD", "Sigmoid"),
+        ("activation", "swsh", "Swish"),
+        ("study", "Sparsty", "sparsity"),
+        ("study", "gradient-flw", "gradient_flow"),
+        ("preset", "TUTORAL", "tutorial"),
+    ],
+)
+def test_an_unknown_name_suggests_the_nearest_ignoring_case(kind, name, near):
+    from actlab.activations import available, get_activation
+    from actlab.config import preset_path
+    from actlab.studies import get_study
+
+    lookup = {"activation": get_activation, "study": get_study, "preset": preset_path}[kind]
+    with pytest.raises(UserError) as err:
+        lookup(name)
+    message = str(err.value)
+    assert message.startswith(f"unknown {kind} '{name}'; did you mean {near}? (available: ")
+    if kind == "activation":
+        assert ", ".join(available()) in message and "expression in x" in message
+
+
+def test_a_name_near_nothing_gets_the_list_without_a_guess():
+    from actlab.activations import available, get_activation
+
+    with pytest.raises(UserError) as err:
+        get_activation("nosuchact")
+    assert str(err.value).startswith(
+        f"unknown activation 'nosuchact'; available: {', '.join(available())}; or give"
+    )

@@ -358,3 +358,102 @@ def test_speed_times_a_learnable_activation_with_its_parameter_gradients():
     ]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     assert timed_function(get_activation("Swish"), x) is get_activation("Swish").fn
+
+
+# -- the audit of the learned-versus-frozen section (report/learnable.py; planted scores) ----
+
+
+def planted_parts(accuracies: dict[str, list[float]]):
+    """Two study parts of hand-made scores: MNIST-1D mlp accuracy per activation and seed,
+    and dead units, which only PReLU can have (the Swishes "cannot die")."""
+    import math
+    from types import SimpleNamespace
+
+    from actlab.studies import get_study
+    from actlab.studies.base import property_frame
+
+    mnist = [
+        {"property": "MNIST-1D accuracy (mlp)", "activation": a, "seed": s, "score": v}
+        for a, values in accuracies.items()
+        for s, v in enumerate(values)
+    ]
+    dead = [
+        {"property": "dead units", "activation": a, "seed": s,
+         "score": 0.01 if a == "PReLU" else math.nan,
+         "outcome": "" if a == "PReLU" else "cannot die"}
+        for a, values in accuracies.items()
+        for s in range(len(values))
+    ]  # fmt: skip
+    parts = {}
+    for name, rows in (("mnist1d", mnist), ("sparsity", dead)):
+        study = get_study(name)
+        parts[name] = SimpleNamespace(
+            specs={s.name: s for s in study.property_specs}, scores=property_frame(rows)
+        )
+    return parts
+
+
+def test_learned_versus_frozen_says_first_when_its_seeds_cannot_separate_and_why_no_score():
+    """Audit L3: "learned Swish-beta and frozen Swish are not separated by 3 seeds (...
+    p = 0.25, Holm-adjusted over the 9 ... p = 1)" although Swish-beta won 3 of 3 seeds and
+    no result could reach p < 0.05; and "dead units: ... cannot be tested (0 seeds)" with 3
+    seeds of which neither activation has a score."""
+    from actlab.activations import resolve_activations
+    from actlab.report.learnable import comparison_lines, comparisons, untwinned
+
+    _, table = resolve_activations(["Swish", "Swish-beta", "PReLU"])
+    parts = planted_parts(
+        {
+            "Swish-beta": [0.664, 0.670, 0.665],
+            "Swish": [0.627, 0.639, 0.645],
+            "PReLU": [0.60, 0.61, 0.62],
+        }
+    )
+    pairs = comparisons(table, parts)
+    lines = comparison_lines(pairs, untwinned(table))
+    floor = next(i for i, x in enumerate(lines) if x.startswith("With 3 seeds"))
+    assert lines[floor] == (
+        "With 3 seeds and one comparison, the learned-versus-frozen tests cannot reach "
+        "p < 0.05 whatever the data (the smallest attainable p is 0.25); 6 seeds would be "
+        "needed, so 'not separated' here says nothing about the activations."
+    )
+    result = next(i for i, x in enumerate(lines) if "learned Swish-beta and frozen Swish" in x)
+    assert floor < result and "not separated by 3 seeds" in lines[result]
+    # One tested comparison: no "Holm over the 2" that counts the untestable pair.
+    assert "Holm-adjusted" not in lines[result]
+    assert (
+        "dead units: learned Swish-beta against frozen Swish cannot be tested: neither can "
+        "die (no region of zero slope), so neither has a score in any of the 3 seeds."
+    ) in lines
+    assert not any("(0 seeds)" in x for x in lines)
+
+
+def test_a_learnable_activation_without_its_frozen_twin_says_how_to_add_it():
+    """Audit L4: PReLU's frozen twin, max(x, 0.25*x), was not in the run, and nothing said
+    that PReLU went uncompared."""
+    from actlab.activations import resolve_activations
+    from actlab.report.learnable import comparison_lines, frozen_twin, twin_spec, untwinned
+
+    _, table = resolve_activations(["Swish", "Swish-beta", "PReLU", "pl=" + PER_UNIT_PRELU])
+    missing = untwinned(table)
+    assert missing == [
+        ("PReLU", "prelu_fixed=max(x, 0.25*x)"),
+        ("pl", "pl_fixed=max(x, 0.25*x)"),
+    ]
+    lines = comparison_lines([], missing)
+    assert lines[0] == (
+        "PReLU is not compared with a frozen twin: the fixed activation equal to it at its "
+        "initial values is not in this run; add `prelu_fixed=max(x, 0.25*x)` to "
+        "--activations to include it."
+    )
+    # What it says to add is the twin: with it in the run, PReLU has its comparison.
+    _, fuller = resolve_activations(["PReLU", missing[0][1]])
+    assert frozen_twin(fuller["PReLU"], fuller) == "prelu_fixed"
+    assert untwinned(fuller) == []
+    # A built-in twin is named by its name; a family's initial values are written in.
+    _, other = resolve_activations(["Swish-beta", "PAU", "q=x*sigmoid(b*x) + c | b=2.0; c=0.5"])
+    assert twin_spec("Swish-beta", other["Swish-beta"]) == "Swish"
+    spec = twin_spec("q", other["q"])
+    assert spec == "q_fixed=x*sigmoid(2.0*x) + 0.5"
+    _, check = resolve_activations(["q=x*sigmoid(b*x) + c | b=2.0; c=0.5", spec])
+    assert frozen_twin(check["q"], check) == "q_fixed"

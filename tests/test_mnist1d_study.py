@@ -31,7 +31,7 @@ def write_config(path, mnist1d: str, studies='["mnist1d"]', seeds=2) -> str:
     [
         (
             'architectures = ["mlp", "rnn"]',
-            ("mnist1d.architectures", "'mlp', 'cnn' or 'transformer'", "rnn"),
+            ("[mnist1d] architectures", "'mlp', 'cnn' or 'transformer'", "rnn"),
         ),
         (
             "[mnist1d.data]\nnoise = 0.1",
@@ -254,3 +254,153 @@ def test_new_options_leave_old_hashes_alone_and_time_steps_off_drops_step_time(t
         if line.startswith("| ReLU |") and " of 1 |" in line  # the accuracy table's row
     ]
     assert rows and all(row.endswith("| – |") for row in rows)  # no step time: a dash
+
+
+# -- the audit of the MNIST-1D section: conditions in words, the paper's causes, timing and
+# -- the highest mean beside the top by mean rank (planted rows, no training) --------------
+
+
+def test_each_architectures_conditions_are_words_for_that_architecture_only():
+    """Audit L9: the conditions were a config dump ("architectures mlp/cnn/transformer,
+    steps 1500, ..., time steps True") without the optimiser or the initialisation."""
+    from actlab.studies import get_study
+
+    study = get_study("mnist1d")
+    words = study.conditions(study.Config(steps=1500))
+    assert set(words) == {s.name for s in study.property_specs}
+    mlp = words["MNIST-1D accuracy (mlp)"]
+    assert mlp == (
+        "the MNIST-1D repository's residual MLP (40 -> 100 -> 100 -> 10), PyTorch's default "
+        "initialisation, Adam at learning rate 0.01, batches of 100, 1500 steps, "
+        "cross-entropy; test accuracy on the 1000 test sequences of the paper's data set"
+    )
+    for name, text in words.items():
+        arch = name[name.index("(") + 1 : -1]
+        others = {"mlp": "MLP", "cnn": "CNN", "transformer": "transformer"}
+        assert all(noun not in text for a, noun in others.items() if a != arch), text
+        for dump in ("architectures", "time steps", "eval every", "loss limit", "holdout 0"):
+            assert dump not in text
+        assert "Adam" in text and "PyTorch's default initialisation" in text
+    held = study.conditions(study.Config(holdout=500))["MNIST-1D accuracy (cnn)"]
+    assert "accuracy on 500 held-out training sequences" in held and "not the test set" in held
+
+
+def test_the_papers_causes_name_a_different_step_count_first():
+    """Audit L7: the run trained 1500 steps, the paper 6000, yet the causes listed were
+    "code, library versions, hardware"."""
+    from types import SimpleNamespace
+
+    from actlab.studies.mnist1d.config import Config
+    from actlab.studies.mnist1d.report import paper_lines
+
+    cells = pd.DataFrame(
+        [
+            {"architecture": "mlp", "activation": "ReLU", "acc_mean": 0.62, "acc_std": 0.01,
+             "acc_n": 3, "acc_ci_low": 0.60, "acc_ci_high": 0.64, "acc_min": 0.613,
+             "acc_max": 0.634},
+        ]
+    )  # fmt: skip
+    rctx = SimpleNamespace(seeds=3, activations=["ReLU"])
+    short = "\n".join(paper_lines(cells, rctx, Config(architectures=["mlp"], steps=1500)))
+    causes = next(x for x in short.splitlines() if "a pointer to a difference in protocol" in x)
+    assert (
+        "a difference in protocol (first, this run trained 1500 steps, the paper and the "
+        "notebook 6,000; then code, library versions, hardware)"
+    ) in causes
+    full = "\n".join(paper_lines(cells, rctx, Config(architectures=["mlp"])))
+    assert "a difference in protocol (code, library versions, hardware)" in full
+    assert "this run trained" not in full
+
+
+def mnist_rows(accuracies: dict[str, list[float]], times: dict[str, list[float]], arch: str):
+    """The study's summary of stored rows: per activation and seed a test accuracy and the
+    step time of the stack the seed's network was timed in."""
+    from actlab.studies.mnist1d.summary import summarize
+
+    rows = []
+    for act, values in accuracies.items():
+        for seed, acc in enumerate(values):
+            metrics = {
+                "test_accuracy": acc,
+                "best_test_accuracy": acc,
+                "final_loss": 0.1,
+                "diverged": 0.0,
+                "steps_run": 40.0,
+                "step_time": times[act][seed],
+            }
+            rows += [
+                {"study": "mnist1d", "trial": f"mnist1d/{act}/{arch}/seed={seed}",
+                 "activation": act, "seed": seed, "metric": m, "value": v,
+                 "layer": np.nan, "step": np.nan, "architecture": arch}
+                for m, v in metrics.items()
+            ]  # fmt: skip
+    return summarize(pd.DataFrame(rows))
+
+
+def section_findings(accuracies, times, arch="transformer") -> list[str]:
+    from types import SimpleNamespace
+
+    from actlab.studies.mnist1d.config import Config
+    from actlab.studies.mnist1d.report import architecture_lines
+
+    seeds = len(next(iter(accuracies.values())))
+    rctx = SimpleNamespace(seeds=seeds, activations=list(accuracies), config=Config())
+    summary = mnist_rows(accuracies, times, arch)
+    lines = architecture_lines(summary, arch, list(accuracies), rctx)
+    return [x[2:] for x in lines if x.startswith("- ")]
+
+
+# The audit's transformer: Swish-beta has the highest mean, GELU is ahead in 2 of 3 seeds.
+TRANSFORMER = {"ReLU": [0.80, 0.81, 0.80], "GELU": [0.845, 0.85, 0.853],
+               "Swish-beta": [0.844, 0.849, 0.866]}  # fmt: skip
+
+
+def test_timing_is_not_ranked_where_one_activations_stacks_differ_more_than_the_gap():
+    """Audit L8: "fastest ELU (8.98 ms), slowest ReLU (49.79 ms, 5.5x)" from one
+    measurement per stack, while two stacks of one activation differed by 3.1x."""
+    # ReLU 20 ms, GELU's two stacks 9 and 28 ms (3.1x), Swish-beta 10 ms: the gaps between
+    # activations (1.1x at the fast end, 1.4x at the slow end) are smaller than 3.1x.
+    times = {"ReLU": [0.020] * 3, "GELU": [0.028, 0.028, 0.009], "Swish-beta": [0.010] * 3}
+    (timing,) = [x for x in section_findings(TRANSFORMER, times) if "time per training" in x]
+    assert "one measurement per stack" in timing and "descriptive" in timing
+    assert "fastest" not in timing and "slowest" not in timing
+    assert "GELU 28.00 ms (stacks 28.00 ms, 9.00 ms)" in timing
+    assert "Not ranked: two stacks of one activation differ by up to 3.1x (GELU)" in timing
+    # One stack per activation: no spread known, so no ranking either.
+    single = {"ReLU": [0.050] * 3, "GELU": [0.009] * 3, "Swish-beta": [0.010] * 3}
+    (timing,) = [x for x in section_findings(TRANSFORMER, single) if "time per training" in x]
+    assert "fastest" not in timing and "slowest" not in timing
+    assert "each activation was measured on one stack" in timing
+    # Stacks that agree (1.1x) and a gap larger than that: the ends are named, with why.
+    steady = {"ReLU": [0.050, 0.050, 0.045], "GELU": [0.0076] * 3, "Swish-beta": [0.009] * 3}
+    (timing,) = [x for x in section_findings(TRANSFORMER, steady) if "time per training" in x]
+    assert "fastest GELU (1.2x ahead of Swish-beta) and slowest ReLU (5.6x behind Swish-beta)" in (
+        timing
+    )
+    assert "larger than the largest difference between two stacks of one activation, 1.1x" in (
+        timing
+    )
+
+
+def test_the_highest_mean_is_descriptive_and_a_different_top_by_mean_rank_is_named():
+    """Audit L2: "the highest mean test accuracy is Swish-beta's" while the recommendation,
+    by mean rank, named GELU; neither sentence said why both could hold."""
+    times = {a: [0.01] * 3 for a in TRANSFORMER}
+    said = section_findings(TRANSFORMER, times)
+    top = next(x for x in said if "highest mean test accuracy is Swish-beta's (85.3%)" in x)
+    note = said[said.index(top) + 1]
+    assert note.startswith(
+        "transformer: the highest mean (Swish-beta, 85.3%) is descriptive; by mean rank over "
+        "the 3 seeds, the order the best-and-worst table and the recommendations rank by, the "
+        "top is GELU (GELU 1.33; Swish-beta 1.67)."
+    )
+    assert "a mean adds up each seed's margins, a rank keeps only the order" in note
+    # The same activation on top both ways: said once, still descriptive.
+    same = {**TRANSFORMER, "Swish-beta": [0.846, 0.851, 0.866]}
+    said = section_findings(same, times)
+    note = next(x for x in said if "mean rank" in x)
+    assert note == (
+        "transformer: the best mean rank over the 3 seeds, the order the best-and-worst table "
+        "and the recommendations rank by, is also Swish-beta's (Swish-beta 1.00); the highest "
+        "mean by itself is descriptive."
+    )

@@ -282,9 +282,10 @@ def test_run_end_to_end_writes_rows_figures_and_report(tmp_path):
     for stem in ("sparsity", "sparsity_histograms"):
         assert (run.path / "figures" / f"{stem}.png").stat().st_size > 5_000
     report = run.report_path.read_text()
+    # "dead" is zero slope on every input; the output-below-threshold count is named as such
     assert (
-        "| activation | sparsity % | dead % | saturated % | zero slope % at init | "
-        "zero slope % after | learned seeds | diverged seeds | final loss |"
+        "| activation | sparsity % | output ~0 % | saturated % | zero slope % at init | "
+        "zero slope (dead) % after | learned seeds | diverged seeds | final loss |"
     ) in report
     assert "figures/sparsity.png" in report and "figures/sparsity_histograms.png" in report
     # A table number comes from the stored rows: ReLU's mean layer-mean sparsity.
@@ -297,3 +298,219 @@ def test_one_seed_report_says_there_is_no_error_bar(tmp_path):
     report = tiny_run(tmp_path, seeds=1).report_path.read_text()
     assert "no error bar" in report
     assert " [" not in report.split("| final loss |")[1].split("\n\n")[0]  # no intervals
+
+
+# -- the audit's sparsity findings: dead means zero slope, divergence one way, floors first,
+# -- one number format (planted summaries, no training) ---------------------------------------
+
+
+def planted_summary(per_seed: dict[str, list[dict]]):
+    """The study's summary of hand-made stored rows: per activation, one dict of network
+    metrics per seed (NETWORK_METRICS by name, `diverged` 0/1); a diverged seed's
+    measurements are NaN, as the study stores them, and layers 1 and 2 repeat the mean."""
+    from actlab.studies.sparsity import summarize
+    from actlab.studies.sparsity.config import LAYER_METRICS, NETWORK_METRICS
+
+    rows = []
+    for act, seeds in per_seed.items():
+        for seed, values in enumerate(seeds):
+            diverged = values.get("diverged", 0)
+
+            def add(metric, value, layer=math.nan, act=act, seed=seed):
+                rows.append(
+                    {"study": "sparsity", "trial": f"sparsity/{act}/seed={seed}",
+                     "activation": act, "seed": seed, "metric": metric,
+                     "value": float(value), "layer": layer, "step": math.nan}
+                )  # fmt: skip
+
+            for metric in NETWORK_METRICS:
+                value = values.get(metric, 0.0)
+                if diverged and not metric.endswith("_init"):
+                    value = math.nan
+                add(metric, value)
+                if metric in LAYER_METRICS:
+                    add(metric, value, 1.0)
+                    add(metric, value, 2.0)
+            add("diverged", diverged)
+            add("steps_completed", 4 if diverged else 100)
+            add("target_var", 0.5)
+            for state in ("learned", "stuck", "failed"):
+                add(state, 0.0 if diverged else float(state == "learned"))
+    return summarize(pd.DataFrame(rows))
+
+
+AUDIT_ACTS = ["ReLU", "Sigmoid", "Tanh", "ELU"]
+
+
+def audit_summary(seeds: int = 4):
+    """ReLU: 5.3% of units with zero slope; Sigmoid: 4.65% of units with output ~0 but
+    only 0.00013% with zero slope (float rounding); Tanh: the lowest loss over its surviving
+    seeds but diverged in the last two; ELU: a sparsity of 1.76e-5 %."""
+    relu = [
+        {"sparsity": 0.4857, "dead_rate": 0.053, "zero_slope_rate": 0.053,
+         "saturated_rate": 0.053, "zero_slope_rate_init": 0.05 + 0.001 * s,
+         "final_loss": 0.47 + 0.01 * s}
+        for s in range(seeds)
+    ]  # fmt: skip
+    sigmoid = [
+        {"dead_rate": 0.0465, "zero_slope_rate": 1.3e-6, "saturated_rate": 0.047,
+         "final_loss": 0.49}
+        for s in range(seeds)
+    ]  # fmt: skip
+    tanh = [
+        {"saturated_rate": 0.10 + 0.01 * s, "final_loss": 0.40, "diverged": int(s >= seeds - 2)}
+        for s in range(seeds)
+    ]
+    elu = [
+        {"sparsity": 1.76e-7, "saturated_rate": 0.02 + 0.001 * s,
+         "final_loss": 0.46 + 0.003 * (-1) ** s}
+        for s in range(seeds)
+    ]  # fmt: skip
+    return planted_summary({"ReLU": relu, "Sigmoid": sigmoid, "Tanh": tanh, "ELU": elu})
+
+
+def audit_rctx(seeds: int = 4):
+    return ReportContext(seeds, AUDIT_ACTS, Config(), {a: get_activation(a) for a in AUDIT_ACTS})
+
+
+def test_dead_means_zero_slope_everywhere_and_output_near_zero_is_named_for_what_it_is():
+    """Audit T11: "Dead units (zero for every input): ReLU 5.33%, Sigmoid 4.65%": Sigmoid's
+    were units with output below 1e-6, saturated, not units with zero slope."""
+    from actlab.report.figures import activation_colours, pyplot
+    from actlab.studies.sparsity import TITLES, findings, report_markdown
+
+    summary, rctx = audit_summary(), audit_rctx()
+    said = findings(summary, AUDIT_ACTS, rctx.config, rctx.specs)
+    dead = next(s for s in said if s.startswith("Dead units"))
+    assert dead == "Dead units (slope exactly 0 on every input): ReLU 5.30% of units."
+    assert not any("zero for every input" in s for s in said)
+    near = next(s for s in said if s.startswith("Units with output ~0"))
+    assert "Sigmoid 4.65% (zero slope: <0.01%)" in near and "not dead" in near
+    assert "ReLU" not in near  # its output-~0 units are its zero-slope units
+    rounded = next(s for s in said if s.startswith("Sigmoid <0.01% of units had a slope"))
+    assert "not ranked on dead units" in rounded
+    report = report_markdown(summary, rctx, "b.png", "h.png")
+    assert "| output ~0 % |" in report and "| dead % |" not in report
+    # The summary sheet's second panel and the figure's middle panel draw the zero-slope
+    # rate under the title "Dead units (zero slope ...)": Sigmoid's bar is ~0, not 4.65.
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    panels = get_study("sparsity").sheet_panels(summary, rctx, activation_colours(AUDIT_ACTS))
+    panels[1](ax)
+    assert ax.get_title() == TITLES["zero_slope_rate"]
+    assert ax.get_title().startswith("Dead units (zero slope")
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights[AUDIT_ACTS.index("ReLU")] == pytest.approx(5.3)
+    assert heights[AUDIT_ACTS.index("Sigmoid")] == pytest.approx(1.3e-4)
+    plt.close(fig)
+
+
+def test_an_activation_that_diverged_in_a_seed_is_never_the_lowest_loss():
+    """Audit T9a: "Lowest mean final loss (means over the seeds that did not diverge ...):
+    Tanh" although Tanh diverged in 2 of its seeds."""
+    from actlab.studies.sparsity import findings
+
+    summary, rctx = audit_summary(), audit_rctx()
+    said = findings(summary, AUDIT_ACTS, rctx.config, rctx.specs)
+    sentence = next(s for s in said if "final loss" in s)
+    # Tanh's 0.400 over its two surviving seeds is the lowest number, but it comes last
+    assert sentence.startswith(
+        "Lowest mean final loss among the activations that never diverged: ELU (0.460), "
+        "then ReLU (0.485)."
+    )
+    assert "Ranked after every activation that never diverged" in sentence
+    assert "Tanh (0.400 over the surviving seeds, diverged 2 of 4)" in sentence
+    assert sentence.index("ELU (0.460)") < sentence.index("Tanh (0.400")
+    # Every activation with a diverged seed: none is named lowest.
+    every = planted_summary(
+        {
+            "A": [{"final_loss": 0.1}, {"diverged": 1}],
+            "B": [{"diverged": 1}, {"final_loss": 0.2}],
+        }
+    )
+    (loss_sentence,) = [s for s in findings(every, ["A", "B"], Config()) if "final loss" in s]
+    assert loss_sentence.startswith("Every activation diverged in some seed, so none is named")
+    assert "Lowest" not in loss_sentence
+
+
+def test_the_rectifier_claim_keeps_a_diverged_seed_out_of_both_sides_and_says_so():
+    """Audit T8: the group mean silently dropped Tanh's diverged seeds, so the comparison
+    group changed from seed to seed."""
+    from actlab.studies.sparsity import rectifiers_die_most
+
+    summary, rctx = audit_summary(), audit_rctx()
+    claim = rectifiers_die_most(summary, rctx)
+    assert claim.test.n == 2  # seeds 2 and 3 left out of both groups
+    assert (
+        "2 of 4 seeds left out of both groups because Tanh diverged in 2, and a diverged "
+        "network has no units to count"
+    ) in claim.measured
+    # The difference over seeds 0 and 1, with all three other activations in the group.
+    others = {s: (0.047 + (0.10 + 0.01 * s) + (0.02 + 0.001 * s)) / 3 for s in (0, 1)}
+    expected = np.mean([0.053 - others[s] for s in (0, 1)])
+    assert claim.test.mean_diff == pytest.approx(expected)
+    # Nothing diverged: every seed counts and nothing is said about leaving seeds out.
+    calm = audit_summary(seeds=3)
+    calm["trials"]["diverged"] = 0.0
+    calm["trials"]["saturated_rate"] = calm["trials"]["saturated_rate"].fillna(0.1)
+    claim = rectifiers_die_most(calm, audit_rctx(3))
+    assert claim.test.n == 3 and "left out" not in claim.measured
+
+
+def test_tests_at_too_few_seeds_say_so_before_not_separated():
+    """Audits T7 and L5: "Tanh and ELU are not separated by 4 seeds (... p = 0.62)" and
+    "no change separated from seed noise (... over 3 seeds, p = 0.25)" were given as
+    findings, although these tests could not reach p < 0.05 at those seeds."""
+    from actlab.studies.sparsity import findings, training_findings
+
+    summary, rctx = audit_summary(), audit_rctx()
+    sentence = next(s for s in findings(summary, AUDIT_ACTS, rctx.config) if "final loss" in s)
+    floor = (
+        "With 4 seeds and one comparison, the paired test of ELU against ReLU cannot reach "
+        "p < 0.05 whatever the data (the smallest attainable p is 0.12); 6 seeds would be "
+        "needed"
+    )
+    assert floor in sentence
+    assert sentence.index(floor) < sentence.index("ELU and ReLU are not separated by 4 seeds")
+    said = training_findings(summary, AUDIT_ACTS, rctx)
+    reach = next(i for i, s in enumerate(said) if s.startswith("With 4 seeds and one comparison"))
+    assert "at initialisation against after training cannot reach p < 0.05" in said[reach]
+    relu = next(i for i, s in enumerate(said) if s.startswith("ReLU: "))
+    assert reach < relu
+    assert "these seeds cannot separate a change from seed noise" in said[relu]
+    assert "no change separated from seed noise" not in said[relu]
+    # At 8 seeds one comparison can reach p < 0.05 (2 / 2^8): no floor sentence, and ELU's
+    # lower loss in every seed separates it.
+    eight = findings(audit_summary(seeds=8), AUDIT_ACTS, rctx.config)
+    assert not any("cannot reach" in s for s in eight)
+    assert any("ELU is better than Sigmoid (paired sign-flip" in s for s in eight)
+
+
+def test_every_rate_in_a_column_and_a_cell_is_written_one_way():
+    """Audit T14: "48.57 [47.55, 49.59]" beside "0.000176 [1.94e-05, 0.000332]" in one
+    column, and "0.000391" beside "0.00" in the per-layer tables."""
+    import re
+
+    from actlab.studies.sparsity import report_markdown
+    from actlab.studies.sparsity.report import loss, rate
+
+    assert rate(1.76e-6) == "<0.01" and rate(0.0) == "0.00" and rate(0.4857) == "48.57"
+    assert rate(-0.0) == "0.00" and rate(4.9e-5) == "<0.01" and rate(5.1e-5) == "0.01"
+    assert loss(0.46) == "0.460" and loss(2e-5) == "<0.001"
+    report = report_markdown(audit_summary(), audit_rctx(), "b.png", "h.png")
+    table = report[report.index("| activation | sparsity %") : report.index("</details>")]
+    rows = [x for x in table.splitlines() if x.startswith("| ") and not x.startswith("| activ")]
+    assert len(rows) == 4 * 5  # the results table and four per-layer tables
+    percent = re.compile(r"^(<0\.01|\d+\.\d\d)$")
+    seen = 0
+    for row in rows:
+        cells = row.strip("| ").split(" | ")[1:]
+        rates = cells[:5] if len(cells) == 8 else cells  # results table: the five % columns
+        for c in rates:
+            for number in re.findall(r"[^\s\[\],]+", c):
+                if number not in ("–", "diverged"):
+                    assert percent.match(number), (row, number)
+                    seen += 1
+    assert seen == 4 * 5 * 3 + 4 * 4 * 2  # every value and bound; layers 1 and 2 planted
+    assert "e-" not in table and "e+" not in table
+    assert "| ELU | <0.01 [<0.01, <0.01] |" in report

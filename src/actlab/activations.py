@@ -713,9 +713,16 @@ def _from_text(spec: str, name: str | None) -> Activation:
         expression = parse_expression(text)
     except UserError:
         if text.isidentifier():  # meant as a name, so list the names rather than parse
+            from actlab.errors import closest, unknown_name
+
             raise UserError(
-                f"unknown activation '{spec}'; available: {', '.join(available())}; "
-                f"or give an expression in x such as '{_EXAMPLE_EXPRESSION}'"
+                unknown_name(
+                    "activation",
+                    spec,
+                    available(),
+                    near=closest(text, _INDEX, key=normalise_name),
+                    otherwise=f"give an expression in x such as '{_EXAMPLE_EXPRESSION}'",
+                )
             ) from None
         raise
     return custom_activation(name or text, expression, source=text)

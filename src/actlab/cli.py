@@ -13,6 +13,8 @@ from pathlib import Path
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from actlab.progress import Progress
+
 
 class Kind(StrEnum):
     activations = "activations"
@@ -91,6 +93,45 @@ app = typer.Typer(
 )
 
 
+def package_version() -> str:
+    """The installed package's version, or pyproject.toml's in a source checkout that is not
+    installed, or the module's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("actlab")
+    except PackageNotFoundError:
+        pass
+    try:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+    except (OSError, KeyError, TypeError, ValueError):
+        from actlab import __version__
+
+        return __version__
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"actlab {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=show_version,
+        is_eager=True,
+        help="print actlab's version and exit",
+    ),
+) -> None:
+    """actlab: the lab bench for activation functions."""
+
+
 @app.command("list", cls=OneLineUsageErrors)
 def list_cmd(kind: Kind = typer.Argument(..., help="what to list")) -> None:
     """List the available activations, studies or presets."""
@@ -166,7 +207,7 @@ def run_cmd(
     try:
         from actlab.runner import run
 
-        progress = Progress()
+        progress = Progress(report=not no_report)
         with progress:
             result = run(
                 preset,
@@ -175,12 +216,14 @@ def run_cmd(
                 resume=resume,
                 progress=progress.update,
                 report=not no_report,
+                on_start=progress.start,
                 **{k: v for k, v in overrides.items() if v is not None},
             )
     except UserError as e:
         fail(str(e))
     except KeyboardInterrupt as e:
         interrupted(e, resume)
+    progress.finish()
     typer.echo(f"run directory: {result.path}")
     if not no_report:
         typer.echo(f"report:        {result.report_path}")
@@ -207,56 +250,8 @@ def interrupted(error: KeyboardInterrupt, resume: Path | None) -> None:
     raise typer.Exit(130)
 
 
-class Progress:
-    """A rich progress bar on a terminal; silent otherwise (logs stay clean)."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def update(self, done: int, total: int, study: str) -> None:
-        if self.bar is None:
-            return
-        if self.task is None:
-            self.task = self.bar.add_task("trials", total=total)
-        self.bar.update(self.task, completed=done, total=total, description=study)
-
-    def say(self, message: str) -> None:
-        """A stage of long work, one line on stderr (kept in logs); a new bar after it."""
-        if self.bar is not None:
-            self.bar.console.print(message)
-            if self.task is not None:
-                self.bar.remove_task(self.task)
-                self.task = None
-        else:
-            typer.echo(message, err=True)
+# Seconds between progress lines when stderr is not a terminal (a log file, nohup, CI).
+# ACTLAB_PROGRESS_INTERVAL overrides it; 0 writes a line at every stored batch (tests).
 
 
 @app.command("report", cls=OneLineUsageErrors)
@@ -331,12 +326,14 @@ def profile_cmd(
                 activations=[spec, *baselines],
                 focus=focus,
                 progress=progress.update,
+                on_start=progress.start,
                 **{k: v for k, v in overrides.items() if v is not None},
             )
     except UserError as e:
         fail(str(e))
     except KeyboardInterrupt as e:
         interrupted(e, None)
+    progress.finish()
     typer.echo(f"run directory: {result.path}")
     typer.echo(f"report:        {result.report_path}")
 

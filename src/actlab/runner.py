@@ -22,7 +22,7 @@ from typing import Any
 
 from actlab.config import RunConfig, build_config, load_config
 from actlab.errors import UserError
-from actlab.store import CORE_COLUMNS, RunStore, read_manifest, read_results
+from actlab.store import CORE_COLUMNS, RunStore, now, read_manifest, read_results
 
 
 @dataclass
@@ -49,6 +49,20 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run('{self.path}')"
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a run is about to do, told once (execute's `on_start`) after its directory is
+    made or reopened and before its first trial: the command line names the directory and
+    estimates the time left from the planned work."""
+
+    path: Path
+    to_run: int  # trials this call computes
+    stored: int  # trials already stored (a resumed run)
+    resumed: bool
+    # per study: (trials to run, their planned work in Study.trial_cost's units)
+    work: dict[str, tuple[int, float]]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -214,6 +228,80 @@ def check_learnable(studies: list[str], table: dict) -> None:
             )
 
 
+# Seconds the manifest's git commit may take to find; a slow or missing git leaves it out.
+GIT_TIMEOUT = 3.0
+
+
+def git_state(directory: Path | None = None, timeout: float = GIT_TIMEOUT) -> dict[str, Any]:
+    """{'git_commit': HEAD, 'git_dirty': uncommitted changes to tracked files} of the git
+    checkout actlab's code runs from; both None when it is not a checkout's tracked file
+    (an installed wheel), or git is missing, refuses or is slow. Never raises."""
+    import subprocess
+
+    directory = directory or Path(__file__).resolve().parent
+    unknown = {"git_commit": None, "git_dirty": None}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_OPTIONAL_LOCKS="0", LC_ALL="C")  # never take the index lock
+    deadline = time.monotonic() + timeout
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", *args],
+            cwd=directory,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=max(deadline - time.monotonic(), 0.01),
+        )
+
+    try:
+        # This file tracked in that checkout: the code is the checkout's, not a copy
+        # installed somewhere inside another repository.
+        if git("ls-files", "--error-unmatch", "--", Path(__file__).name).returncode != 0:
+            return unknown
+        head = git("rev-parse", "--verify", "HEAD")
+        if head.returncode != 0:
+            return unknown
+        status = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return unknown
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
+
+
+def provenance() -> dict[str, Any]:
+    """What the manifest records of how a run was started: the command line as run
+    (sys.argv), the working directory its relative paths mean, and the code's git commit."""
+    import shlex
+    import sys
+
+    return {"command": shlex.join(sys.argv), "cwd": os.getcwd(), **git_state()}
+
+
+def resume_mismatch(resume: Path, stored: dict[str, Any], config: RunConfig) -> str:
+    """The refusal of a resume with another config, naming the settings that differ."""
+    from actlab.config import NOT_HASHED, config_differences
+
+    try:
+        before = build_config(stored["config"], source=f"run '{resume}'").hashed_dict()
+    except UserError:  # made by another version: compare what it stored
+        raw = stored["config"] if isinstance(stored["config"], dict) else {}
+        before = {k: v for k, v in raw.items() if k not in NOT_HASHED}
+    changed = config_differences(before, config.hashed_dict())
+    if changed:
+        listed = "; ".join(changed[:5])
+        if len(changed) > 5:
+            listed += f"; and {len(changed) - 5} more"
+        what = f"a different config ({listed})"
+    else:
+        what = f"a different config (hash {stored['config_hash']}, this one {config.hash()})"
+    return (
+        f"run '{resume}' was made with {what}; "
+        "resume it without changing settings, or start a new run"
+    )
+
+
 def _test_delay(name: str) -> float:
     """A test-only delay from the environment (see the module docstring); 0 when unset."""
     try:
@@ -250,9 +338,11 @@ def execute(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
     verdicts: bool = True,
+    on_start: Callable[[RunStart], None] | None = None,
 ) -> Run:
     """`progress(done, total, what)` is called as batches are stored (`what`: the study)
     and once more when the report is being written (`what`: "writing the report").
+    `on_start(RunStart)` is called once, before the first trial is computed.
     Without a report, verdicts.csv is still written unless `verdicts` is False (a search's
     rungs: their numbers are read by the search, which states its own verdicts)."""
     from actlab.activations import resolve_activations
@@ -333,19 +423,20 @@ def execute(
     if resume is not None:
         # Compare before opening: opening repairs a torn tail, and a refused resume must
         # leave the directory exactly as it was.
-        stored_hash = read_manifest(resume)["config_hash"]
-        if stored_hash != config.hash():
-            raise UserError(
-                f"run '{resume}' was made with a different config (hash "
-                f"{stored_hash}, this one {config.hash()}); "
-                "resume it without changing settings, or start a new run"
-            )
+        stored_manifest = read_manifest(resume)
+        if stored_manifest["config_hash"] != config.hash():
+            raise UserError(resume_mismatch(resume, stored_manifest, config))
         store = RunStore.open(resume)
+        # Each resume is recorded: the code may have moved on since the run began.
+        store.manifest.setdefault("resumes", []).append({"at": now(), **provenance()})
     else:
         path = out if out is not None else default_run_dir(config)
+        started_by = provenance()
         store = RunStore.create(
             path, config.model_dump(mode="json"), config.hash(), columns_for(config), config.device
         )
+        store.manifest.update(started_by)
+        store.write_manifest()
 
     pool = None
     try:
@@ -362,6 +453,13 @@ def execute(
         batches = shared + alone
         total = sum(len(b.trials) for b in batches)
         finished = 0
+        if on_start is not None:
+            work: dict[str, tuple[int, float]] = {}
+            for b in batches:
+                n, cost = work.get(b.study, (0, 0.0))
+                work[b.study] = (n + len(b.trials), cost + batch_cost(b))
+            stored_trials = len(store.done & all_keys)
+            on_start(RunStart(store.path, total, stored_trials, resume is not None, work))
         delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
         if getattr(executor, "name", None) == "process" and (report or verdicts):
@@ -509,6 +607,7 @@ def run(
     activations: list[Any] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
+    on_start: Callable[[RunStart], None] | None = None,
     **overrides: Any,
 ) -> Run:
     """Run studies and return the Run (its directory and tidy results).
@@ -544,4 +643,5 @@ def run(
         extra_activations=extra,
         progress=progress,
         report=report,
+        on_start=on_start,
     )

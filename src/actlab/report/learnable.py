@@ -253,9 +253,100 @@ def parameter_lines(name, act, rows, networks) -> list[str]:
     return lines
 
 
+def twin_spec(name: str, learnable) -> str | None:
+    """What to add to --activations so that the run holds `learnable`'s frozen twin: a
+    built-in fixed activation equal to it at its initial values ("Swish"), else its
+    expression with the initial values written in ("prelu_fixed=max(x, 0.25*x)"), checked
+    to be the same function; None when neither exists (a parameter that is not a scalar)."""
+    import torch
+
+    from actlab.activations import BUILTINS, parse_activation_arg
+    from actlab.learnable import ExpressionFamily
+
+    fixed = {n: a for n, a in BUILTINS.items() if a.learnable is None}
+    builtin = frozen_twin(learnable, fixed)
+    if builtin is not None:
+        return builtin
+    family = learnable.learnable
+    if not isinstance(family, ExpressionFamily) or any(p.shape for p in family.params):
+        return None
+    values = {p.name: float(p.init[0]) for p in family.params}
+    candidates = []
+    if re.fullmatch(r"where\(x > 0, x, (\w+)\*x\)", family.text) and len(values) == 1:
+        (slope,) = values.values()  # a leaky rectifier: max(x, a*x) for 0 <= a <= 1
+        if 0 <= slope <= 1:
+            candidates.append(f"max(x, {slope!r}*x)")
+    text = family.text
+    for param, value in values.items():
+        written = repr(value) if value >= 0 else f"({value!r})"
+        text = re.sub(rf"\b{re.escape(param)}\b", written, text)
+    candidates.append(text)
+    label = re.sub(r"\W", "_", name).lower() + "_fixed"
+    for expression in candidates:
+        spec = f"{label}={expression}"
+        try:
+            act = parse_activation_arg(spec)
+        except Exception:  # not writable in the expression language: try the next
+            continue
+        with torch.no_grad():
+            if frozen_twin(learnable, {label: act}) == label:
+                return spec
+    return None
+
+
+def untwinned(activations) -> list[tuple[str, str | None]]:
+    """(learnable, what to add to include its twin) for every learnable activation of the
+    run whose frozen twin the run does not hold."""
+    return [
+        (name, twin_spec(name, act))
+        for name, act in activations.items()
+        if act.learnable is not None and frozen_twin(act, activations) is None
+    ]
+
+
+def no_score_reason(at, name: str, twin: str, paired) -> str:
+    """Why a learned-versus-frozen pair cannot be tested, from the property's rows: neither
+    (or one) has a score in any seed, with the outcome that stands in its place ("cannot
+    die", "diverged"), or too few seeds with a score for both."""
+    import numpy as np
+
+    def scored(act: str):
+        own = at[at["activation"] == act]
+        return own, own[np.isfinite(own["score"].astype(float))]
+
+    def outcomes(own) -> list[str]:
+        missing = own[~np.isfinite(own["score"].astype(float))]
+        return sorted({o or "no value" for o in missing["outcome"].fillna("")})
+
+    (own_a, ok_a), (own_b, ok_b) = scored(name), scored(twin)
+    seeds = len(set(own_a["seed"]) | set(own_b["seed"]))
+    if ok_a.empty and ok_b.empty:
+        out_a, out_b = outcomes(own_a), outcomes(own_b)
+        if out_a == out_b == ["cannot die"]:
+            return (
+                "neither can die (no region of zero slope), so neither has a score in any of "
+                f"the {seeds} seeds"
+            )
+        if out_a == out_b and len(out_a) == 1:
+            return f"neither has a score in any of the {seeds} seeds (both: {out_a[0]})"
+        return (
+            f"neither has a score in any of the {seeds} seeds ({name}: {', '.join(out_a)}; "
+            f"{twin}: {', '.join(out_b)})"
+        )
+    for act, own, ok in ((name, own_a, ok_a), (twin, own_b, ok_b)):
+        if ok.empty:
+            seeds_of = own["seed"].nunique()
+            return f"{act} has no score in any of its {seeds_of} seeds ({', '.join(outcomes(own))})"
+    return (
+        f"only {paired.n} seed{'s' if paired.n != 1 else ''} have a score for both, and the "
+        "sign-flip test needs 2"
+    )
+
+
 def comparisons(activations, parts) -> list[tuple]:
-    """(learnable, frozen twin, property, better, Paired) for every pair the run holds and
-    every property both are scored on; Holm over them all."""
+    """(learnable, frozen twin, property, better, Paired, why untested) for every pair the
+    run holds and every property both are scored on; Holm over the tested ones (an
+    untested pair has no p and is no member of the family)."""
     import pandas as pd
 
     from actlab.stats import paired_comparison, with_holm
@@ -289,26 +380,49 @@ def comparisons(activations, parts) -> list[tuple]:
             both = pd.concat([per_seed[name], per_seed[twin]], axis=1, join="inner")
             sign = 1.0 if spec.better == "higher" else -1.0
             paired = paired_comparison(sign * both.iloc[:, 0], sign * both.iloc[:, 1])
-            found.append((name, twin, prop, spec.better, paired))
+            why = "" if paired.tested else no_score_reason(at, name, twin, paired)
+            found.append((name, twin, prop, spec.better, paired, why))
     adjusted = with_holm([f[4] for f in found])
-    return [(*f[:4], p) for f, p in zip(found, adjusted, strict=True)]
+    return [(*f[:4], p, f[5]) for f, p in zip(found, adjusted, strict=True)]
 
 
-def comparison_lines(pairs) -> list[str]:
-    from actlab.stats import test_text
+def comparison_lines(pairs, missing=()) -> list[str]:
+    """The section's findings: a learnable activation without its twin in the run, with
+    what to add to include it; the family's floor when its tests cannot reach p < 0.05 at
+    these seeds, before any result; then each comparison, or why it cannot be made."""
+    from actlab.stats import family_reach, test_text
 
-    if not pairs:
-        return [
-            "No learnable activation has its frozen counterpart in this run (the fixed "
-            "activation equal to it at its initial values, e.g. Swish for Swish-beta, "
-            "`max(x, 0.25*x)` for PReLU), so the value of learning is not measured here; add "
-            "the counterpart to --activations."
-        ]
     lines = []
-    family = f"the {len(pairs)} learned-versus-frozen comparisons"
-    for name, twin, prop, better, p in pairs:
+    for name, spec in missing:
+        how = (
+            f"add `{spec}` to --activations to include it"
+            if spec
+            else "no fixed activation equal to it at its start can be written here, so it "
+            "cannot be included"
+        )
+        lines.append(
+            f"{name} is not compared with a frozen twin: the fixed activation equal to it at "
+            f"its initial values is not in this run; {how}."
+        )
+    if not pairs:
+        if not missing:
+            lines.append(
+                "No property of this run's trained studies scores a learnable activation and "
+                "its frozen twin both, so the value of learning is not measured here."
+            )
+        return lines
+    tested = [p for *_, p, _ in pairs if p.tested]
+    family = f"the {len(tested)} learned-versus-frozen comparisons" if len(tested) > 1 else ""
+    reach = (
+        family_reach(max(p.n for p in tested), len(tested), "the learned-versus-frozen tests")
+        if tested
+        else None
+    )
+    if reach:
+        lines.append(reach)
+    for name, twin, prop, better, p, why in pairs:
         if not p.tested:
-            lines.append(f"{prop}: {name} against frozen {twin} cannot be tested ({p.n} seeds).")
+            lines.append(f"{prop}: learned {name} against frozen {twin} cannot be tested: {why}.")
             continue
         # p.mean_diff is oriented so that positive favours the learned one
         raw = (p.mean_diff if better == "higher" else -p.mean_diff) + 0.0  # no "-0"
@@ -370,7 +484,8 @@ def learnable_section(
                 ]
                 lines += table + [""]
     lines += ["**What the data says.**", ""]
-    lines += [f"- {s}" for s in comparison_lines(comparisons(activations, parts))]
+    found = comparisons(activations, parts)
+    lines += [f"- {s}" for s in comparison_lines(found, untwinned(activations))]
     return {
         "title": title,
         "anchor": anchor(title),

@@ -42,6 +42,13 @@ def seeds_of(v: pd.DataFrame) -> int:
 
 
 def not_separated_words(v: pd.DataFrame) -> str:
+    """Why a property has no best and worst: its ranking separated nothing at these seeds,
+    or there is no ranking at all (one activation or none could be ranked: no number of
+    seeds would separate anything)."""
+    ranked = v[v["mean_rank"].notna()]["activation"].tolist()
+    if len(ranked) < 2:
+        only = f"only {ranked[0]} could be ranked" if ranked else "nothing could be ranked"
+        return f"no ranking: {only}"
     n = seeds_of(v)
     return f"not separated by {n} seed{'s' if n != 1 else ''}"
 
@@ -154,9 +161,10 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         "same random numbers, so the settings of a sweep (learning rates, depths, targets) "
         "are ranked one by one and a seed's ranks averaged over them; Friedman's test then "
         "runs over the seeds, and Nemenyi's test on the mean ranks (1 = best; in brackets) "
-        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run without "
-        "a score ranks last in its setting; where the score is whether a run learned, "
-        "diverged, stuck and failed runs score alike. The best group holds every activation whose mean rank is "
+        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run ranks "
+        "last in its setting in every property (below a stuck or failed one where the "
+        "score is whether a run learned), as in the transfer section. The best group holds "
+        "every activation whose mean rank is "
         "within the critical difference (CD) of the best one and not of the worst, the worst "
         "group likewise; an activation within the CD of both ends is not separated from "
         "either. When Friedman's test finds no difference, nothing is separated. The last "
@@ -242,6 +250,8 @@ class Advice:
     fails_elsewhere: list[tuple[str, str]] = field(default_factory=list)
     # within the CD of the top but also of the worst: not separated from the top either
     also_top: list[str] = field(default_factory=list)
+    # worst-group members not separated from some recommended activation: (name, those)
+    unseparated_worst: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def untested_or_flat(self) -> bool:
@@ -262,8 +272,9 @@ def failure_share(outcomes: str) -> tuple[int, int]:
 
 def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | None:
     """Why `activation` must not be recommended for spec's situation: it failed most of its
-    runs of the property itself (stuck, failed, diverged, vanished), or sits in the worst
-    group of a property the situation rests on, or failed most of its runs there."""
+    runs of the property itself (stuck, failed, diverged, vanished, ...), or every seed
+    of a setting where another activation did not, or sits in the worst group of a
+    property the situation rests on, or failed there in those ways."""
     for prop in (spec.name, *spec.rests_on):
         v = verdicts[(verdicts["property"] == prop) & (verdicts["activation"] == activation)]
         if v.empty:
@@ -273,9 +284,26 @@ def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | No
             return f"worst group of {prop}"
         failed, total = failure_share(row["outcomes"])
         if total and 2 * failed > total:
-            whose = "its own runs" if prop == spec.name else f"runs of {prop}"
-            return f"failed {failed} of {total} {whose}"
+            whose = "of its own runs" if prop == spec.name else f"runs of {prop}"
+            return f"{failed} of {total} {whose} ended {failure_states(row['outcomes'])}"
+        alone = row.get("failed_where_others_did_not", "")
+        if isinstance(alone, str) and alone:
+            where = f" of {prop}" if prop != spec.name else ""
+            return f"no seed succeeded at {alone}{where}, where others did"
     return None
+
+
+def failure_states(outcomes: str) -> str:
+    """The failure states of a verdict row's outcome counts, in words: "stuck" or
+    "stuck (12) or diverged (6)" (each study's own word, never a generic "failed")."""
+    states = []
+    for part in str(outcomes or "").split(", "):
+        state, _, count = part.rpartition(" ")
+        if state in FAILURES:
+            states.append((state, count))
+    if len(states) == 1:
+        return states[0][0]
+    return " or ".join(f"{state} ({count})" for state, count in states)
 
 
 def advice(verdicts: pd.DataFrame, specs: dict[str, Any]) -> list[Advice]:
@@ -306,20 +334,45 @@ def advice(verdicts: pd.DataFrame, specs: dict[str, Any]) -> list[Advice]:
             for a in group(v, "not separated")
             if separated(v) and rows.loc[a, "nemenyi_p_vs_best"] >= SIGNIFICANCE
         ]
+        avoid, unseparated = split_avoid(v, group(v, "worst"), ok)
         out.append(
             Advice(
                 spec.situation,
                 prop,
                 ok,
                 failed,
-                group(v, "worst"),
+                avoid,
                 regime,
                 v,
                 elsewhere,
                 also,
+                unseparated,
             )
         )
     return out
+
+
+def split_avoid(
+    v: pd.DataFrame, worst: list[str], recommended: list[str]
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The worst group's members to avoid: those separated (Nemenyi: a mean-rank gap of at
+    least the critical difference) from every recommended activation. The groups are
+    drawn against the single first and last activations, so a member of the worst group
+    can sit within the critical difference of a recommended one; "recommend A, avoid B"
+    would then claim a difference the test did not find. Such members are returned apart,
+    each with the recommended activations it is not separated from."""
+    if not recommended:
+        return worst, []
+    rank = v.set_index("activation")["mean_rank"]
+    cd = float(v["critical_difference"].iloc[0])
+    avoid, unseparated = [], []
+    for w in worst:
+        close = [r for r in recommended if rank[w] - rank[r] < cd]
+        if close:
+            unseparated.append((w, close))
+        else:
+            avoid.append(w)
+    return avoid, unseparated
 
 
 def top_words(a: Advice) -> str:
@@ -399,6 +452,16 @@ def recommendation_sentence(a: Advice) -> str:
     if a.avoid:
         text += f"; avoid {names(a.avoid)}"
         text += rank_not_mean_words(v, a.avoid)
+    if a.unseparated_worst:
+        by_close: dict[tuple[str, ...], list[str]] = {}
+        for w, close in a.unseparated_worst:
+            by_close.setdefault(tuple(close), []).append(w)
+        text += "; " + "; ".join(
+            f"{names(ws)} {'ranks' if len(ws) == 1 else 'rank'} in the worst group but "
+            f"{'is' if len(ws) == 1 else 'are'} not separated from {names(close)}, so not "
+            "to be avoided on this evidence"
+            for close, ws in by_close.items()
+        )
     return text + f" (by {a.property}: {short_test(v)}). Holds for{under or ' this protocol'}."
 
 

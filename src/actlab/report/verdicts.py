@@ -7,8 +7,8 @@ When a property spans a sweep (learning rates, depths, targets, data sets), the
 settings of one seed share its initial weights and data, so they are not independent
 blocks: each setting's scores are ranked, and a seed's ranks are averaged over its
 settings before the seeds are ranked. A diverged trial is the worst outcome wherever it
-occurs (its score, if missing, becomes the worst possible one); it is counted in
-`outcomes`, never dropped. The groups follow from the mean ranks and one critical
+occurs (ranked with the worst possible score, whatever it stored; a missing score becomes
+that in the means too); it is counted in `outcomes`, never dropped. The groups follow from the mean ranks and one critical
 difference, so they are contiguous in rank order: an activation ranked above a member of
 the best group is in the best group too.
 
@@ -68,6 +68,7 @@ VERDICT_COLUMNS = (
     "regime_runs",
     "conditions",  # what the verdict holds under: initialisation, optimiser, steps, ...
     "all_failed",  # settings at which every activation failed in every seed ("" for none)
+    "failed_where_others_did_not",  # settings it failed in every seed, some other not
 )
 
 GROUPS = ("best", "middle", "worst", "not separated", "not ranked")
@@ -125,9 +126,21 @@ def rankable(wide: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
 
 
 def diverged_is_worst(df: pd.DataFrame, higher: bool) -> pd.DataFrame:
-    """A diverged trial without a score gets the worst possible one (-inf or +inf), so it
-    ranks last in its block instead of leaving the ranking."""
-    gone = df["outcome"].eq("diverged") & df["score"].isna()
+    """A diverged trial gets the worst possible score (-inf or +inf), whatever it stored,
+    so it ranks last in its block (ties among the diverged shared) in every property: below
+    a stuck run where the score is whether a run learned (both 0), never out of the
+    ranking where it has no score. The transfer section ranks the same way."""
+    return with_worst(df, df["outcome"].eq("diverged"), higher)
+
+
+def unscored_diverged_is_worst(df: pd.DataFrame, higher: bool) -> pd.DataFrame:
+    """For the means: a diverged trial without a score gets the worst one (so a mean over
+    seeds says the activation diverged); one with a score keeps it (a share learned of 0
+    stays 0, not -inf)."""
+    return with_worst(df, df["outcome"].eq("diverged") & df["score"].isna(), higher)
+
+
+def with_worst(df: pd.DataFrame, gone: pd.Series, higher: bool) -> pd.DataFrame:
     if not gone.any():
         return df
     df = df.copy()
@@ -147,10 +160,11 @@ def seed_ranks(complete: pd.DataFrame, higher: bool) -> pd.DataFrame:
 
 def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict[str, Any]]:
     higher = spec.better == "higher"
-    df = diverged_is_worst(df, higher)
+    ranked_scores = diverged_is_worst(df, higher)
+    df = unscored_diverged_is_worst(df, higher)
     activations = list(dict.fromkeys(df["activation"]))
     settings = list(dict.fromkeys(df["setting"]))
-    wide = df.pivot_table(
+    wide = ranked_scores.pivot_table(
         index=["seed", "setting"], columns="activation", values="score", dropna=False
     ).reindex(columns=activations)
     names, complete = rankable(wide)
@@ -163,6 +177,7 @@ def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict
     n_settings = max(len(settings), 1)
     smallest = test.smallest_nemenyi_p()
     all_failed = ", ".join(everyone_failed(df))
+    alone = failed_where_others_did_not(df)
     rows = []
     by_activation = dict(tuple(df.groupby("activation", sort=False)))
     for act in activations:
@@ -205,9 +220,27 @@ def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict
                 "regime_runs": len(regime),
                 "conditions": conditions,
                 "all_failed": all_failed,
+                "failed_where_others_did_not": ", ".join(alone.get(act, [])),
             }
         )
     return rows
+
+
+def failed_where_others_did_not(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Per activation, the settings at which it failed in every seed while another
+    activation succeeded in most of its seeds there: a setting the activation cannot
+    handle and others can (ELU never fitting sin10, GELU collapsed at depth 50), which an
+    average over the settings hides."""
+    failed = df.assign(_failed=df["outcome"].isin(FAILURES))
+    share = failed.groupby(["setting", "activation"], sort=False)["_failed"].mean()
+    out: dict[str, list[str]] = {}
+    for setting, g in share.groupby(level="setting", sort=False):
+        g = g.droplevel("setting")
+        if not (g < 0.5).any():
+            continue
+        for act in g[g == 1.0].index:
+            out.setdefault(act, []).append(str(setting))
+    return out
 
 
 def everyone_failed(df: pd.DataFrame) -> list[str]:

@@ -31,5 +31,8 @@ def available() -> list[str]:
 def get_study(name: str):
     key = name.strip().lower().replace("-", "_")
     if key not in STUDY_MODULES:
-        raise UserError(f"unknown study '{name}'; available: {', '.join(available())}")
+        from actlab.errors import closest, unknown_name
+
+        near = closest(key, available())
+        raise UserError(unknown_name("study", name, available(), near=near))
     return importlib.import_module(STUDY_MODULES[key]).STUDY

@@ -140,6 +140,7 @@ FAILURES = (
     "exploded",
     "collapsed",
     "faint",
+    "not fitted",
 )
 
 

@@ -169,3 +169,29 @@ def top_sentence(
     if below:
         text += f"; below it: {', '.join(below)}"
     return text + "."
+
+
+def mean_ranks(table, column: str, names: list[str]) -> dict[str, float]:
+    """Mean rank over seeds of `names` on `column` (higher is better) of a per-trial table
+    (columns activation, seed, column, and diverged where runs can diverge): rank 1 is the
+    best in each seed, ties share their mean rank, a diverged run ranks below every other
+    (the ranking the best-and-worst table uses). Only seeds where every activation has a
+    run count; {} when there is none."""
+    import numpy as np
+
+    from actlab.stats import block_ranks
+
+    own = table[table["activation"].isin(names)]
+    if own.empty:
+        return {}
+    score = own[column].astype(float)
+    if "diverged" in own:
+        score = score.where(own["diverged"] != 1, -np.inf)
+    wide = own.assign(_score=score).pivot_table(
+        index="seed", columns="activation", values="_score", dropna=False
+    )
+    wide = wide.reindex(columns=names).dropna()
+    if wide.empty:
+        return {}
+    ranks = block_ranks(wide.to_numpy(dtype=float), higher_is_better=True)
+    return {a: float(r) for a, r in zip(names, ranks.mean(axis=0), strict=True)}

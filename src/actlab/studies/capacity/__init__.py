@@ -243,7 +243,9 @@ class Capacity(Study):
 
     def properties(self, summary, rctx: ReportContext):
         """Per seed and target: log10 of the test (extrapolation) MSE, an exact zero floored
-        and flagged; a diverged run scores +inf, below every run that fitted anything."""
+        and flagged; a diverged run scores +inf, below every run that fitted anything. The
+        outcome is "diverged", "not fitted" (its training MSE stayed above the learned
+        line: a failure, studies.base.FAILURES), "fitted", or "" (stored before `fitted`)."""
         rows = []
         for spec, metric in zip(self.property_specs, ("test_mse", "extrap_mse"), strict=True):
             for r in summary["trials"].itertuples():
@@ -255,7 +257,7 @@ class Capacity(Study):
                         "seed": int(r.seed),
                         "setting": f"target={r.target}",
                         "score": math.inf if diverged else getattr(r, f"log10_{metric}"),
-                        "outcome": "diverged" if diverged else "",
+                        "outcome": fit_outcome(diverged, r.fitted),
                         "floored": getattr(r, metric) == 0,
                     }
                 )
@@ -282,6 +284,14 @@ class Capacity(Study):
             )
 
         return [heatmap]
+
+
+def fit_outcome(diverged: bool, fitted: float) -> str:
+    if diverged:
+        return "diverged"
+    if fitted == 1:
+        return "fitted"
+    return "not fitted" if fitted == 0 else ""
 
 
 STUDY = Capacity()

@@ -146,10 +146,12 @@ def report_markdown(
 def findings(summary, activations, targets, seeds: int, cfg: Config | None = None) -> list[str]:
     """Sentences computed from the results; nothing here is written in advance. Each
     target's best-vs-runner-up comparison is one test of a family (the targets), adjusted
-    by Holm's method. A diverged run is the worst outcome: an activation with diverged seeds
-    on a target ranks below every one without, and a mean over the seeds that survived
-    says so. A run still improving when its budget ran out is never called unable to fit."""
-    from actlab.stats import paired_by_seed, versus_runner_up, with_holm
+    by Holm's method; when that family cannot reach p < 0.05 at these seeds, a sentence
+    says so before the targets' results. A diverged run is the worst outcome: an activation
+    with diverged seeds on a target ranks below every one without, and a mean over the
+    seeds that survived says so. A run still improving when its budget ran out is never
+    called unable to fit."""
+    from actlab.stats import family_reach, paired_by_seed, versus_runner_up, with_holm
 
     cells, wide = summary["cells"], summary["trials"]
     cells = cells[cells["activation"].isin(activations)]
@@ -188,6 +190,20 @@ def findings(summary, activations, targets, seeds: int, cfg: Config | None = Non
         pending, with_holm([p[-1] for p in pending]), strict=True
     ):
         out[i] = f"{sentence}: {versus_runner_up(best, runner, c, family=family)}."
+    # Said before the per-target results: a family that cannot reach p < 0.05 at these seeds,
+    # where "not separated" would otherwise read as a finding.
+    tested = [p[-1] for p in pending if p[-1].tested]
+    reach = (
+        family_reach(
+            max(c.n for c in tested),
+            len(tested),
+            "the per-target tests of the lowest MSE against the runner-up",
+        )
+        if tested
+        else None
+    )
+    if reach:
+        out.insert(0, reach)
 
     out += training_findings(cells, activations, targets, cfg)
 

@@ -214,7 +214,9 @@ class GradientFlow(Study):
     def properties(self, summary, rctx: ReportContext):
         """Per seed and depth: |log10 decay| across the hidden layers (0 = the gradient
         keeps its size; an exact zero layer floored and flagged). Outcome "vanished" or
-        "exploded" past the decay limit, else "ok"; a depth without two hidden layers of
+        "exploded" past the decay limit, "collapsed" or "faint" (scored +inf, the worst:
+        a gradient too small to matter has not kept its size, however flat), else "ok";
+        a depth without two hidden layers of
         the same shape has no score. The main init scores "gradient flow", the critical one
         (when listed beside it) "gradient flow at the edge of chaos", where an activation
         without an edge has no score and the outcome "no edge of chaos"."""
@@ -228,7 +230,7 @@ class GradientFlow(Study):
                 "activation": r.activation,
                 "seed": int(r.seed),
                 "setting": f"depth={int(r.depth)}",
-                "score": abs(r.log10_decay),
+                "score": math.inf if r.state in ("collapsed", "faint") else abs(r.log10_decay),
                 "outcome": r.state,
                 "floored": bool(r.grad_min == 0),
             }

@@ -7,9 +7,11 @@ from actlab.studies.base import ReportContext
 
 def smooth_relus_keep_gradient(summary, rctx: ReportContext):
     """ "Smooth ReLU variants keep gradients alive at least as well as ReLU", tested: per
-    seed, the smooth rectifiers' change of gradient across the hidden layers (|log10
-    decay|, mean over them and the sweep's depths) minus that of the rectifiers with a zero
-    region; a negative difference supports the claim. None when either group is absent."""
+    seed, the share of the sweep's depths at which the gradient stayed alive (neither
+    vanished, exploded, collapsed nor faint: state "ok"), mean over the smooth rectifiers
+    minus the mean over the rectifiers with a zero region; a positive difference supports
+    the claim. A flat profile of 1e-17 has a small decay but is not alive, so the decay
+    alone cannot carry this claim. None when either group is absent."""
     from actlab.activations import has_zero_region, is_smooth_rectifier
     from actlab.stats import paired_comparison
     from actlab.studies.base import Claim
@@ -23,18 +25,20 @@ def smooth_relus_keep_gradient(summary, rctx: ReportContext):
         return None
     if "init" in trials:
         trials = trials[trials["init"] == rctx.config.main_init]
-    trials = trials.assign(change=trials["log10_decay"].abs())
-    per = trials.groupby(["seed", "activation"])["change"].mean().unstack("activation")
+    trials = trials[trials["log10_decay"].notna()]
+    trials = trials.assign(alive=(trials["state"] == "ok").astype(float))
+    per = trials.groupby(["seed", "activation"])["alive"].mean().unstack("activation")
     diff = paired_comparison(
         per.reindex(columns=smooth).mean(axis=1), per.reindex(columns=kinked).mean(axis=1)
     )
-    depths = sorted(trials[trials["log10_decay"].notna()]["depth"].unique())
+    depths = sorted(trials["depth"].unique())
     return Claim(
         "Smooth ReLU variants keep gradients alive at least as well as ReLU.",
-        f"decades of gradient change across the hidden layers (|log10 decay|, mean over "
-        f"depths {', '.join(str(d) for d in depths)}): {', '.join(smooth)} minus "
-        f"{', '.join(kinked)}; below 0 supports",
+        f"share of depths ({', '.join(str(d) for d in depths)}) at which the gradient stayed "
+        "alive (within 1000x across the hidden layers, and neither collapsed below 1e-8 nor "
+        f"faint beside the field): {', '.join(smooth)} minus {', '.join(kinked)}; "
+        "above 0 supports",
         diff,
-        supports=-1,
+        supports=1,
         conditions=GradientFlow().conditions(rctx.config)["gradient flow"],
     )

@@ -51,6 +51,44 @@ def data_columns(config: Config) -> dict[str, Any]:
 ARCH_NOUNS = {"mlp": "a residual MLP", "cnn": "a CNN", "transformer": "a transformer"}
 
 
+def architecture_words(config: Config, arch: str) -> str:
+    """One architecture as the conditions name it."""
+    length = config.data_arguments()["final_seq_length"]
+    return {
+        "mlp": f"the MNIST-1D repository's residual MLP ({length} -> 100 -> 100 -> 10)",
+        "cnn": "the MNIST-1D repository's CNN (three Conv1d layers of 25 channels, then a "
+        "linear layer)",
+        "transformer": f"a small pre-norm transformer encoder (tokens of {config.patch} "
+        "samples, width 32, 2 heads, 2 layers)",
+    }[arch]
+
+
+def condition_words(config: Config, arch: str) -> str:
+    """'the MNIST-1D repository's residual MLP (40 -> 100 -> 100 -> 10), PyTorch's default
+    initialisation, Adam at learning rate 0.01, batches of 100, 1500 steps, cross-entropy;
+    test accuracy on the 1000 test sequences of the paper's data set'."""
+    arguments = config.data_arguments()
+    n_train = round(arguments["num_samples"] * arguments["train_split"])
+    n_test = arguments["num_samples"] - n_train
+    changed = config.changed_data()
+    data = (
+        "the paper's data set"
+        if not changed
+        else "MNIST-1D generated with " + ", ".join(f"{k} = {v!r}" for k, v in changed.items())
+    )
+    evaluated = (
+        f"accuracy on {config.holdout} held-out training sequences of {data} (not the test set; "
+        f"trained on the other {n_train - config.holdout})"
+        if config.holdout
+        else f"test accuracy on the {n_test} test sequences of {data}"
+    )
+    return (
+        f"{architecture_words(config, arch)}, PyTorch's default initialisation, Adam at "
+        f"learning rate {config.lr:g}, batches of {config.batch}, {config.steps} steps, "
+        f"cross-entropy; {evaluated}"
+    )
+
+
 class Mnist1d(Study):
     name = "mnist1d"
     learnable_activations = "trained"
@@ -146,6 +184,15 @@ class Mnist1d(Study):
         )
         for arch in ARCHITECTURES
     )
+
+    def conditions(self, config: Config) -> dict[str, str]:
+        """Per architecture's property, in words: that architecture only, its optimiser,
+        initialisation, learning rate, batch and steps, and what the accuracy is measured
+        on (flags that do not change the networks, such as timing, are left out)."""
+        return {
+            spec.name: condition_words(config, arch)
+            for spec, arch in zip(self.property_specs, ARCHITECTURES, strict=True)
+        }
 
     def properties(self, summary, rctx: ReportContext):
         """Per architecture and seed: test accuracy; a diverged run scores -inf."""

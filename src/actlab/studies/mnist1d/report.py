@@ -12,6 +12,7 @@ from actlab.report.text import pct
 from actlab.studies.compare import (
     all_pairs,
     family_floor,
+    listed,
     reference_activation,
     top_sentence,
     versus,
@@ -135,17 +136,24 @@ def paper_lines(cells, rctx, cfg: Config) -> list[str]:
     lines.append("")
     if notes:
         lines += [f"- {note}." for note in notes] + [""]
+        # The protocol difference this run knows of is named first, before the unknown ones.
+        steps = (
+            f"first, this run trained {cfg.steps} steps, the paper and the notebook "
+            f"{NOTEBOOK_STEPS:,}; then "
+            if cfg.steps != NOTEBOOK_STEPS
+            else ""
+        )
         lines += [
             "Inside the prediction interval, a published run is what one more run here could "
             "give. Outside it, it is a run this protocol would give less than 1 time in 20 "
             "(if runs scatter normally about actlab's mean): a pointer to a difference in "
-            "protocol (code, library versions, hardware) or to chance, not a measured "
+            f"protocol ({steps}code, library versions, hardware) or to chance, not a measured "
             "difference of means, which one run cannot give.",
             "",
         ]
     elif not many:
         lines += ["*One seed: no spread of single runs to place the published runs in.*", ""]
-    if cfg.steps != NOTEBOOK_STEPS:
+    if cfg.steps != NOTEBOOK_STEPS and not notes:
         lines += [
             f"*This run trained {cfg.steps} steps; the notebook's runs trained "
             f"{NOTEBOOK_STEPS:,}.*",
@@ -212,21 +220,127 @@ def architecture_findings(summary, arch, names, tests, rctx) -> list[str]:
         return [f"{arch}: every run diverged; nothing to compare."]
     means = {a: at.loc[a, "acc_mean"] for a in names}
     out = [top_sentence(arch, names, tests, means, rctx.seeds, samples="test sequences")]
-    timed = at[at["step_time"].notna()]
-    if len(timed) > 1:
-        fast, slow = timed["step_time"].idxmin(), timed["step_time"].idxmax()
-        out.append(
-            f"{arch}: time per training step per network, measured in this run on stacks of "
-            f"each activation's networks (descriptive): fastest {fast} "
-            f"({1000 * timed.loc[fast, 'step_time']:.2f} ms), slowest {slow} "
-            f"({1000 * timed.loc[slow, 'step_time']:.2f} ms, "
-            f"{timed.loc[slow, 'step_time'] / timed.loc[fast, 'step_time']:.2g}x)."
-        )
+    rank = rank_note(arch, names, means, summary["trials"], rctx.seeds)
+    if rank:
+        out.append(rank)
+    timing = timing_sentence(arch, summary["trials"], names)
+    if timing:
+        out.append(timing)
     diverged = at[at["diverged"] > 0]
     if not diverged.empty:
         parts = [f"{a} ({int(r.diverged)} of {int(r.n_seeds)})" for a, r in diverged.iterrows()]
         out.append(f"{arch}: diverged and left out of the statistics: {', '.join(parts)}.")
     return out
+
+
+def stack_times(trials, arch: str, names: list[str]) -> dict[str, list[float]]:
+    """Per activation, its distinct step times in seconds: one measurement per stack of
+    its networks (the networks of one stack share the value), in the order stored."""
+    at = trials[(trials["architecture"] == arch) & trials["activation"].isin(names)]
+    if "step_time" not in at:
+        return {}
+    out = {}
+    for act in names:
+        values = at.loc[at["activation"] == act, "step_time"].dropna()
+        if not values.empty:
+            out[act] = list(dict.fromkeys(float(v) for v in values))
+    return out
+
+
+def timing_sentence(arch: str, trials, names: list[str]) -> str | None:
+    """Time per training step: one measurement per stack of an activation's networks,
+    taken after training on a machine whose other load is not recorded. The value shown is
+    the median over the activation's networks (the table's). An activation is called the
+    fastest (slowest) only where its lead over the next one is larger than the largest
+    spread between two stacks of one activation; with no activation measured twice, that
+    spread is unknown and nothing is ranked. Unranked times are listed in the run's order,
+    with the reason."""
+    import statistics
+
+    times = stack_times(trials, arch, names)
+    if len(times) < 2:
+        return None
+    at = trials[(trials["architecture"] == arch) & trials["activation"].isin(list(times))]
+    median = {
+        a: statistics.median(at.loc[at["activation"] == a, "step_time"].dropna()) for a in times
+    }
+
+    def ms(v: float) -> str:
+        return f"{1000 * v:.2f} ms"
+
+    def shown(act: str) -> str:
+        v = times[act]
+        stacks = f" (stacks {', '.join(ms(x) for x in v)})" if len(v) > 1 else ""
+        return f"{act} {ms(median[act])}{stacks}"
+
+    head = (
+        f"{arch}: time per training step per network, one measurement per stack of an "
+        "activation's networks, taken after training under whatever else the machine was "
+        "running (not recorded); descriptive"
+    )
+    listing = ", ".join(shown(a) for a in times)
+    spreads = {a: max(v) / min(v) for a, v in times.items() if len(v) > 1}
+    if not spreads:
+        return (
+            f"{head}: {listing}. Not ranked: each activation was measured on one stack, so "
+            "nothing shows how much a repeat would differ."
+        )
+    widest = max(spreads, key=spreads.get)
+    order = sorted(median, key=median.get)
+    lead_fast = median[order[1]] / median[order[0]]
+    lead_slow = median[order[-1]] / median[order[-2]]
+    spread = spreads[widest]
+    named = []
+    if lead_fast > spread:
+        named.append(f"fastest {order[0]} ({lead_fast:.2g}x ahead of {order[1]})")
+    if lead_slow > spread:
+        named.append(f"slowest {order[-1]} ({lead_slow:.2g}x behind {order[-2]})")
+    within = f"two stacks of one activation differ by up to {spread:.2g}x ({widest})"
+    if not named:
+        return (
+            f"{head}: {listing}. Not ranked: {within}, more than the gap between the two "
+            "lowest medians and between the two highest, so these times do not order the "
+            "activations."
+        )
+    gaps = "each gap is" if len(named) > 1 else "the gap is"
+    return (
+        f"{head}: {listing}; {' and '.join(named)}: {gaps} larger than the largest "
+        f"difference between two stacks of one activation, {spread:.2g}x ({widest})."
+    )
+
+
+def rank_note(arch: str, names: list[str], means: dict, trials, seeds: int) -> str | None:
+    """The highest mean is descriptive; the best-and-worst table and the recommendations
+    rank by mean rank over seeds (a diverged run last). Where the two tops differ, both are
+    named, and why they can: a mean adds up each seed's margins, a rank keeps only the
+    order within each seed."""
+    from actlab.studies.compare import mean_ranks, top_group
+
+    if seeds < 2 or len(names) < 2:
+        return None
+    ranks = mean_ranks(trials[trials["architecture"] == arch], "test_accuracy", names)
+    if not ranks:
+        return None
+    by_mean = top_group({a: float(means[a]) for a in names})
+    by_rank = top_group({a: -r for a, r in ranks.items()})
+    n = int(trials[(trials["architecture"] == arch)]["seed"].nunique())
+    rank_words = ", ".join(f"{a} {ranks[a]:.2f}" for a in by_rank)
+    if set(by_rank) == set(by_mean):
+        return (
+            f"{arch}: the best mean rank over the {n} seeds, the order the best-and-worst "
+            f"table and the recommendations rank by, is also {listed(by_rank)}'s "
+            f"({rank_words}); the highest mean by itself is descriptive."
+        )
+    mean_words = ", ".join(f"{a} {ranks[a]:.2f}" for a in by_mean)
+    return (
+        f"{arch}: the highest mean ({listed(by_mean)}, {pct(means[by_mean[0]], 1)}%) is "
+        "descriptive; by mean rank over the "
+        f"{n} seeds, the order the best-and-worst table and the recommendations rank by, the "
+        f"top is {listed(by_rank)} ({rank_words}; {mean_words}). The two can differ: a mean "
+        "adds up each seed's margins, a rank keeps only the order within each seed, so a "
+        "large lead in one seed can top the mean while another activation places higher in "
+        "the others."
+    )
 
 
 def report_markdown(summary, activations, architectures, rctx, accuracy, curves) -> str:

@@ -8,7 +8,9 @@ Metrics per trial (rows carry `layer`, 1 = input side, for the per-layer values;
 layer mean has no `layer`):
   sparsity        fraction of post-activation values with |a| < zero_threshold (the
                   protocol metric: exact zeros only)
-  dead_rate       fraction of units with |a| <= zero_threshold for every sample (protocol)
+  dead_rate       fraction of units with |a| <= zero_threshold for every sample: the
+                  protocol's "dead" count, reported as "output ~0 on every input" (for
+                  Sigmoid it counts units saturated near 0, whose slope is not 0)
   saturated_rate  fraction of units whose slope |f'(z)| < saturation_threshold for every
                   sample: units through which no gradient flows, whether dead at zero (ReLU)
                   or stuck on a flat non-zero plateau (Sigmoid at 1, Tanh at +-1). This is
@@ -70,7 +72,13 @@ from actlab.studies.sparsity.config import (
     NETWORK_METRICS,
     Config,
 )
-from actlab.studies.sparsity.figures import TITLES, bar_panel, plot_bars, plot_histograms
+from actlab.studies.sparsity.figures import (
+    TITLES,
+    bar_panel,
+    dead_metric,
+    plot_bars,
+    plot_histograms,
+)
 from actlab.studies.sparsity.report import (
     cell,
     findings,
@@ -102,6 +110,7 @@ __all__ = [
     "Sparsity",
     "bar_panel",
     "cell",
+    "dead_metric",
     "dead_rate",
     "findings",
     "layer_metrics",
@@ -289,7 +298,7 @@ class Sparsity(Study):
         names = [a for a in rctx.activations if a in set(table["activation"])]
         return [
             lambda ax, metric=metric: bar_panel(ax, table, names, metric, colours)
-            for metric in ("sparsity", "dead_rate")
+            for metric in ("sparsity", dead_metric(table))
         ]
 
 

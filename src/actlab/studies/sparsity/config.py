@@ -18,9 +18,9 @@ NETWORK_METRICS = (
 )
 LABELS = {
     "sparsity": "sparsity",
-    "dead_rate": "dead units",
+    "dead_rate": "units with output ~0 on every input",
     "saturated_rate": "saturated units",
-    "zero_slope_rate": "units with zero slope on every input",
+    "zero_slope_rate": "dead units (zero slope on every input)",
 }
 
 

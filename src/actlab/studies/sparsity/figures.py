@@ -11,9 +11,19 @@ from actlab.studies.sparsity.config import Config
 
 TITLES = {
     "sparsity": "Exact zeros (|a| < threshold), % of values",
-    "dead_rate": "Dead units (zero for every input), %",
+    "dead_rate": "Units with output ~0 on every input, %",
+    "zero_slope_rate": "Dead units (zero slope on every input), %",
     "saturated_rate": "Saturated units (|f'| ~ 0 for every input), %",
 }
+
+
+def dead_metric(table) -> str:
+    """The metric drawn as dead units: the zero-slope rate (slope exactly 0 on every
+    input, the report's definition); the output count only for runs stored before the
+    zero-slope rate existed, under its own title."""
+    if "zero_slope_rate_n" in table and (table["zero_slope_rate_n"] > 0).any():
+        return "zero_slope_rate"
+    return "dead_rate"
 
 
 def bar_panel(ax, table, names: list[str], metric: str, colours) -> None:
@@ -61,7 +71,7 @@ def plot_bars(table, activations: list[str], path: Path) -> Path:
     colours = activation_colours(activations)
     names = [a for a in activations if a in set(table["activation"])]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    for ax, metric in zip(axes, ("sparsity", "dead_rate", "saturated_rate"), strict=True):
+    for ax, metric in zip(axes, ("sparsity", dead_metric(table), "saturated_rate"), strict=True):
         bar_panel(ax, table, names, metric, colours)
     many = (table["n_seeds"] > 1).any()
     bars = "error bars: 95% interval" if many else "one seed: no error bars"

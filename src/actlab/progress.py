@@ -1,0 +1,273 @@
+"""Progress of long work on stderr: a bar on a terminal, plain timed lines elsewhere.
+
+Used by the `actlab` command (cli.py) for runs and profiles; the runner reports to it
+through its `progress` and `on_start` callbacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import typer
+
+PROGRESS_INTERVAL = 30.0
+WRITING_REPORT = "writing the report"  # the runner's `what` once every trial is stored
+# The ETA weighs each trial by its planned work (Study.trial_cost, about 7.5e9 units a
+# second on one core: executors.POOL_THRESHOLD) plus this much for what every trial costs
+# whatever its size (set-up, its share of stacking and storing: about 0.05 s), so tiny
+# trials of a cheap study are not counted as no work at all.
+TRIAL_OVERHEAD = 4e8
+
+
+def progress_interval() -> float:
+    try:
+        return max(float(os.environ.get("ACTLAB_PROGRESS_INTERVAL", PROGRESS_INTERVAL)), 0.0)
+    except ValueError:
+        return PROGRESS_INTERVAL
+
+
+def clock(seconds: float) -> str:
+    """0:42, 12:05, 1:02:03."""
+    s = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(s, 3600)
+    minutes, s = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+
+
+class Progress:
+    """Progress of long work, on stderr.
+
+    On a terminal: a rich bar (trials, elapsed, ETA) that gives way to a "writing the
+    report" step once every trial is stored. Otherwise (a log, nohup, CI) plain lines: the
+    run directory at the start, then 'actlab: 120/480 trials (25%), 0:42 elapsed, eta 2:06'
+    at each study's end and at least every PROGRESS_INTERVAL seconds, "writing the report",
+    and the time it all took. The ETA comes from the planned work of the trials (the
+    runner's Study.trial_cost per study) when the run tells it (`start`), else from trial
+    counts."""
+
+    def __init__(self, report: bool = True) -> None:
+        self.tty = sys.stderr.isatty()
+        self.interval = progress_interval()
+        self.report = report
+        self.lock = threading.RLock()
+        self.bar = None
+        self.task = None
+        self.began = time.monotonic()  # the command's start: "finished in"
+        self.info = None  # the runner's RunStart
+        self.stopped = threading.Event()
+        self.ticker: threading.Thread | None = None
+        self.last_line = self.began  # the first line within an interval of the start
+        self.stage()
+
+    def stage(self) -> None:
+        """Counters of one stage of work (a run, or a search's rung)."""
+        self.started = time.monotonic()
+        self.done = self.total = 0
+        self.work_done = 0.0
+        self.unit: dict[str, float] = {}  # planned work of one trial, per study
+        self.left: dict[str, int] = {}  # trials not yet stored, per study, when told
+        self.work_total: float | None = None
+        self.study: str | None = None
+        self.finish_at: float | None = None  # predicted end (monotonic), from the last update
+        self.writing: float | None = None  # when the report began, once it has
+
+    # -- the runner's callbacks ---------------------------------------------------------------
+    def start(self, info) -> None:
+        """The run's directory and plan (runner.RunStart), before its first trial."""
+        with self.lock:
+            self.stage()
+            self.info = info
+            self.total = info.to_run
+            self.left = {study: n for study, (n, _) in info.work.items()}
+            units = {
+                study: cost / n + TRIAL_OVERHEAD
+                for study, (n, cost) in info.work.items()
+                if n and cost > 0
+            }
+            if len(units) == len(info.work) and units:
+                self.unit = units
+                self.work_total = sum(n * units[s] for s, (n, _) in info.work.items())
+            if info.resumed and info.to_run == 0:
+                return  # said at the end (finish), with what was done
+            if info.resumed:
+                whole = info.stored + info.to_run
+                self.say_line(
+                    f"actlab: resuming run '{info.path}': {info.stored} of {whole} trials "
+                    f"stored, {info.to_run} to run"
+                )
+            else:
+                self.say_line(f"actlab: run directory {info.path}; {info.to_run} trials to run")
+
+    def update(self, done: int, total: int, what: str) -> None:
+        with self.lock:
+            if what == WRITING_REPORT:
+                self.writing_report()
+                return
+            if done < self.done or (self.total and total != self.total):
+                self.stage()  # a new stage of a search: its own counts
+            now = time.monotonic()
+            step = done - self.done
+            self.work_done += step * (self.unit.get(what, 1.0) if self.unit else 1.0)
+            if what in self.left:  # a study's last trial stored: its end
+                self.left[what] -= step
+                boundary = self.left[what] <= 0
+            else:  # no plan told: the next study's first batch ends the one before
+                boundary = self.study is not None and what != self.study
+            self.done, self.total, self.study = done, total, what
+            fraction = self.fraction()
+            if fraction > 0:
+                elapsed = now - self.started
+                self.finish_at = now + elapsed * (1 - fraction) / fraction
+            if self.tty:
+                self.draw(what)
+            elif boundary or done >= total or now - self.last_line >= self.interval:
+                self.say_line(self.line())
+
+    def say(self, message: str) -> None:
+        """A stage of long work, one line on stderr (kept in logs); a new bar after it."""
+        with self.lock:
+            self.say_line(message)
+            if self.bar is not None and self.task is not None:
+                self.bar.remove_task(self.task)
+                self.task = None
+            self.stage()
+
+    def finish(self) -> None:
+        """The end of a run: how long it took (in a log), or what a resume of a finished
+        run did (anywhere)."""
+        info = self.info
+        if info is not None and info.resumed and info.to_run == 0:
+            did = "nothing to compute; the report was rebuilt" if self.report else "nothing to do"
+            typer.echo(
+                f"actlab: run '{info.path}' is already complete ({info.stored} trials "
+                f"stored); {did}",
+                err=True,
+            )
+        elif not self.tty and info is not None:
+            typer.echo(f"actlab: finished in {clock(time.monotonic() - self.began)}", err=True)
+
+    # -- lines --------------------------------------------------------------------------------
+    def fraction(self) -> float:
+        """The share of this stage's work done: planned work where known, else trials."""
+        if self.work_total:
+            return min(self.work_done / self.work_total, 1.0)
+        return self.done / self.total if self.total else 0.0
+
+    def eta(self) -> str:
+        if self.total and self.done >= self.total:
+            return "0:00"
+        if self.finish_at is None:
+            return "unknown"
+        return clock(self.finish_at - time.monotonic())
+
+    def line(self) -> str:
+        """'actlab: 120/480 trials (25%), 0:42 elapsed, eta 2:06'."""
+        share = round(100 * self.done / self.total) if self.total else 0
+        percent = f"{share}%"
+        if self.work_total:
+            work = round(100 * self.fraction())
+            if abs(work - share) >= 5:
+                percent += f" of the trials, {work}% of the planned work"
+        elapsed = clock(time.monotonic() - self.started)
+        return (
+            f"actlab: {self.done}/{self.total} trials ({percent}), {elapsed} elapsed, "
+            f"eta {self.eta()}"
+        )
+
+    def say_line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            typer.echo(text, err=True)
+        self.last_line = time.monotonic()
+
+    def writing_report(self) -> None:
+        self.writing = time.monotonic()
+        done = f"{self.done}/{self.total} trials stored in {clock(self.writing - self.started)}"
+        rebuild = self.info is not None and self.info.resumed and self.info.to_run == 0
+        if not rebuild:  # a finished run's rebuild is told in one line at the end
+            self.say_line(f"actlab: {done}; {WRITING_REPORT}")
+        if self.tty and self.bar is not None:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            # A pulsing bar with its clock: the report's step is visibly under way.
+            self.task = self.bar.add_task(WRITING_REPORT, total=None, trials="", finish=None)
+
+    def tick(self) -> None:
+        """A line at least every `interval` seconds while nothing else is said (a log)."""
+        wait = min(self.interval, 5.0)
+        while not self.stopped.wait(wait):
+            with self.lock:
+                if time.monotonic() - self.last_line < self.interval:
+                    continue
+                if self.writing is not None:
+                    spent = clock(time.monotonic() - self.writing)
+                    self.say_line(f"actlab: {WRITING_REPORT}, {spent} so far")
+                elif self.info is not None or self.total:
+                    self.say_line(self.line())
+
+    # -- the terminal's bar -------------------------------------------------------------------
+    def draw(self, what: str) -> None:
+        if self.bar is None:
+            return
+        trials = f"{self.done}/{self.total}"
+        finish = 0.0 if self.total and self.done >= self.total else self.finish_at
+        total = self.work_total or self.total
+        completed = self.work_done if self.work_total else self.done
+        if self.task is None:
+            self.task = self.bar.add_task(what, total=total, trials=trials, finish=finish)
+        self.bar.update(
+            self.task,
+            completed=completed,
+            total=total,
+            description=what,
+            trials=trials,
+            finish=finish,
+        )
+
+    def __enter__(self):
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                ProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.text import Text
+
+            class Eta(ProgressColumn):
+                """The time left, counting down from the last update's prediction."""
+
+                def render(self, task) -> Text:
+                    if task.total is None:
+                        return Text("")
+                    finish = task.fields.get("finish")
+                    left = "unknown" if finish is None else clock(finish - time.monotonic())
+                    return Text(f"eta {left}", style="progress.remaining")
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                TextColumn("{task.fields[trials]}"),
+                TimeElapsedColumn(),
+                Eta(),
+                console=Console(stderr=True),  # the bar's place, like every message's
+                transient=True,
+            )
+            self.bar.__enter__()
+        elif self.interval > 0:
+            self.ticker = threading.Thread(target=self.tick, name="actlab-progress", daemon=True)
+            self.ticker.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        if self.ticker is not None:
+            self.ticker.join(timeout=1.0)
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
