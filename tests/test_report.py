@@ -240,13 +240,16 @@ def test_report_command_rebuilds_identical_files(quick_run):
 
     from actlab.cli import app
 
+    html = quick_run.path / "report.html"
+
     def digest():
-        files = sorted((quick_run.path / "figures").iterdir()) + [quick_run.report_path]
+        files = sorted((quick_run.path / "figures").iterdir()) + [quick_run.report_path, html]
         return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
     before = digest()
     for f in (quick_run.path / "figures").iterdir():
         f.unlink()
+    html.unlink()  # figures, report.md and report.html all come back the same bytes
     result = CliRunner().invoke(app, ["report", str(quick_run.path)])
     assert result.exit_code == 0, result.output
     assert digest() == before
