@@ -1481,3 +1481,36 @@ def test_failing_every_seed_where_others_succeed_is_never_recommended():
     line = cross.recommendations(v, specs, seeds=n)[0]
     assert line.startswith("For a fit: A ")
     assert "B (no seed succeeded at target=t5, where others did)" in line
+
+
+def test_avoid_by_rank_names_divergence_when_that_is_why_rank_and_mean_disagree():
+    """The sound report: "avoid ELU" for learning-rate robustness while ELU's share of
+    rates learned beat Sigmoid's: ELU diverged where Sigmoid was stuck (both score 0, a
+    diverged run ranks last)."""
+    from actlab.report.verdicts import verdict_table
+
+    n, rows = 8, []
+    plan = {
+        "A": ["learned", "learned", "learned"],
+        "S": ["stuck", "stuck", "stuck"],
+        "E": ["learned", "diverged", "diverged"],
+    }
+    for seed in range(n):
+        for act, states in plan.items():
+            for lr, state in zip(("0.01", "0.1", "1"), states, strict=True):
+                rows.append(
+                    {
+                        "property": "lr",
+                        "activation": act,
+                        "seed": seed,
+                        "setting": f"lr={lr}",
+                        "score": float(state == "learned"),
+                        "outcome": state,
+                    }
+                )
+    specs = {"lr": PropertySpec("lr", "share learned", "higher", situation="a high rate")}
+    v = verdict_table(property_frame(rows), specs)
+    assert verdict(v, "lr", "E")["mean_rank"] > verdict(v, "lr", "S")["mean_rank"]
+    assert verdict(v, "lr", "E")["mean"] > verdict(v, "lr", "S")["mean"]
+    line = cross.recommendations(v, specs, seeds=n)[0]
+    assert "E's mean score is better than S's: a rank puts a diverged run below every run" in line

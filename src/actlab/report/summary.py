@@ -473,19 +473,23 @@ def rank_not_mean_words(v: pd.DataFrame, avoid: list[str]) -> str:
     scored = v[v["mean"].notna()].set_index("activation")
     sign = 1.0 if (v["better"].iloc[0] if len(v) else "lower") == "lower" else -1.0
     kept = [a for a in scored.index if a not in avoid]
-    out = []
+    out, diverged = [], False
     for a in avoid:
         if a not in scored.index:
             continue
         beaten = [b for b in kept if sign * scored.loc[a, "mean"] < sign * scored.loc[b, "mean"]]
         if beaten:
             out.append(f"{a}'s mean score is better than {names(beaten)}'s")
+            diverged |= "diverged" in str(scored.loc[a, "outcomes"])
     if not out:
         return ""
-    return (
-        f" (a verdict by rank, block by block, though {'; '.join(out)}: a mean weighs how "
-        "far a few runs fell, a rank only how often each placed lower)"
+    why = (
+        "a rank puts a diverged run below every run that did not diverge, a mean counts "
+        "the score it stored"
+        if diverged
+        else "a mean weighs how far a few runs fell, a rank only how often each placed lower"
     )
+    return f" (a verdict by rank, block by block, though {'; '.join(out)}: {why})"
 
 
 def recommendations(verdicts: pd.DataFrame, specs: dict[str, Any], seeds: int) -> list[str]:
