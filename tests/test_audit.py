@@ -798,6 +798,18 @@ def test_dead_units_rank_only_activations_that_can_die(planted):
     assert "no recommendation" in line
 
 
+def test_a_diverged_run_of_an_activation_that_cannot_die_still_shows_it_diverged(base, tmp_path):
+    """Audit of the tutorial report (T9b): the same diverged Linear runs read "diverged 6"
+    under saturated units and "cannot die 6" under dead units."""
+    df = base.results.copy()
+    put(df, "sparsity", "diverged", 1.0, activation="Linear", seed=0)
+    v = verdicts_only(doctored(base, tmp_path, df))
+    dead = verdict(v, "dead units", "Linear")
+    assert dead["group"] == "not ranked"
+    assert dead["outcomes"] == f"cannot die {SEEDS - 1}, diverged (cannot die) 1"
+    assert "diverged 1" in verdict(v, "saturated units", "Linear")["outcomes"]
+
+
 def test_dead_units_are_measured_at_initialisation_and_the_change_is_tested(planted):
     """Defect 6: ReLU's dead fraction after training equalled the one at initialisation."""
     text, _, df = planted

@@ -255,7 +255,8 @@ class Sparsity(Study):
         """Per seed: the layer mean of the dead (zero slope on every input) and saturated
         (slope below the threshold, not zero) rates after training, with the run's state as
         outcome. An activation without a region of zero slope has no dead-unit score
-        (outcome "cannot die"). A diverged network has no units to count: its score is
+        (outcome "cannot die", or "diverged (cannot die)" for a diverged run: unranked, and
+        its divergence still shown). A diverged network has no units to count: its score is
         missing and its outcome "diverged" (ranked last). Runs stored before the zero-slope
         rate existed are scored on the protocol's dead rate."""
         from actlab.activations import has_zero_slope_region
@@ -275,7 +276,7 @@ class Sparsity(Study):
                     "activation": r.activation,
                     "seed": int(r.seed),
                     "score": float(dead) if can_die else math.nan,
-                    "outcome": outcome if can_die else "cannot die",
+                    "outcome": outcome if can_die else cannot_die(outcome),
                 }
             )
             rows.append(
@@ -300,6 +301,11 @@ class Sparsity(Study):
             lambda ax, metric=metric: bar_panel(ax, table, names, metric, colours)
             for metric in ("sparsity", dead_metric(table))
         ]
+
+
+def cannot_die(outcome: str) -> str:
+    """The dead-unit outcome of a run of an activation without a region of zero slope."""
+    return "diverged (cannot die)" if outcome == "diverged" else "cannot die"
 
 
 STUDY = Sparsity()
