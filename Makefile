@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # downloads a multi-GB CUDA build). It is installed first so nothing else pulls another.
 TORCH  := torch==2.13.0
 
-.PHONY: run test lint venv clean
+.PHONY: run test test-slow lint venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,13 @@ venv: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/actlab run
 
-# One worker per core, each test file on one worker (its module fixtures made once).
+# One worker per core, each test file on one worker (its module fixtures made once). The
+# end-to-end tests marked slow run apart (`make test-slow`; CI runs both).
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n auto --dist loadfile -m slow
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -11,6 +11,10 @@ import pytest
 import actlab
 from actlab.store import RESULTS
 
+# End to end: whole runs compared bit for bit: `make test-slow` (and CI) runs
+# these; `make test` leaves them out.
+pytestmark = pytest.mark.slow
+
 ACTIVATIONS = ["ReLU", "Tanh", "x*sigmoid(x)"]
 STUDIES = {
     "gradient_flow": {"depths": [2, 4], "width": 8, "n_samples": 8, "report_depth": 4},

@@ -39,6 +39,7 @@ def sort(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["trial", "metric", "layer", "step"]).reset_index(drop=True)
 
 
+@pytest.mark.slow  # end to end in subprocesses
 def test_process_pool_gives_the_local_executors_numbers(tmp_path):
     local = small(tmp_path, "local", executor="local")
     pooled = small(tmp_path, "pool", executor="process", workers=2, max_members=3)
@@ -103,6 +104,7 @@ def test_one_seed_keeps_activations_together_so_no_stack_is_a_lone_trial():
     assert [t.activation for t in batches[0].trials] == ["ReLU", "Tanh", "GELU"]
 
 
+@pytest.mark.slow  # end to end in subprocesses
 def test_an_unguarded_script_runs_once_and_completes(tmp_path):
     """A worker process re-imports the caller's main module; a plain script without a
     __main__ guard must not be re-run in workers, so by default it runs locally."""
@@ -180,6 +182,7 @@ SPY = (
 )
 
 
+@pytest.mark.slow  # end to end in subprocesses
 def test_a_script_with_a_main_guard_gets_the_process_pool(tmp_path):
     done = run_script(
         tmp_path,
@@ -193,6 +196,7 @@ def test_a_script_with_a_main_guard_gets_the_process_pool(tmp_path):
     assert done.stdout.count("pool used") == 1 and done.stdout.count("ran ") == 1
 
 
+@pytest.mark.slow  # end to end in subprocesses
 def test_asking_for_the_pool_in_an_unguarded_script_is_one_clear_error(tmp_path):
     done = run_script(
         tmp_path,

@@ -28,6 +28,10 @@ import pytest
 from actlab.runner import load, run
 from actlab.store import MANIFEST, PROGRESS, RESULTS
 
+# End to end: runs killed and resumed in subprocesses: `make test-slow` (and CI) runs
+# these; `make test` leaves them out.
+pytestmark = pytest.mark.slow
+
 ACTLAB = Path(sys.executable).parent / "actlab"
 
 # 2 activations x 2 seeds: gradient_flow 2 depths (8 trials), stability 2 lrs + 2 depths (16

@@ -14,7 +14,12 @@ import actlab
 from actlab.errors import UserError
 from actlab.executors import RAY_MISSING, choose_executor, ray_installed
 
-pytestmark = pytest.mark.skipif(not ray_installed(), reason=RAY_MISSING)
+# End to end on a local Ray cluster (about a minute): `make test-slow` (and CI) runs these;
+# `make test` leaves them out.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ray_installed(), reason=RAY_MISSING),
+]
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 

@@ -62,6 +62,7 @@ def quick(tmp_path_factory):
     return root / "s", result, time.perf_counter() - start
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_the_quick_preset_writes_a_complete_search_directory(quick):
     path, proc, seconds = quick
     for name in (
@@ -85,6 +86,7 @@ def test_the_quick_preset_writes_a_complete_search_directory(quick):
     print(f"quick search: {seconds:.1f} s")
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
     path, _, _ = quick
     board = pd.read_csv(path / "leaderboard.csv")
@@ -115,6 +117,7 @@ def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
     assert board.loc[board["name"] != "ReLU", "p_vs_relu"].between(0, 1).all()
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_finalists_are_the_last_rungs_best_and_accepted_as_activations(quick):
     path, _, _ = quick
     rungs = pd.read_csv(path / "rungs.csv")
@@ -134,6 +137,7 @@ def test_finalists_are_the_last_rungs_best_and_accepted_as_activations(quick):
         assert parse_activation_arg(line).name == line.split("=", 1)[0]
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(quick):
     path, _, _ = quick
     text = (path / "report.md").read_text()
@@ -149,6 +153,7 @@ def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(qui
     assert all(name in html for name in board["name"])  # the explorer draws each one
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_actlab_report_rebuilds_a_search_report_identically(quick, tmp_path):
     import shutil
 
@@ -206,6 +211,7 @@ def committed(run_dir: Path) -> int:
     return len(file.read_text().splitlines()) if file.exists() else 0
 
 
+@pytest.mark.slow  # a whole search end to end
 def test_a_killed_search_resumes_to_the_same_leaderboard(reference, tiny_toml, tmp_path):
     out = tmp_path / "s"
     env = {**os.environ, "ACTLAB_TEST_BATCH_DELAY": "0.15"}

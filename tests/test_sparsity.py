@@ -189,7 +189,8 @@ def test_linear_at_lr_5_diverges_and_is_reported_as_diverged(tmp_path):
     # diverged run is the worst outcome, never left out of the ranking).
     verdicts = pd.read_csv(run.path / "verdicts.csv").set_index(["property", "activation"])
     assert verdicts.loc[("dead units", "Linear"), "group"] == "not ranked"
-    assert verdicts.loc[("dead units", "Linear"), "outcomes"] == "cannot die 2"
+    # (this read "cannot die 2", hiding the divergence the saturated row shows: audit T9b)
+    assert verdicts.loc[("dead units", "Linear"), "outcomes"] == "diverged (cannot die) 2"
     assert verdicts.loc[("saturated units", "Linear"), "outcomes"] == "diverged 2"
     assert verdicts.loc[("saturated units", "Linear"), "mean_rank"] == 2
 
