@@ -94,6 +94,14 @@ def test_a_good_run_writes_a_complete_run_directory(good_run):
     assert result.exception is None
     assert f"run directory: {out}" in result.stdout
     assert f"report:        {out / 'report.md'}" in result.stdout
+    # the answers first, then the paths with report.html first (issue 28)
+    stdout = result.stdout.splitlines()
+    assert stdout[0] == "Answers (conditions and evidence in the report):"
+    assert stdout[-3:] == [
+        f"html:          {out / 'report.html'}",
+        f"report:        {out / 'report.md'}",
+        f"run directory: {out}",
+    ]
     # stderr is no terminal here: plain progress lines, and nothing else.
     lines = result.stderr.splitlines()
     assert lines[0] == f"actlab: run directory {out}; 12 trials to run", lines

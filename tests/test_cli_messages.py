@@ -139,7 +139,7 @@ def test_a_run_logged_to_a_file_names_its_directory_first_then_progress_with_eta
     assert all(m.group(3) != "unknown" for m in progress), lines  # work done: an estimate
     assert re.fullmatch(r"actlab: 4/4 trials stored in \d+:\d\d; writing the report", lines[-2])
     assert re.fullmatch(r"actlab: finished in \d+:\d\d", lines[-1])
-    assert out.splitlines()[0] == "run directory: run" and "report:" in out
+    assert out.splitlines()[-1] == "run directory: run" and "report:" in out
 
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["command"] == shlex.join(args)

@@ -340,3 +340,26 @@ def test_a_part_built_early_is_kept_only_if_its_rows_are_the_final_ones():
     retyped = early.copy()
     retyped["value"] = retyped["value"].astype("float32")
     assert not same_rows(retyped, mine)
+
+
+def test_the_report_opens_with_the_answers_each_linked_to_its_evidence(quick_run):
+    """Issue 28: the user's question answered first (within the first 40 lines), one line
+    per situation, with the property, its conditions and a link to a section that exists;
+    the same advice as the Recommendations further down."""
+    from actlab.report.parts import anchor
+
+    text = quick_run.report_path.read_text()
+    lines = text.splitlines()
+    assert "## Answers" in lines[:40]
+    body = text.split("\n## Answers\n", 1)[1].split("\n## ", 1)[0]
+    answers = [line for line in body.splitlines() if line.startswith("- **For ")]
+    recommendations = text.split("\n## Recommendations\n", 1)[1].split("\n## ", 1)[0]
+    situations = [line for line in recommendations.splitlines() if line.startswith("- For ")]
+    assert len(answers) == len(situations) >= 5
+    headings = {anchor(line.lstrip("# ").strip()) for line in lines if line.startswith("## ")}
+    for answer, situation in zip(answers, situations, strict=True):
+        assert answer.split(":**")[0][len("- **For ") :] == situation.split(":")[0][len("- For ") :]
+        target = answer.rsplit("([evidence](#", 1)[1].rstrip(")")
+        assert target in headings, (answer, sorted(headings))
+        assert " By " in answer and " under " in answer  # the property and its conditions
+    assert "- [Answers](#answers)" in text

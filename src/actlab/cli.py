@@ -224,11 +224,37 @@ def run_cmd(
     except KeyboardInterrupt as e:
         interrupted(e, resume)
     progress.finish()
-    typer.echo(f"run directory: {result.path}")
     if not no_report:
-        typer.echo(f"report:        {result.report_path}")
+        for line in answers_table(result.report_path):
+            typer.echo(line)
         if (result.path / "report.html").exists():
             typer.echo(f"html:          {result.path / 'report.html'}")
+        typer.echo(f"report:        {result.report_path}")
+    typer.echo(f"run directory: {result.path}")
+
+
+def answers_table(report: Path) -> list[str]:
+    """The report's `## Answers`, shortened to situation and answer, as a small table for
+    the terminal (the report holds the conditions and the evidence); [] without one."""
+    import re
+
+    if not report.is_file():
+        return []
+    text = report.read_text(encoding="utf-8")
+    start = text.find("\n## Answers\n")
+    if start < 0:
+        return []
+    body = text[start + 1 :].split("\n## ", 1)[0]
+    rows = [
+        (m.group(1), m.group(2))
+        for m in re.finditer(r"^- \*\*For (.+?):\*\* (.+?)\. By ", body, flags=re.M)
+    ]
+    if not rows:
+        return []
+    width = max(len(situation) for situation, _ in rows)
+    lines = ["Answers (conditions and evidence in the report):"]
+    lines += [f"  {situation:<{width}}  {answer}" for situation, answer in rows]
+    return [*lines, ""]
 
 
 def interrupted(error: KeyboardInterrupt, resume: Path | None) -> None:

@@ -60,6 +60,16 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def evidence_anchors(parts) -> dict[str, str]:
+    """Property -> the anchor of the section of the study that measured it."""
+    return {
+        prop: part.section["anchor"]
+        for part in parts.values()
+        if part.section
+        for prop in part.specs
+    }
+
+
 def join_verdicts(parts) -> tuple[Any, dict[str, Any]]:
     """(verdicts, specs by property name) from the studies' parts, in the run's order."""
     from actlab.report.verdicts import verdicts_frame
@@ -241,6 +251,7 @@ def build_report(
         best_worst=cross.best_worst_table(verdicts, specs) if specs else "",
         cd_figure=cd_figure.name if cd_figure else None,
         recommendations=recommendations,
+        answers=cross.answers(verdicts, specs, evidence_anchors(parts)) if specs else [],
         guide=cross.decision_guide(verdicts, specs) if specs else "",
         claims=claims_section(claims),
         cannot=cannot,

@@ -522,6 +522,29 @@ def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- answers first ------------------------------------------------------------------------------
+def answers(verdicts: pd.DataFrame, specs: dict[str, Any], evidence: dict[str, str]) -> list[str]:
+    """The report's opening: per situation a user comes with, one line with the answer
+    (the activations recommended, or why there is none), the property and conditions it
+    rests on, and a link to the section with the evidence (`evidence`: property -> the
+    anchor of its study's section). The same advice as the Recommendations, shortened."""
+    out = []
+    for a in advice(verdicts, specs):
+        if a.untested_or_flat:
+            answer = f"no recommendation ({not_separated_words(a.verdicts)})"
+        elif not a.recommended:
+            answer = "no recommendation (every activation of the best group is set apart)"
+        else:
+            answer = names(a.recommended)
+            if top_words(a):
+                answer += " (not separated from one another at the top)"
+        conditions = conditions_of(a.verdicts)
+        where = f" under {conditions}" if conditions else ""
+        link = f" ([evidence](#{evidence[a.property]}))" if a.property in evidence else ""
+        out.append(f"**For {a.situation}:** {answer}. By {a.property}{where}.{link}")
+    return out
+
+
 # -- the summary sheet ---------------------------------------------------------------------------
 def sheet_findings(verdicts: pd.DataFrame) -> list[str]:
     out = []
