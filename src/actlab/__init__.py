@@ -3,7 +3,14 @@
     import actlab
     run = actlab.run("quick", activations=["relu", "gelu", "x*tanh(softplus(x))"])
     run.results            # tidy pandas DataFrame, one row per trial x metric
+    run.verdicts           # one row per property x activation: ranks, groups, tests
     actlab.load(run.path)  # read a run back
+    actlab.report(run)     # rebuild figures, report.md and report.html from its results
+    actlab.search("quick") # search for activations; returns the search directory
+    actlab.theory          # mean-field signal propagation (q*, chi_1, edge of chaos)
+
+Public names: run, load, Run, RunConfig, report, search, theory, get_activation,
+activations, UserError (`help(actlab.run)` and the others for their arguments).
 
 Heavy modules (torch, matplotlib) load only when used, so the CLI starts instantly.
 """
@@ -23,6 +30,9 @@ _LAZY = {
     "get_activation": ("actlab.activations", "get_activation"),
     "activations": ("actlab.activations", None),
     "UserError": ("actlab.errors", "UserError"),
+    "report": ("actlab.report.markdown", "build_report"),
+    "search": ("actlab.search.run", "search"),
+    "theory": ("actlab.theory", None),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -34,3 +44,8 @@ def __getattr__(name: str) -> Any:
     module_name, attr = _LAZY[name]
     module = importlib.import_module(module_name)
     return module if attr is None else getattr(module, attr)
+
+
+def __dir__() -> list[str]:
+    """The public names with the module's own, so `dir(actlab)` lists `run` and `load`."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

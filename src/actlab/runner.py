@@ -47,6 +47,21 @@ class Run:
     def report_path(self) -> Path:
         return self.path / "report.md"
 
+    @property
+    def verdicts(self):
+        """verdicts.csv as a DataFrame (one row per property x activation: mean, interval,
+        mean rank, group, test, p-values, conditions); written by every run, with or
+        without a report."""
+        import pandas as pd
+
+        path = self.path / "verdicts.csv"
+        if not path.is_file():
+            raise UserError(
+                f"run '{self.path}' has no verdicts.csv yet; rebuild it with: "
+                f"actlab report {self.path}"
+            )
+        return pd.read_csv(path)
+
     def __repr__(self) -> str:
         return f"Run('{self.path}')"
 
@@ -75,6 +90,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 def load(run_dir: str | Path) -> Run:
+    """Read a run directory back (no training): its `results`, `verdicts`, `config` and
+    `manifest`; one clear error if the directory is not a run."""
     path = Path(run_dir)
     read_manifest(path)  # fails clearly if it is not a run
     return Run(path)
