@@ -347,18 +347,3 @@ def test_git_state_in_a_checkout_names_head_and_uncommitted_changes(tmp_path):
     (repo / "runner.py").write_text("# the code\n")
     (repo / "untracked.txt").write_text("runs and notes are not code changes\n")
     assert git_state(repo) == {"git_commit": head, "git_dirty": False}
-
-
-def test_the_python_api_is_discoverable(quick_run):
-    """Issue 28: `dir(actlab)` hid run and load; no search, report or theory; no verdicts."""
-    import actlab
-
-    public = [n for n in dir(actlab) if not n.startswith("_")]
-    assert {"run", "load", "Run", "report", "search", "theory", "get_activation"} <= set(public)
-    assert set(public) == set(actlab.__all__) - {"__version__"}
-    for name in ("run", "load", "report", "search"):
-        assert getattr(actlab, name).__doc__, name
-    assert "run.verdicts" in actlab.__doc__ and "actlab.search" in actlab.__doc__
-    verdicts = actlab.load(quick_run.path).verdicts
-    assert {"property", "activation", "group", "conditions"} <= set(verdicts.columns)
-    assert len(verdicts) == verdicts[["property", "activation"]].drop_duplicates().shape[0]

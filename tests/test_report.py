@@ -363,3 +363,18 @@ def test_the_report_opens_with_the_answers_each_linked_to_its_evidence(quick_run
         assert target in headings, (answer, sorted(headings))
         assert " By " in answer and " under " in answer  # the property and its conditions
     assert "- [Answers](#answers)" in text
+
+
+def test_the_python_api_is_discoverable(quick_run):
+    """Issue 28: `dir(actlab)` hid run and load; no search, report or theory; no verdicts."""
+    import actlab
+
+    public = [n for n in dir(actlab) if not n.startswith("_")]
+    assert {"run", "load", "Run", "report", "search", "theory", "get_activation"} <= set(public)
+    assert set(public) == set(actlab.__all__) - {"__version__"}
+    for name in ("run", "load", "report", "search"):
+        assert getattr(actlab, name).__doc__, name
+    assert "run.verdicts" in actlab.__doc__ and "actlab.search" in actlab.__doc__
+    verdicts = actlab.load(quick_run.path).verdicts
+    assert {"property", "activation", "group", "conditions"} <= set(verdicts.columns)
+    assert len(verdicts) == verdicts[["property", "activation"]].drop_duplicates().shape[0]
