@@ -161,10 +161,10 @@ def best_worst_table(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         "same random numbers, so the settings of a sweep (learning rates, depths, targets) "
         "are ranked one by one and a seed's ranks averaged over them; Friedman's test then "
         "runs over the seeds, and Nemenyi's test on the mean ranks (1 = best; in brackets) "
-        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run ranks "
-        "last in its setting in every property (below a stuck or failed one where the "
-        "score is whether a run learned), as in the transfer section. The best group holds "
-        "every activation whose mean rank is "
+        "holds the error rate at 5% over all pairs (Demšar 2006). A diverged run without "
+        "a score ranks last in its setting; where the score is whether a run learned, "
+        "diverged, stuck and failed runs score alike (none learned), here and in the "
+        "transfer section. The best group holds every activation whose mean rank is "
         "within the critical difference (CD) of the best one and not of the worst, the worst "
         "group likewise; an activation within the CD of both ends is not separated from "
         "either. When Friedman's test finds no difference, nothing is separated. The last "
@@ -334,7 +334,8 @@ def advice(verdicts: pd.DataFrame, specs: dict[str, Any]) -> list[Advice]:
             for a in group(v, "not separated")
             if separated(v) and rows.loc[a, "nemenyi_p_vs_best"] >= SIGNIFICANCE
         ]
-        avoid, unseparated = split_avoid(v, group(v, "worst"), ok)
+        # judged against those recommended, or the best group when every one is set apart
+        avoid, unseparated = split_avoid(v, group(v, "worst"), ok or best)
         out.append(
             Advice(
                 spec.situation,
@@ -448,7 +449,10 @@ def recommendation_sentence(a: Advice) -> str:
         text += f"; {top}"
     dead_end = failed_everywhere(v)
     if dead_end:
-        text += f"; every activation failed at {dead_end}, so this rests on the other settings"
+        text += (
+            f"; no activation succeeded at {dead_end} in any seed, so this rests on the "
+            "other settings"
+        )
     if a.avoid:
         text += f"; avoid {names(a.avoid)}"
         text += rank_not_mean_words(v, a.avoid)
@@ -473,23 +477,19 @@ def rank_not_mean_words(v: pd.DataFrame, avoid: list[str]) -> str:
     scored = v[v["mean"].notna()].set_index("activation")
     sign = 1.0 if (v["better"].iloc[0] if len(v) else "lower") == "lower" else -1.0
     kept = [a for a in scored.index if a not in avoid]
-    out, diverged = [], False
+    out = []
     for a in avoid:
         if a not in scored.index:
             continue
         beaten = [b for b in kept if sign * scored.loc[a, "mean"] < sign * scored.loc[b, "mean"]]
         if beaten:
             out.append(f"{a}'s mean score is better than {names(beaten)}'s")
-            diverged |= "diverged" in str(scored.loc[a, "outcomes"])
     if not out:
         return ""
-    why = (
-        "a rank puts a diverged run below every run that did not diverge, a mean counts "
-        "the score it stored"
-        if diverged
-        else "a mean weighs how far a few runs fell, a rank only how often each placed lower"
+    return (
+        f" (a verdict by rank, block by block, though {'; '.join(out)}: a mean weighs how "
+        "far a few runs fell, a rank only how often each placed lower)"
     )
-    return f" (a verdict by rank, block by block, though {'; '.join(out)}: {why})"
 
 
 def recommendations(verdicts: pd.DataFrame, specs: dict[str, Any], seeds: int) -> list[str]:

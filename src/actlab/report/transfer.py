@@ -43,15 +43,18 @@ ALPHA = 0.05
 
 def seed_ranks(scores, prop: str, better: str, activations: list[str], seeds: list[int]):
     """[seeds, activations] mean within-block rank of one property (NaN where missing). A
-    run whose outcome is "diverged" scores the worst value there is (-inf where higher is
-    better, +inf where lower is), whatever its stored score: ranked below every run that
-    did not diverge, ties among the diverged shared."""
+    run whose outcome is "diverged" and has no score scores the worst value there is
+    (-inf where higher is better, +inf where lower is): ranked below every run that did
+    not diverge, ties among the diverged shared. One with a score keeps it, as in the
+    verdicts (report/verdicts.py diverged_is_worst): a share learned of 0 ties with a
+    stuck run's."""
     from scipy.stats import rankdata
 
     own = scores[scores["property"] == prop]
     if "outcome" in own:
         worst = -math.inf if better == "higher" else math.inf
-        own = own.assign(score=own["score"].where(own["outcome"] != "diverged", worst))
+        gone = own["outcome"].eq("diverged") & own["score"].isna()
+        own = own.assign(score=own["score"].where(~gone, worst))
     out = np.full((len(seeds), len(activations)), np.nan)
     col = {a: j for j, a in enumerate(activations)}
     row = {s: i for i, s in enumerate(seeds)}

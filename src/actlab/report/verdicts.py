@@ -7,8 +7,9 @@ When a property spans a sweep (learning rates, depths, targets, data sets), the
 settings of one seed share its initial weights and data, so they are not independent
 blocks: each setting's scores are ranked, and a seed's ranks are averaged over its
 settings before the seeds are ranked. A diverged trial is the worst outcome wherever it
-occurs (ranked with the worst possible score, whatever it stored; a missing score becomes
-that in the means too); it is counted in `outcomes`, never dropped. The groups follow from the mean ranks and one critical
+occurs (its score, if missing, becomes the worst possible one; where the score is whether
+a run learned it keeps its 0, like a stuck run); it is counted in `outcomes`, never
+dropped. The groups follow from the mean ranks and one critical
 difference, so they are contiguous in rank order: an activation ranked above a member of
 the best group is in the best group too.
 
@@ -126,21 +127,13 @@ def rankable(wide: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
 
 
 def diverged_is_worst(df: pd.DataFrame, higher: bool) -> pd.DataFrame:
-    """A diverged trial gets the worst possible score (-inf or +inf), whatever it stored,
-    so it ranks last in its block (ties among the diverged shared) in every property: below
-    a stuck run where the score is whether a run learned (both 0), never out of the
-    ranking where it has no score. The transfer section ranks the same way."""
-    return with_worst(df, df["outcome"].eq("diverged"), higher)
-
-
-def unscored_diverged_is_worst(df: pd.DataFrame, higher: bool) -> pd.DataFrame:
-    """For the means: a diverged trial without a score gets the worst one (so a mean over
-    seeds says the activation diverged); one with a score keeps it (a share learned of 0
-    stays 0, not -inf)."""
-    return with_worst(df, df["outcome"].eq("diverged") & df["score"].isna(), higher)
-
-
-def with_worst(df: pd.DataFrame, gone: pd.Series, higher: bool) -> pd.DataFrame:
+    """A diverged trial without a score gets the worst possible one (-inf or +inf), so it
+    ranks last in its block instead of leaving the ranking. One with a score keeps it:
+    where the score is whether a run learned, a diverged run did not learn, like a stuck
+    or failed one, and ranking it below them would make "did not diverge" the property
+    (a Sigmoid that never learned ranked first on learning-rate robustness for failing
+    finitely where the others diverged). The transfer section ranks the same way."""
+    gone = df["outcome"].eq("diverged") & df["score"].isna()
     if not gone.any():
         return df
     df = df.copy()
@@ -160,11 +153,10 @@ def seed_ranks(complete: pd.DataFrame, higher: bool) -> pd.DataFrame:
 
 def property_verdicts(df: pd.DataFrame, spec, conditions: str = "") -> list[dict[str, Any]]:
     higher = spec.better == "higher"
-    ranked_scores = diverged_is_worst(df, higher)
-    df = unscored_diverged_is_worst(df, higher)
+    df = diverged_is_worst(df, higher)
     activations = list(dict.fromkeys(df["activation"]))
     settings = list(dict.fromkeys(df["setting"]))
-    wide = ranked_scores.pivot_table(
+    wide = df.pivot_table(
         index=["seed", "setting"], columns="activation", values="score", dropna=False
     ).reindex(columns=activations)
     names, complete = rankable(wide)

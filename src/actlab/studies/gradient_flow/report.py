@@ -195,13 +195,18 @@ def findings(ratio, activations: list[str], cfg: Config) -> list[str]:
         at = at[at["decay"].notna()]
         if at.empty:
             continue
-        kept = at[(at["vanished"] == 0) & (at["exploded"] == 0) & (at["faint"] == 0)]
+        kept = at[
+            (at["vanished"] == 0)
+            & (at["exploded"] == 0)
+            & (at["faint"] == 0)
+            & (at["collapsed"] == 0)
+        ]
         if len(kept) > 1:
             flattest = kept.loc[kept["decay"].abs().idxmin()]
             steepest = kept.loc[kept["decay"].abs().idxmax()]
             out.append(
                 f"Depth {depth}, among activations whose gradient kept its size within "
-                f"{DECAY_LIMIT:g}x (and was not faint) in every seed, by geometric mean over seeds "
+                f"{DECAY_LIMIT:g}x (neither collapsed nor faint) in every seed, by geometric mean over seeds "
                 "(descriptive, untested): the smallest change across the hidden layers is "
                 f"{flattest['activation']}'s ({decay_text(flattest)}), the largest "
                 f"{steepest['activation']}'s ({decay_text(steepest)})."
