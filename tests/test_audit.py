@@ -878,6 +878,10 @@ def test_a_setting_where_every_activation_failed_shows_in_the_table():
     assert "every activation failed in every seed" in table and "depth=50, depth=100" in table
     line = cross.recommendations(v, specs, 6)[0]
     assert "no activation succeeded at depth=50, depth=100 in any seed" in line
+    # the summary sheet says it too, and where each verdict's conditions are (re-audit T13)
+    sheet = cross.sheet_findings(v)
+    assert "; no activation succeeded at depth=50, depth=100" in sheet[0]
+    assert sheet[-1].startswith("Each verdict holds only under its own protocol")
 
 
 def test_the_tutorial_protocol_says_what_it_cannot_answer(planted):

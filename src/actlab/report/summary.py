@@ -547,17 +547,29 @@ def answers(verdicts: pd.DataFrame, specs: dict[str, Any], evidence: dict[str, s
 
 # -- the summary sheet ---------------------------------------------------------------------------
 def sheet_findings(verdicts: pd.DataFrame) -> list[str]:
+    """The summary sheet's lines: per property its best and worst groups (best = separated
+    from the worst, not from one another), the settings where no activation succeeded,
+    and a last line saying where each verdict's conditions and set-apart rulings are."""
     out = []
     for prop in dict.fromkeys(verdicts["property"]):
         v = of_property(verdicts, prop)
+        dead_end = failed_everywhere(v)
+        nowhere = f"; no activation succeeded at {dead_end}" if dead_end else ""
         if not separated(v):
-            out.append(f"{prop}: {not_separated_words(v)} ({short_test(v)})")
+            out.append(f"{prop}: {not_separated_words(v)}{nowhere} ({short_test(v)})")
             continue
         text = f"{prop}: best {names(group(v, 'best')) or '–'}; worst {names(group(v, 'worst')) or '–'}"
         both = group(v, "not separated")
         if both:
             text += f"; not separated from either end: {names(both)}"
-        out.append(text + f" ({short_test(v)})")
+        out.append(text + nowhere + f" ({short_test(v)})")
+    if out:
+        out.append(
+            "Each verdict holds only under its own protocol (initialisation, optimiser, "
+            "steps, depth, learning rate: the report's best-and-worst table and "
+            "verdicts.csv); the report's Recommendations set apart activations that fail "
+            "elsewhere"
+        )
     return out
 
 
