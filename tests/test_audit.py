@@ -477,12 +477,16 @@ def test_a_huge_finite_loss_is_failed_and_means_keep_outcomes_apart(planted):
     section = text[text.index("## Stability under stress") : text.index("## Representational")]
     rows = [line for line in section.splitlines() if line.startswith("| Sigmoid |")]
     lr_row, _, depth_row, _ = rows  # each part: the loss table, then the steps to learn
-    assert f"3 failed {np.exp(np.mean(np.log(FAILED_LOSSES))):.3g}" in lr_row
+    from actlab.report.text import sci
+
+    assert f"3 failed {sci(np.exp(np.mean(np.log(FAILED_LOSSES))))}" in lr_row
     assert "stuck" not in lr_row.split("|")[-2]
     learned = np.sqrt(0.049 * 0.0067) * variance
-    assert f"2 learned {learned:.3g}" in depth_row and f"1 stuck {0.32 * variance:.3g}" in depth_row
+    assert (
+        f"2 learned {sci(learned)}" in depth_row and f"1 stuck {sci(0.32 * variance)}" in depth_row
+    )
     mixed = np.exp(np.mean(np.log([0.049, 0.0067, 0.32]))) * variance
-    assert f"{mixed:.3g}" not in depth_row
+    assert sci(mixed) not in depth_row
     assert f"At learning rate {top:g} these failed in some or all seeds: Sigmoid (3/3)" in section
 
 

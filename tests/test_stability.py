@@ -536,12 +536,13 @@ def test_a_store_made_before_still_improving_reads_as_before():
 
 def test_every_loss_in_a_state_table_column_is_written_one_way():
     """One format per column: a column's losses (from 1e-12 to 3e4) and their bounds are
-    all written by report.text.fmt, never fmt beside sci."""
+    all written by report.text.sci (fmt's 3 significant digits switch notation by size:
+    "0.00048 [4.16e-05, 0.00555]", the re-audit's example)."""
     import re
 
     import pandas as pd
 
-    from actlab.report.text import fmt
+    from actlab.report.text import sci
     from actlab.studies.stability import cell, grid
 
     base = {"learned": 0, "improving": 0, "stuck": 0, "failed": 0, "diverged": 0, "zeros": 0}
@@ -560,9 +561,9 @@ def test_every_loss_in_a_state_table_column_is_written_one_way():
     numbers = [
         token
         for line in lines
-        for token in re.findall(r"\d[\d.]*(?:e[+-]\d+)?", line.split(" | ")[1])
+        for token in re.findall(r"\d[\d.]*(?:e[+-]?\d+)?", line.split(" | ")[1])
     ]
     counts = {"2"}  # the run counts
     written = [t for t in numbers if t not in counts]
     assert len(written) == 3 * len(rows)
-    assert all(fmt(float(t)) == t for t in written), written
+    assert all(sci(float(t)) == t for t in written), written

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import fmt, interval
+from actlab.report.text import interval, sci
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext, init_words
 from actlab.studies.capacity.config import PATIENCE
 from actlab.studies.stability.config import (
@@ -23,7 +23,7 @@ def cell(r) -> str:
     """One table cell: each state's count ("still improving" for a stuck run still
     improving when its budget ran out), and for each finite state the geometric mean of its
     runs' loss after training (95% interval with two or more runs), every loss and bound
-    written by `fmt`."""
+    in one notation (`sci`: losses span decades, 1e-12 to 3e4)."""
     parts = []
     for state in STATES:
         n = int(r.get(state, 0))
@@ -31,8 +31,8 @@ def cell(r) -> str:
             continue
         text = f"{n} {words(state)}"
         if state in FINITE_STATES and math.isfinite(r[f"loss_{state}"]):
-            text += f" {fmt(r[f'loss_{state}'])}"
-            text += interval(r[f"loss_{state}_low"], r[f"loss_{state}_high"])
+            text += f" {sci(r[f'loss_{state}'])}"
+            text += interval(r[f"loss_{state}_low"], r[f"loss_{state}_high"], form=sci)
         parts.append(text)
     if r.get("zeros", 0):
         parts.append(f"{int(r['zeros'])} exact zero(s) floored at 1e-45")
