@@ -272,7 +272,7 @@ def failure_share(outcomes: str) -> tuple[int, int]:
 
 def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | None:
     """Why `activation` must not be recommended for spec's situation: it failed most of its
-    runs of the property itself (stuck, failed, diverged, vanished, ...), or every seed
+    runs of the property itself (stuck, failed, diverged, vanished, ...), or most seeds
     of a setting where another activation did not, or sits in the worst group of a
     property the situation rests on, or failed there in those ways."""
     for prop in (spec.name, *spec.rests_on):
@@ -289,7 +289,7 @@ def failing_elsewhere(verdicts: pd.DataFrame, spec, activation: str) -> str | No
         alone = row.get("failed_where_others_did_not", "")
         if isinstance(alone, str) and alone:
             where = f" of {prop}" if prop != spec.name else ""
-            return f"no seed succeeded at {alone}{where}, where others did"
+            return f"most seeds did not succeed at {alone}{where}, where others did"
     return None
 
 
