@@ -29,12 +29,13 @@ run: $(VENV)/.installed
 	$(BIN)/actlab run
 
 # One worker per core, each test file on one worker (its module fixtures made once). The
-# end-to-end tests marked slow run apart (`make test-slow`; CI runs both).
+# end-to-end tests marked slow run apart (`make test-slow`; CI runs both), one at a time:
+# they time signals against subprocesses, which two busy workers side by side can upset.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
 
 test-slow: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n auto --dist loadfile -m slow
+	$(BIN)/python -m pytest -m slow
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
