@@ -121,6 +121,13 @@ def seeds_for_family(m: int, alpha: float = SIGNIFICANCE) -> int:
     return n
 
 
+def tests_reach(tests, what: str) -> str | None:
+    """family_reach for a family of paired tests (stats.Paired): its tested members, at the
+    most seeds any of them had; None when none was tested or the family can answer."""
+    tested = [t for t in tests if t.tested]
+    return family_reach(max(t.n for t in tested), len(tested), what) if tested else None
+
+
 def family_reach(n: int, m: int, what: str) -> str | None:
     """One sentence, said before the family's results, when its tests cannot reach p < 0.05
     at these seeds (None when they can): the floor and the seeds that would be needed."""

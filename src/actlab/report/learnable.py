@@ -390,7 +390,7 @@ def comparison_lines(pairs, missing=()) -> list[str]:
     """The section's findings: a learnable activation without its twin in the run, with
     what to add to include it; the family's floor when its tests cannot reach p < 0.05 at
     these seeds, before any result; then each comparison, or why it cannot be made."""
-    from actlab.stats import family_reach, test_text
+    from actlab.stats import test_text, tests_reach
 
     lines = []
     for name, spec in missing:
@@ -413,11 +413,7 @@ def comparison_lines(pairs, missing=()) -> list[str]:
         return lines
     tested = [p for *_, p, _ in pairs if p.tested]
     family = f"the {len(tested)} learned-versus-frozen comparisons" if len(tested) > 1 else ""
-    reach = (
-        family_reach(max(p.n for p in tested), len(tested), "the learned-versus-frozen tests")
-        if tested
-        else None
-    )
+    reach = tests_reach(tested, "the learned-versus-frozen tests")
     if reach:
         lines.append(reach)
     for name, twin, prop, better, p, why in pairs:

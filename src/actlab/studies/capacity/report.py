@@ -151,7 +151,7 @@ def findings(summary, activations, targets, seeds: int, cfg: Config | None = Non
     with diverged seeds on a target ranks below every one without, and a mean over the
     seeds that survived says so. A run still improving when its budget ran out is never
     called unable to fit."""
-    from actlab.stats import family_reach, paired_by_seed, versus_runner_up, with_holm
+    from actlab.stats import paired_by_seed, tests_reach, versus_runner_up, with_holm
 
     cells, wide = summary["cells"], summary["trials"]
     cells = cells[cells["activation"].isin(activations)]
@@ -192,15 +192,8 @@ def findings(summary, activations, targets, seeds: int, cfg: Config | None = Non
         out[i] = f"{sentence}: {versus_runner_up(best, runner, c, family=family)}."
     # Said before the per-target results: a family that cannot reach p < 0.05 at these seeds,
     # where "not separated" would otherwise read as a finding.
-    tested = [p[-1] for p in pending if p[-1].tested]
-    reach = (
-        family_reach(
-            max(c.n for c in tested),
-            len(tested),
-            "the per-target tests of the lowest MSE against the runner-up",
-        )
-        if tested
-        else None
+    reach = tests_reach(
+        [p[-1] for p in pending], "the per-target tests of the lowest MSE against the runner-up"
     )
     if reach:
         out.insert(0, reach)

@@ -365,7 +365,7 @@ def training_findings(summary, names: list[str], rctx: ReportContext) -> list[st
     that did not diverge (sign-flip test, Holm over the activations tested); and whether
     the networks learned at all, without which the counts say little about training."""
     from actlab.activations import has_zero_slope_region
-    from actlab.stats import family_reach, paired_comparison, test_text, with_holm
+    from actlab.stats import paired_comparison, test_text, tests_reach, with_holm
 
     trials = summary["trials"]
     if "zero_slope_rate_init" not in trials or trials["zero_slope_rate_init"].isna().all():
@@ -390,14 +390,8 @@ def training_findings(summary, names: list[str], rctx: ReportContext) -> list[st
     tested = [c for c in adjusted if c.tested]
     family = f"the {len(tested)} activations" if len(tested) > 1 else ""
     # Said before the results: a family that cannot reach p < 0.05 at these seeds.
-    reach = (
-        family_reach(
-            max(c.n for c in tested),
-            len(tested),
-            "the paired tests of zero-slope units at initialisation against after training",
-        )
-        if tested
-        else None
+    reach = tests_reach(
+        tested, "the paired tests of zero-slope units at initialisation against after training"
     )
     if reach:
         out.append(reach)
