@@ -245,8 +245,12 @@ def answers_table(report: Path) -> list[str]:
     if start < 0:
         return []
     body = text[start + 1 :].split("\n## ", 1)[0]
+
+    def plain(text: str) -> str:  # names are code spans in the report, plain here
+        return re.sub(r"(`+) ?(.+?) ?\1", r"\2", text)
+
     rows = [
-        (m.group(1), m.group(2))
+        (m.group(1), plain(m.group(2)))
         for m in re.finditer(r"^- \*\*For (.+?):\*\* (.+?)\. By ", body, flags=re.M)
     ]
     if not rows:

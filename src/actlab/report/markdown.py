@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.report.parts import anchor
+from actlab.report.text import names_as_code
 
 
 def interval_text(lo: float, hi: float, attained: tuple[bool, bool] = (True, True)) -> str:
@@ -58,6 +59,13 @@ def activation_rows(activations: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def written_names(activations: dict[str, Any]) -> set[str]:
+    """Every way the report writes an activation: its name, formula and source."""
+    return {
+        text for act in activations.values() for text in (act.name, act.formula, act.source) if text
+    }
 
 
 def evidence_anchors(parts) -> dict[str, str]:
@@ -268,6 +276,7 @@ def build_report(
         html=html or (run.path / "report.html").exists(),
         timings=timings_given or (run.path / "timings.json").exists(),
     )
+    text = names_as_code(text, written_names(activations))
     path = run.path / "report.md"
     path.write_text(text)
     lap("markdown")

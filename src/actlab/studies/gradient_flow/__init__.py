@@ -165,7 +165,7 @@ class GradientFlow(Study):
         PropertySpec(
             "gradient flow",
             "decay of the mean weight gradient across the hidden layers at initialisation: "
-            "|log10(last hidden / first hidden)|, at each depth of the sweep",
+            "abs(log10(last hidden / first hidden)), at each depth of the sweep",
             "lower",
             settings="depths",
             situation="gradients that keep their size through depth",
