@@ -372,6 +372,7 @@ def execute(
         start_fork_server,
     )
     from actlab.plan import balance, plan, study_major
+    from actlab.recipes import rebuild, recipes_for
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
     from actlab.timing import Timings
@@ -380,9 +381,13 @@ def execute(
     started = time.perf_counter()
     if may_use_pool(config):
         start_fork_server()  # it imports torch while this process does the same
+    # A callable is known to the config by its name: given again now, or rebuilt from the
+    # recipe the run stored for it (recipes.py).
+    given = extra_activations or {}
+    stored_recipes = read_manifest(resume).get("activation_recipes", {}) if resume else {}
     names, table = resolve_activations(
         [
-            extra_activations[a] if extra_activations and a in extra_activations else a
+            given[a] if a in given else rebuild(a, stored_recipes[a]) if a in stored_recipes else a
             for a in config.activations
         ]
     )
@@ -453,6 +458,9 @@ def execute(
             path, config.model_dump(mode="json"), config.hash(), columns_for(config), config.device
         )
         store.manifest.update(started_by)
+        recipes = recipes_for(table, given)
+        if recipes:
+            store.manifest["activation_recipes"] = recipes
         store.write_manifest()
 
     pool = None

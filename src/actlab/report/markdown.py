@@ -95,12 +95,15 @@ def write_verdicts(
     """verdicts.csv alone (no figures, no report), e.g. for `actlab run --no-report`.
     `builder`: a PartBuilder (figure_dir None) that has summarized some studies already."""
     from actlab.activations import resolve_activations
+    from actlab.recipes import run_specs
     from actlab.report.parts import PartBuilder
     from actlab.report.verdicts import save_verdicts
 
     config = run.config
     if activations is None:
-        _, activations = resolve_activations(config.activations)
+        _, activations = resolve_activations(
+            run_specs(config.activations, run.manifest.get("activation_recipes"))
+        )
     if builder is None:
         builder = PartBuilder(config, activations, None)
     parts = builder.summaries(run.results if results is None else results)
@@ -152,6 +155,7 @@ def build_report(
     import jinja2
 
     from actlab.activations import resolve_activations
+    from actlab.recipes import run_specs
     from actlab.report import summary as cross
     from actlab.report.parts import PartBuilder, report_contexts, run_beside
     from actlab.report.verdicts import save_verdicts
@@ -170,7 +174,9 @@ def build_report(
     manifest = run.manifest
     config = run.config
     if activations is None:
-        _, activations = resolve_activations(config.activations)
+        _, activations = resolve_activations(
+            run_specs(config.activations, run.manifest.get("activation_recipes"))
+        )
     names = list(activations)
     figure_dir = run.path / "figures"
     if results is None:
