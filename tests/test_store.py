@@ -346,3 +346,20 @@ def test_manifest_records_the_resolved_config_environment_and_times(
 
     header = (reference / RESULTS).read_text().splitlines()[0].split(",")
     assert manifest["columns"] == header == list(reference_results.columns)
+
+
+def test_without_pyarrow_the_manifest_says_why_results_parquet_is_missing(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name == "pyarrow":
+            raise ImportError("No module named 'pyarrow'")
+        return real_import(name, *args, **kwargs)
+
+    store = RunStore.create(tmp_path / "run", {"seeds": 1}, "hash", ["trial", "value"], "cpu")
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    assert store.write_parquet(pd.DataFrame({"trial": [], "value": []})) is None
+    assert not (tmp_path / "run" / "results.parquet").exists()
+    assert "pyarrow is not installed" in read_manifest(tmp_path / "run")["parquet"]

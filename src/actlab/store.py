@@ -4,7 +4,7 @@
       manifest.json     resolved config and its hash, versions, machine, start/end, status
       results.csv       one row per trial x metric, appended as each batch finishes
       progress.jsonl    one line per finished batch: its trials and the CSV size after it
-      results.parquet   the same table, written at the end when pyarrow is installed
+      results.parquet   the same table, written at the end (the manifest says why if not)
       figures/, report.md
 
 Durability: a batch's rows are written and fsynced before its progress line, so the
@@ -228,7 +228,9 @@ class RunStore:
         """results.parquet from the committed results (`results`: them, already read)."""
         try:
             import pyarrow  # noqa: F401
-        except ImportError:
+        except ImportError:  # a dependency, but an install may have left it out
+            self.manifest["parquet"] = "not written: pyarrow is not installed (pip install pyarrow)"
+            self.write_manifest()
             return None
         path = self.path / "results.parquet"
         (read_results(self.path) if results is None else results).to_parquet(path, index=False)

@@ -276,6 +276,7 @@ def build_report(
         figures=figures,
         columns=", ".join(f"`{c}`" for c in manifest["columns"]),
         parquet=(run.path / "results.parquet").exists(),
+        parquet_note=manifest.get("parquet"),
         # What the run directory holds once this report is written: report.html when it is
         # written now or was before; timings.json when the run that builds this report
         # writes it after (it passes `timings`) or wrote it before (`actlab report`).
