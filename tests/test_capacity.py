@@ -57,6 +57,12 @@ def tiny_run(tmp_path, name, seeds=2, report=False, **overrides):
     )
 
 
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """One reported tiny_run (two seeds), shared by the tests that only read it."""
+    return tiny_run(tmp_path_factory.mktemp("capacity"), "run", report=True)
+
+
 def test_targets_match_their_formulas():
     x = torch.linspace(-2, 2, 41, dtype=torch.float64)
     expected = {
@@ -137,6 +143,10 @@ def test_study_metrics_equal_the_reference_network_in_exact_mode():
         assert [r["step"] for r in trial_rows if r["metric"] == "prediction"] == list(range(25))
         assert got == preds
         assert sum(r["metric"] == "extrap_prediction" for r in trial_rows) == 2 * cfg.n_extrap
+        # the training loss at every step, as the reference loop recorded it
+        loss = [r for r in trial_rows if r["metric"] == "loss"]
+        assert [r["step"] for r in loss] == list(range(1, cfg.steps + 1))
+        assert [r["value"] for r in loss] == ref.losses[0].tolist()
 
 
 def test_fast_mode_agrees_with_exact_mode_within_rounding():
@@ -178,6 +188,9 @@ def test_a_diverging_run_is_flagged_and_its_errors_are_nan():
         assert all(math.isnan(v) for v in preds) == diverged
         if diverged:
             assert metric(trial_rows, "steps_completed") < 30
+        # a diverged run's curve ends at its last finite loss: no NaN or inf stored
+        loss = [r["value"] for r in trial_rows if r["metric"] == "loss"]
+        assert len(loss) == metric(trial_rows, "steps_completed") and np.isfinite(loss).all()
 
 
 def test_results_do_not_depend_on_batching(tmp_path):
@@ -191,8 +204,8 @@ def test_results_do_not_depend_on_batching(tmp_path):
     assert together["trial"].nunique() == 3 * 3 * 2
 
 
-def test_summary_and_properties_are_computed_from_the_results(tmp_path):
-    run = tiny_run(tmp_path, "run")
+def test_summary_and_properties_are_computed_from_the_results(reported):
+    run = reported
     df = run.results
     study = get_study("capacity")
     summary = study.summarize(df)
@@ -216,8 +229,8 @@ def test_summary_and_properties_are_computed_from_the_results(tmp_path):
         assert fit[(r.seed, f"target={r.target}")] == pytest.approx(np.log10(r.value))
 
 
-def test_run_end_to_end_writes_table_findings_and_figures(tmp_path):
-    run = tiny_run(tmp_path, "run", report=True)
+def test_run_end_to_end_writes_table_findings_and_figures(reported):
+    run = reported
     report = run.report_path.read_text()
     assert "## Representational capacity" in report
     assert "| activation | sin | abs | sin10 |" in report
@@ -229,10 +242,45 @@ def test_run_end_to_end_writes_table_findings_and_figures(tmp_path):
     mantissa, exponent = f"{geo:.1e}".split("e")
     assert f"| Tanh | {mantissa}e{int(exponent)} [" in report
     assert "paired sign-flip permutation test over 2 seeds" in report
-    for name in ("capacity_heatmap", "capacity_predictions"):
+    for name in ("capacity_heatmap", "capacity_predictions", "capacity_curves"):
         assert (run.path / "figures" / f"{name}.png").stat().st_size > 10_000
         assert not (run.path / "figures" / f"{name}.svg").exists()  # drawn once, as PNG
         assert f"figures/{name}.png" in report
+
+
+def test_training_losses_are_stored_per_step_per_seed(reported):
+    df = reported.results
+    loss = df[df["metric"] == "loss"]
+    assert loss["trial"].nunique() == df["trial"].nunique() == 3 * 3 * 2
+    per_trial = loss.groupby("trial")["step"].apply(lambda s: sorted(s.astype(int)))
+    assert all(steps == list(range(1, TINY["steps"] + 1)) for steps in per_trial)
+    per_step = loss.groupby(["activation", "target", "step"])["seed"].nunique()
+    assert (per_step == 2).all()
+    # the per-trial metrics are as before: one row each, no step
+    assert not df[df["metric"].isin(["test_mse", "train_mse"])]["step"].notna().any()
+
+
+def test_the_curve_figure_is_in_the_section_and_plots_the_stored_median(reported):
+    from actlab.report.figures import median_band
+
+    report = reported.report_path.read_text()
+    section = report[report.index("## Representational capacity") :]
+    section = section[: section.index("\n## ")]
+    assert "![Training loss per step](figures/capacity_curves.png)" in section
+    assert (
+        "the median over 2 seeds as a line and the range over seeds (lowest to highest) as a "
+        "shaded band. Adam at learning rate 0.001, 30 steps, depth 2, width 8." in section
+    )
+    assert "log scale" in section and "No run diverged." in section
+    df = reported.results
+    curves = get_study("capacity").summarize(df)["curves"]
+    cell = curves[(curves["activation"] == "ReLU") & (curves["target"] == "sin10")]
+    band = median_band(cell).set_index("step")
+    stored = df[(df["metric"] == "loss") & (df["activation"] == "ReLU") & (df["target"] == "sin10")]
+    for step in (1, 15, TINY["steps"]):
+        values = stored[stored["step"] == step]["value"]
+        assert band.loc[step, "median"] == np.median(values)
+        assert (band.loc[step, "low"], band.loc[step, "high"]) == (values.min(), values.max())
 
 
 def test_one_seed_report_says_no_error_bar_and_no_ranking(tmp_path):
@@ -253,6 +301,8 @@ def test_report_marks_diverged_runs_and_leaves_them_out(tmp_path):
     )
     report = run.report_path.read_text()
     assert "| Linear | diverged (2 of 2) |" in report
+    assert (run.path / "figures" / "capacity_curves.png").exists()  # drawn, divergence and all
+    assert "2 of 4 runs diverged: each curve ends at its last finite loss (x)" in report
     assert (
         "2 of 4 runs diverged and are left out of the statistics (counted here and in every "
         "table; ranked last in the verdicts): Linear on cubic (2 of 2)" in report
@@ -361,6 +411,9 @@ def test_until_plateau_records_how_each_run_ended(tmp_path):
         # a fitted run on a plateau stopped there; every other run used the whole budget
         assert (steps < 200) if ended and fitted else (steps == 200)
         endings.add((ended, fitted))
+        # a run that stopped on its plateau stored its losses up to there, none after
+        steps_stored = [r["step"] for r in trial_rows if r["metric"] == "loss"]
+        assert steps_stored == list(range(1, int(steps) + 1))
         assert metric(trial_rows, "target_variance") > 0
     assert {(1.0, 1.0), (0.0, 1.0), (1.0, 0.0)} <= endings
     # The protocol's setting takes every step and only labels how each run ended.

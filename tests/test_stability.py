@@ -116,20 +116,28 @@ def test_a_diverging_config_is_flagged_and_never_learned(tmp_path):
     assert value["final_loss"] < 1e6  # the protocol's last recorded loss stays finite
 
 
-def test_end_to_end_report_and_batching_invariance(tmp_path):
-    def go(name, **extra):
-        return actlab.run(
-            config=actlab.RunConfig(
-                activations=["Sigmoid", "ReLU", "Tanh"],
-                studies=["stability"],
-                seeds=2,
-                study_config={"stability": TINY},
-                **extra,
-            ),
-            out=tmp_path / name,
-        )
+def tiny_run(out, **extra):
+    return actlab.run(
+        config=actlab.RunConfig(
+            activations=["Sigmoid", "ReLU", "Tanh"],
+            studies=["stability"],
+            seeds=2,
+            study_config={"stability": TINY},
+            **extra,
+        ),
+        out=out,
+    )
 
-    full, split = go("full"), go("split", max_members=1)
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """One reported run of TINY (three activations, two seeds), shared by the tests that
+    only read it."""
+    return tiny_run(tmp_path_factory.mktemp("stability") / "full")
+
+
+def test_end_to_end_report_and_batching_invariance(reported, tmp_path):
+    full, split = reported, tiny_run(tmp_path / "split", max_members=1)
     key = ["trial", "metric", "step"]
     a = full.results.sort_values(key).reset_index(drop=True)
     b = split.results.sort_values(key).reset_index(drop=True)
@@ -141,6 +149,89 @@ def test_end_to_end_report_and_batching_invariance(tmp_path):
     # each trial is in exactly one state
     states = a[a["metric"].isin(["learned", "stuck", "failed", "diverged"])]
     assert (states.groupby("trial")["value"].sum() == 1).all()
+
+
+def test_training_losses_are_stored_at_every_recorded_step_of_every_seed(reported):
+    df = reported.results
+    loss = df[df["metric"] == "loss"]
+    scalar = df[df["step"].isna()].pivot_table(index="trial", columns="metric", values="value")
+    assert set(loss["trial"]) == set(scalar.index)  # every trial, every seed
+    for trial, rows in loss.groupby("trial"):
+        steps = sorted(rows["step"].astype(int))
+        assert steps == list(range(1, len(steps) + 1))  # 1, 2, ... with no gap
+        assert np.isfinite(rows["value"]).all()
+        if scalar.loc[trial, "diverged"] == 0:  # a finite run: one loss per update
+            assert len(steps) == scalar.loc[trial, "steps_completed"]
+    per_cell = loss.groupby(["part", "activation", "depth", "lr", "step"])["seed"].nunique()
+    assert per_cell.max() == 2
+
+
+def test_the_curve_figure_is_in_the_section_with_its_caption(reported):
+    figure = reported.path / "figures" / "stability_curves.png"
+    assert figure.stat().st_size > 10_000
+    report = reported.report_path.read_text()
+    section = report[report.index("## Stability under stress") :]
+    section = section[: section.index("\n## ")]
+    assert "![Training loss per step](figures/stability_curves.png)" in section
+    assert "the median over 2 seeds as a line and the range over seeds" in section
+    assert "log scale" in section and "SGD at each learning rate" in section
+    df = reported.results
+    diverged = int(df[df["metric"] == "diverged"]["value"].sum())
+    runs = df[df["metric"] == "diverged"]["trial"].nunique()
+    expected = f"{diverged} of {runs} runs diverged" if diverged else "No run diverged."
+    assert expected in section
+
+
+def test_the_plotted_median_is_the_median_of_the_stored_losses(reported):
+    from actlab.report.figures import median_band
+    from actlab.studies.stability import summarize
+
+    df = reported.results
+    curves = summarize(df)["curves"]
+    cell = curves[(curves["part"] == "depth") & (curves["activation"] == "Tanh")]
+    cell = cell[cell["depth"] == TINY["depths"][-1]]
+    band = median_band(cell).set_index("step")
+    stored = df[
+        (df["metric"] == "loss")
+        & (df["part"] == "depth")
+        & (df["activation"] == "Tanh")
+        & (df["depth"] == TINY["depths"][-1])
+    ]
+    for step in (1, 7, TINY["depth_steps"]):
+        values = stored[stored["step"] == step]["value"]
+        if values.empty:
+            continue
+        assert band.loc[step, "median"] == np.median(values)
+        assert band.loc[step, "low"] == values.min() and band.loc[step, "high"] == values.max()
+        assert band.loc[step, "n"] == len(values)
+
+
+def test_median_band_leaves_non_finite_losses_out_and_a_diverged_run_draws():
+    import pandas as pd
+
+    from actlab.report.figures import activation_colours, draw_loss_curves, median_band, pyplot
+
+    curves = pd.DataFrame(
+        {
+            "activation": ["ReLU"] * 7,
+            "seed": [0, 1, 2, 0, 1, 2, 0],
+            "step": [1, 1, 1, 2, 2, 2, 3],
+            "value": [1.0, 4.0, 2.0, 0.5, math.nan, math.inf, 0.25],
+            "diverged": [0, 1, 0, 0, 1, 0, 0],
+        }
+    )
+    band = median_band(curves)
+    assert band["step"].tolist() == [1, 2, 3]
+    assert band["median"].tolist() == [2.0, 0.5, 0.25]
+    assert band["low"].tolist() == [1.0, 0.5, 0.25] and band["high"].tolist() == [4.0, 0.5, 0.25]
+    assert band["n"].tolist() == [3, 1, 1]
+    fig, ax = pyplot().subplots()
+    draw_loss_curves(ax, curves, ["ReLU"], activation_colours(["ReLU"]))
+    median, ends = ax.get_lines()
+    assert median.get_ydata().tolist() == [2.0, 0.5, 0.25]
+    assert ends.get_xdata().tolist() == [1] and ends.get_ydata().tolist() == [4.0]  # its x
+    assert ax.get_yscale() == "log"
+    pyplot().close(fig)
 
 
 def test_properties_score_each_setting_learned_or_not(tmp_path):

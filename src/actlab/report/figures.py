@@ -49,3 +49,45 @@ def save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     pyplot().close(fig)
     return path
+
+
+# -- training curves (stability, capacity) --------------------------------------------------
+
+
+def median_band(values, x: str = "step", value: str = "value"):
+    """Per `x` (sorted): the median of the finite `value`s there, their lowest and highest
+    (the range over seeds) and how many there were (`n`). Non-finite values (a diverged
+    run's NaN or inf) are left out, and an `x` with none is dropped. A pure function of
+    the rows: the training-curve figures draw exactly these numbers."""
+    import numpy as np
+
+    finite = values[np.isfinite(values[value].to_numpy(dtype=float))]
+    return (
+        finite.groupby(x, sort=True)[value]
+        .agg(median="median", low="min", high="max", n="count")
+        .reset_index()
+    )
+
+
+def draw_loss_curves(ax, curves, activations: list[str], colours) -> None:
+    """Training loss against step on a log y axis, one colour per activation: the median
+    over seeds as a line and their range as a shaded band (`median_band`), and an x at the
+    last finite loss of each run that diverged (rows with `diverged` 1). `curves`: rows of
+    activation, seed, step, value and diverged for one setting."""
+    import numpy as np
+
+    for act in activations:
+        rows = curves[curves["activation"] == act]
+        band = median_band(rows)
+        if band.empty:
+            continue
+        colour = colours[act]
+        ax.fill_between(band["step"], band["low"], band["high"], color=colour, alpha=0.18, lw=0)
+        ax.plot(band["step"], band["median"], color=colour, lw=1.3, label=act)
+        lost = rows[(rows["diverged"] == 1) & np.isfinite(rows["value"].to_numpy(dtype=float))]
+        if not lost.empty:
+            ends = lost.sort_values("step").groupby("seed").tail(1)
+            ax.plot(ends["step"], ends["value"], ls="", marker="x", ms=6, mew=1.8, color=colour)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.grid(True, which="major", alpha=0.3)

@@ -8,7 +8,7 @@ original); actlab adds an extrapolation test on two grids just outside it: `n_ex
 evenly spaced points on each of [x_min - extrap_margin, x_min) and
 (x_max, x_max + extrap_margin], the endpoints x_min and x_max excluded.
 
-Metrics per trial (one row each, no layer/step):
+Metrics per trial (one row each, no layer/step; the per-point and per-step rows follow):
   test_mse          MSE on the test grid (the protocol metric, interpolation)
   extrap_mse        MSE on both extrapolation grids pooled
   train_mse         MSE on the training grid after the final update
@@ -44,6 +44,10 @@ Per-point rows, for the prediction figure:
   prediction        the network's output at test-grid point `step` (0 .. n_test - 1)
   extrap_prediction the output at extrapolation-grid point `step` (0 .. 2 n_extrap - 1;
                     the left grid first, both in increasing x; see `grid_extrap`)
+Per-step rows, for the training-curve figure:
+  loss              the training MSE recorded at step `step` (1 .. steps_completed: the
+                    loss before that step's update, as the stability study stores it); none
+                    after a run stopped, so a diverged run ends at its last finite loss
 
 The targets only change y, so every trial of one shape (whatever its target) shares a
 stack; within a seed every activation and every target starts from the same weights.
@@ -82,9 +86,15 @@ from actlab.studies.capacity.config import (
     plateaued_at_end,
     target_fn,
 )
-from actlab.studies.capacity.figures import draw_heatmap, plot_heatmaps, plot_predictions
+from actlab.studies.capacity.figures import (
+    draw_heatmap,
+    plot_curves,
+    plot_heatmaps,
+    plot_predictions,
+)
 from actlab.studies.capacity.report import (
     cell_text,
+    curves_caption,
     ended_text,
     findings,
     mse_table,
@@ -93,7 +103,13 @@ from actlab.studies.capacity.report import (
     training_findings,
 )
 from actlab.studies.capacity.run import grid_extrap, grid_test, grid_train, train_trials
-from actlab.studies.capacity.summary import RUN_METRICS, cell_lookup, summarize, trial_metrics
+from actlab.studies.capacity.summary import (
+    RUN_METRICS,
+    cell_lookup,
+    loss_curves,
+    summarize,
+    trial_metrics,
+)
 
 __all__ = [
     "MIN_IMPROVEMENT",
@@ -109,16 +125,19 @@ __all__ = [
     "cell_lookup",
     "cell_text",
     "condition_words",
+    "curves_caption",
     "draw_heatmap",
     "ended_text",
     "findings",
     "grid_extrap",
     "grid_test",
     "grid_train",
+    "loss_curves",
     "mse_table",
     "plateau_decides",
     "plateau_words",
     "plateaued_at_end",
+    "plot_curves",
     "plot_heatmaps",
     "plot_predictions",
     "report_markdown",
@@ -200,10 +219,23 @@ class Capacity(Study):
             cfg,
             figure_dir / "capacity_predictions.png",
         )
-        markdown = report_markdown(
-            summary, activations, targets, rctx, heatmap.name, predictions.name
+        curves = plot_curves(
+            summary["curves"],
+            summary["cells"],
+            activations,
+            targets,
+            figure_dir / "capacity_curves.png",
         )
-        return Section(self.title, markdown, [heatmap, predictions])
+        markdown = report_markdown(
+            summary,
+            activations,
+            targets,
+            rctx,
+            heatmap.name,
+            predictions.name,
+            curves.name if curves else None,
+        )
+        return Section(self.title, markdown, [heatmap, predictions, *([curves] if curves else [])])
 
     property_specs = (
         PropertySpec(

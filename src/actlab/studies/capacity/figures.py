@@ -123,3 +123,50 @@ def plot_predictions(predictions, activations, targets, cfg: Config, path: Path)
     )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, path)
+
+
+def plot_curves(curves, cells, activations, targets, path: Path) -> Path | None:
+    """Training loss per step, one panel per target: each activation's median over seeds
+    as a line, the range over seeds as a shaded band, an x at the last finite loss of a run
+    that diverged (report.figures.draw_loss_curves); dashed: the target's variance on the
+    test grid (about a constant output's loss). None when no training losses are stored
+    (runs made before they were)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from actlab.report.figures import activation_colours, draw_loss_curves, pyplot, save
+
+    if curves.empty:
+        return None
+    plt = pyplot()
+    colours = activation_colours(activations)
+    cols = min(3, len(targets))
+    rows = math.ceil(len(targets) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for ax, target in zip(axes.flat, targets, strict=False):
+        draw_loss_curves(ax, curves[curves["target"] == target], activations, colours)
+        variance = cells[cells["target"] == target]["variance"].mean()
+        if math.isfinite(variance):
+            ax.axhline(variance, color="grey", ls="--", lw=1)
+        ax.set_title(f"{target}: {TARGETS[target][0]}", fontsize=10)
+        ax.set_ylabel("training MSE (log)")
+    for ax in list(axes.flat)[len(targets) :]:
+        ax.set_visible(False)
+    handles = [Patch(color=colours[a], label=a) for a in activations] + [
+        Line2D([], [], color="black", lw=1.3, label="median over seeds"),
+        Patch(color="black", alpha=0.18, label="range over seeds"),
+        Line2D([], [], color="black", ls="", marker="x", label="diverged (last finite loss)"),
+        Line2D([], [], color="grey", ls="--", label="target variance"),
+    ]
+    fig.suptitle("Training loss per step (median and range over seeds)")
+    fig.tight_layout()
+    # Below the panels, as many entries a row as the figure's width holds.
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=max(3, min(len(handles), int(4.6 * cols / 1.35))),
+        fontsize=8,
+        frameon=False,
+    )
+    return save(fig, path)

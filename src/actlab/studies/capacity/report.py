@@ -71,9 +71,45 @@ def mse_table(cells, activations, targets, prefix: str, seeds: int, text=None) -
     return lines
 
 
+def curves_caption(summary, cfg: Config, seeds: int) -> str:
+    """What the training-curve figure draws: the median and range over how many seeds, the
+    log scale, the training's conditions, and how many runs diverged (their curves end)."""
+    per = "a single run" if seeds == 1 else f"the median over {seeds} seeds"
+    band = "" if seeds == 1 else " and the range over seeds (lowest to highest) as a shaded band"
+    text = (
+        f"*Training curves: the training MSE (on the {cfg.n_train} training points, recorded "
+        f"before each update) against step, log scale, one panel per target; for each "
+        f"activation {per} as a line{band}. {OPTIMIZER_NAMES[cfg.optimizer]} at learning "
+        f"rate {cfg.lr:g}, {budget_words(cfg)}, depth {cfg.depth}, width {cfg.width}. "
+        "Dashed: the target's variance on the test grid (about a constant output's loss)."
+    )
+    cells = summary["cells"]
+    diverged, total = int(cells["diverged"].sum()), int(cells["n_seeds"].sum())
+    if diverged:
+        text += (
+            f" {diverged} of {total} runs diverged: each curve ends at its last finite loss "
+            "(x), and after it the median and range are over the seeds still training."
+        )
+    else:
+        text += " No run diverged."
+    if cfg.until == "plateau":
+        text += (
+            " A fitted run stops on its plateau, so later steps show only the seeds still training."
+        )
+    return text + "*"
+
+
 def report_markdown(
-    summary, activations, targets, rctx: ReportContext, heatmap: str, predictions: str
+    summary,
+    activations,
+    targets,
+    rctx: ReportContext,
+    heatmap: str,
+    predictions: str,
+    curves: str | None = None,
 ) -> str:
+    """The section's text; `curves`, the training-curve figure, with its caption
+    (curves_caption) when one was drawn."""
     cfg: Config = rctx.config
     cells = summary["cells"]
     one_seed = rctx.seeds == 1
@@ -112,6 +148,13 @@ def report_markdown(
         f"![Predictions per target](figures/{predictions})",
         "",
     ]
+    if curves:
+        lines += [
+            f"![Training loss per step](figures/{curves})",
+            "",
+            curves_caption(summary, cfg, rctx.seeds),
+            "",
+        ]
     if one_seed:
         lines += [
             "*One seed: these numbers are single samples; they carry no error bar and no "

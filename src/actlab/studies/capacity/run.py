@@ -3,6 +3,7 @@ target's trials in it, and the per-trial metrics of the module docstring."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from actlab.studies.base import DEFAULT_INIT, RunContext, Trial, build_stack, learned_rows, nan_if
@@ -97,6 +98,13 @@ def train_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, An
             {"metric": "target_variance", "value": variances[m]},
         ]
         trial_rows += learned_rows(model, m, diverged)
+        # The training loss at each step the loop recorded (before that step's update), as
+        # stability stores it; none after a run stopped (diverged, or on its plateau).
+        trial_rows += [
+            {"metric": "loss", "step": t + 1, "value": float(v)}
+            for t, v in enumerate(result.losses[m])
+            if not math.isnan(v)
+        ]
         for metric, key in (("prediction", "test"), ("extrap_prediction", "extrap")):
             trial_rows += [
                 {"metric": metric, "step": i, "value": nan_if(diverged, v)}

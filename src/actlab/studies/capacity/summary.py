@@ -33,7 +33,8 @@ def summarize(results) -> dict[str, Any]:
     `improving` and `constant` counts (all 0 for runs stored before these existed),
     `steps_median` (their median steps) and `variance` (the target's, on the test grid).
     `predictions`: per activation x target x grid point, the mean prediction over the seeds
-    that did not diverge. `trials`: the per-trial table the two are computed from."""
+    that did not diverge. `trials`: the per-trial table the two are computed from.
+    `curves`: the stored training losses (`loss_curves`)."""
     from actlab.stats import describe
 
     wide = trial_metrics(results)
@@ -71,7 +72,29 @@ def summarize(results) -> dict[str, Any]:
         .mean()
         .reset_index()
     )
-    return {"cells": cells, "predictions": predictions, "trials": wide}
+    return {
+        "cells": cells,
+        "predictions": predictions,
+        "trials": wide,
+        "curves": loss_curves(results),
+    }
+
+
+def loss_curves(results):
+    """The training loss per recorded step of every capacity trial: activation, target,
+    seed, step, value and `diverged` (the trial's 1 / 0). The loss at step s is the one
+    recorded before the s-th update; a run has none after it stopped. Empty for runs
+    stored before these rows existed."""
+    import pandas as pd
+
+    columns = ["activation", "target", "seed", "step", "value", "diverged"]
+    df = results[results["study"] == "capacity"]
+    loss = df[(df["metric"] == "loss") & df["step"].notna()]
+    if loss.empty:
+        return pd.DataFrame(columns=columns)
+    diverged = df[df["metric"] == "diverged"].set_index("trial")["value"]
+    out = loss.assign(diverged=loss["trial"].map(diverged).fillna(0))[columns]
+    return out.astype({"step": int, "value": float}).reset_index(drop=True)
 
 
 def cell_lookup(cells, prefix: str):

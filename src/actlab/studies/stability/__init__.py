@@ -70,9 +70,11 @@ from actlab.studies.stability.figures import (
     loss_panel,
     marker_legend,
     plot,
+    plot_curves,
 )
 from actlab.studies.stability.report import (
     cell,
+    curves_caption,
     findings,
     grid,
     improving_finding,
@@ -81,7 +83,7 @@ from actlab.studies.stability.report import (
     unjudged_words,
 )
 from actlab.studies.stability.run import steps_to_learn, still_improving_rows, trial_rows
-from actlab.studies.stability.summary import majority_state, outcome_of, summarize
+from actlab.studies.stability.summary import loss_curves, majority_state, outcome_of, summarize
 
 __all__ = [
     "FINITE_STATES",
@@ -97,17 +99,20 @@ __all__ = [
     "ceiling",
     "cell",
     "condition_words",
+    "curves_caption",
     "finite_means_learned",
     "findings",
     "grid",
     "improving_finding",
     "improving_words",
     "judged",
+    "loss_curves",
     "loss_panel",
     "majority_state",
     "marker_legend",
     "outcome_of",
     "plot",
+    "plot_curves",
     "report_markdown",
     "sine_data",
     "steps_cell",
@@ -210,7 +215,9 @@ class Stability(Study):
 
     def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         figure = plot(summary, rctx.activations, figure_dir / "stability.png")
-        return Section(self.title, report_markdown(summary, rctx, figure.name), [figure])
+        curves = plot_curves(summary, rctx.activations, figure_dir / "stability_curves.png")
+        markdown = report_markdown(summary, rctx, figure.name, curves.name if curves else None)
+        return Section(self.title, markdown, [figure, *([curves] if curves else [])])
 
     property_specs = (
         PropertySpec(

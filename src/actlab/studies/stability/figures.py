@@ -221,3 +221,67 @@ def loss_panel(ax, table, key: str, activations: list[str], colours, label: str)
         "failed, x diverged)",
         fontsize=9,
     )
+
+
+def plot_curves(summary: dict[str, Any], activations: list[str], path: Path) -> Path | None:
+    """Training loss per step, small multiples: top row 3a, one panel per learning rate;
+    bottom row 3b, one panel per depth. Each activation's median over seeds is a line, the
+    range over seeds a shaded band, an x the last finite loss of a run that diverged
+    (report.figures.draw_loss_curves); dashed: the target's variance. None when no
+    training losses are stored."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from actlab.report.figures import activation_colours, draw_loss_curves, pyplot, save
+    from actlab.studies.base import OPTIMIZER_NAMES
+
+    curves = summary["curves"]
+    if curves.empty:
+        return None
+    plt = pyplot()
+    colours = activation_colours(activations)
+    rows = [
+        (part, key, sorted(curves[curves["part"] == part][key].unique()))
+        for part, key in (("lr", "lr"), ("depth", "depth"))
+        if (curves["part"] == part).any()
+    ]
+    cols = max(len(settings) for *_, settings in rows)
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(3.3 * cols, 2.9 * len(rows)), squeeze=False, sharey="row"
+    )
+    for (part, key, settings), line in zip(rows, axes, strict=True):
+        at_part = curves[curves["part"] == part]
+        table = summary[part]
+        variance = float(table["variance"].mean()) if not table.empty else math.nan
+        for ax, value in zip(line, settings, strict=False):
+            at = at_part[at_part[key] == value]
+            draw_loss_curves(ax, at, activations, colours)
+            if math.isfinite(variance):
+                ax.axhline(variance, color="grey", ls="--", lw=1)
+            optimizer = OPTIMIZER_NAMES.get(at["optimizer"].iloc[0], at["optimizer"].iloc[0])
+            if part == "lr":
+                title = f"3a: {optimizer}, lr {value:g}, depth {int(at['depth'].iloc[0])}"
+            else:
+                title = f"3b: {optimizer}, lr {at['lr'].iloc[0]:g}, depth {int(value)}"
+            ax.set_title(title, fontsize=9)
+        line[0].set_ylabel("training loss (log)")
+        for ax in line[len(settings) :]:
+            ax.set_visible(False)
+    handles = [Patch(color=colours[a], label=a) for a in activations] + [
+        Line2D([], [], color="black", lw=1.3, label="median over seeds"),
+        Patch(color="black", alpha=0.18, label="range over seeds"),
+        Line2D([], [], color="black", ls="", marker="x", label="diverged (last finite loss)"),
+        Line2D([], [], color="grey", ls="--", label="target variance"),
+    ]
+    fig.suptitle("Training loss per step under stress (median and range over seeds)")
+    fig.tight_layout()
+    # Below the panels, as many entries a row as the figure's width holds.
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=max(3, min(len(handles), int(3.3 * cols / 1.35))),
+        fontsize=8,
+        frameon=False,
+    )
+    return save(fig, path)

@@ -39,7 +39,14 @@ def cell(r) -> str:
     return "; ".join(parts)
 
 
-def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: str) -> str:
+def report_markdown(
+    summary: dict[str, Any],
+    rctx: ReportContext,
+    figure_name: str,
+    curves_name: str | None = None,
+) -> str:
+    """The section's text; `curves_name`, the training-curve figure, with its caption
+    (curves_caption) when one was drawn."""
     cfg: Config = rctx.config
     lines = [
         "**Question.** Does training stay stable when the learning rate is too high, or the "
@@ -70,6 +77,13 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
             "",
         ]
     lines += [f"![Stability under stress](figures/{figure_name})", ""]
+    if curves_name:
+        lines += [
+            f"![Training loss per step](figures/{curves_name})",
+            "",
+            curves_caption(summary, cfg, rctx.seeds),
+            "",
+        ]
     if rctx.seeds == 1:
         lines += ["*One seed: these numbers are single samples and carry no error bar.*", ""]
     for part, label, key in (("lr", "learning rate", "lr"), ("depth", "depth", "depth")):
@@ -107,6 +121,46 @@ def report_markdown(summary: dict[str, Any], rctx: ReportContext, figure_name: s
     lines += ["**What the data says.**", ""]
     lines += [f"- {f}" for f in findings(summary, rctx.activations)]
     return "\n".join(lines)
+
+
+def curves_caption(summary: dict[str, Any], cfg: Config, seeds: int) -> str:
+    """What the training-curve figure draws: the median and range over how many seeds, the
+    log scale, each row's conditions, and how many runs diverged (their curves end)."""
+    per = "a single run" if seeds == 1 else f"the median over {seeds} seeds"
+    band = "" if seeds == 1 else " and the range over seeds (lowest to highest) as a shaded band"
+    rows = []
+    if "lr" in cfg.parts:
+        rows.append(
+            f"3a, {OPTIMIZER_NAMES[cfg.lr_optimizer]} at each learning rate of the sweep, "
+            f"depth {cfg.lr_depth}, up to {cfg.lr_steps} steps"
+        )
+    if "depth" in cfg.parts:
+        rows.append(
+            f"3b, {OPTIMIZER_NAMES[cfg.depth_optimizer]} at learning rate {cfg.depth_lr:g} at "
+            f"each depth, up to {cfg.depth_steps} steps"
+        )
+    text = (
+        f"*Training curves: the training loss (MSE on the {cfg.n_points} points, recorded "
+        "before each update) against step, log scale; for each activation "
+        f"{per} as a line{band}. "
+        + ("Top row " + rows[0] + "; bottom row " + rows[1] if len(rows) == 2 else rows[0])
+        + f"; width {cfg.width}. Dashed: the target's variance (a constant output's loss)."
+    )
+    parts = [summary[p] for p in ("lr", "depth") if not summary[p].empty]
+    diverged = sum(int(t["diverged"].sum()) for t in parts)
+    total = sum(int(t["seeds"].sum()) for t in parts)
+    if diverged:
+        text += (
+            f" {diverged} of {total} runs diverged: each curve ends at its last finite loss "
+            "(x), and after it the median and range are over the seeds still training."
+        )
+    else:
+        text += " No run diverged."
+    if cfg.until == "learned":
+        text += (
+            " A run stops once it has learned, so later steps show only the seeds still training."
+        )
+    return text + "*"
 
 
 def unjudged_words(cfg: Config) -> str:

@@ -32,7 +32,7 @@ def summarize(results) -> dict[str, Any]:
     budget (inf when half the seeds or more did not learn; NaN for runs stored before
     `steps_to_learn` existed). The states are config.STATES: "improving" (a stuck run
     still improving when its budget ran out) is counted apart from "stuck". `trials`: one
-    row per trial with its `outcome`."""
+    row per trial with its `outcome`. `curves`: the stored training losses (`loss_curves`)."""
     import numpy as np
     import pandas as pd
 
@@ -95,7 +95,35 @@ def summarize(results) -> dict[str, Any]:
         "lr": table[table["part"] == "lr"].reset_index(drop=True),
         "depth": table[table["part"] == "depth"].reset_index(drop=True),
         "trials": wide,
+        "curves": loss_curves(df),
     }
+
+
+def loss_curves(df):
+    """The training loss per recorded step of every stability trial: part, activation,
+    depth, lr, optimizer, seed, step, value and `diverged` (the trial's 1 / 0). The loss at step s is
+    the one recorded before the s-th update; a run has none after it stopped."""
+    import pandas as pd
+
+    columns = [
+        "part",
+        "activation",
+        "depth",
+        "lr",
+        "optimizer",
+        "seed",
+        "step",
+        "value",
+        "diverged",
+    ]
+    loss = df[(df["metric"] == "loss") & df["step"].notna()]
+    if loss.empty:
+        return pd.DataFrame(columns=columns)
+    diverged = df[df["metric"] == "diverged"].set_index("trial")["value"]
+    out = loss.assign(diverged=loss["trial"].map(diverged).fillna(0))[columns]
+    return out.astype({"depth": int, "lr": float, "step": int, "value": float}).reset_index(
+        drop=True
+    )
 
 
 def majority_state(row) -> str:
