@@ -83,14 +83,14 @@ def doctored(base, tmp_path: Path, results: pd.DataFrame) -> Doctored:
 
 
 def rebuild(run: Doctored) -> tuple[str, pd.DataFrame]:
-    from actlab.report.markdown import build_report
+    from actlab.report.pipeline import build_report
 
     text = build_report(run, html=False).read_text()
     return text, pd.read_csv(run.path / "verdicts.csv")
 
 
 def verdicts_only(run: Doctored) -> pd.DataFrame:
-    from actlab.report.markdown import write_verdicts
+    from actlab.report.pipeline import write_verdicts
 
     return pd.read_csv(write_verdicts(run))
 

@@ -124,7 +124,7 @@ def test_report_built_beside_the_compute_equals_a_rebuild(tmp_path):
     the ones `actlab report` builds afterwards from the stored results, in one process."""
     import json
 
-    from actlab.report.markdown import build_report
+    from actlab.report.pipeline import build_report
 
     run = actlab.run(
         config=actlab.RunConfig(

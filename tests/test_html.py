@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actlab.report.markdown import anchor
+from actlab.report.parts import anchor
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -130,10 +130,10 @@ def test_report_command_without_html_does_not_ask_for_it(quick_run, monkeypatch)
     from typer.testing import CliRunner
 
     from actlab.cli import app
-    from actlab.report import markdown
+    from actlab.report import pipeline
 
     calls = []
-    monkeypatch.setattr(markdown, "build_report", lambda run, **kw: calls.append(kw) or run.path)
+    monkeypatch.setattr(pipeline, "build_report", lambda run, **kw: calls.append(kw) or run.path)
     result = CliRunner().invoke(app, ["report", str(quick_run.path), "--no-html"])
     assert result.exit_code == 0, result.output
     assert [call["html"] for call in calls] == [False]

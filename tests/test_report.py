@@ -377,4 +377,10 @@ def test_the_python_api_is_discoverable(quick_run):
     assert "run.verdicts" in actlab.__doc__ and "actlab.search" in actlab.__doc__
     verdicts = actlab.load(quick_run.path).verdicts
     assert {"property", "activation", "group", "conditions"} <= set(verdicts.columns)
+    # Importing a subpackage named like a function (actlab.report, actlab.search) sets the
+    # package's attribute to the subpackage: it must still be callable as the function.
+    import actlab.report.pipeline
+    import actlab.search.run  # noqa: F401
+
+    assert callable(actlab.report) and callable(actlab.search) and callable(actlab.diff)
     assert len(verdicts) == verdicts[["property", "activation"]].drop_duplicates().shape[0]

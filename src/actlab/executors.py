@@ -150,8 +150,8 @@ def _init_report_worker(draws: bool) -> None:
     _init_worker()
     import pandas  # noqa: F401
 
-    import actlab.report.markdown  # noqa: F401
     import actlab.report.parts  # noqa: F401
+    import actlab.report.pipeline  # noqa: F401
     import actlab.report.summary  # noqa: F401
     import actlab.studies  # noqa: F401
 

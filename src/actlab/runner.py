@@ -539,14 +539,14 @@ def execute(
             store.write_parquet(stored)
         run = Run(store.path)
         if report:
-            from actlab.report.markdown import build_report
+            from actlab.report.pipeline import build_report
 
             if progress is not None:
                 progress(finished, total, "writing the report")
             with timings.phase("report"):
                 build_report(run, table, results=stored, builder=builder, timings=timings.report)
         elif verdicts:  # the verdicts are data, not report: written either way
-            from actlab.report.markdown import write_verdicts
+            from actlab.report.pipeline import write_verdicts
 
             with timings.phase("verdicts"):
                 write_verdicts(run, table, results=stored, builder=builder)

@@ -5,3 +5,7 @@ finite, constant, duplicates) -> rungs of successive halving on a proxy study (h
 -> confirmation of the finalists on fresh seeds. Each part is a small pure module so it can
 be tested without training anything.
 """
+
+from actlab.callable_module import callable_as  # noqa: E402
+
+callable_as(__name__, "actlab.search.run:search")  # `actlab.search(...)` once imported
