@@ -8,8 +8,9 @@
     actlab.report(run)     # rebuild figures, report.md and report.html from its results
     actlab.search("quick") # search for activations; returns the search directory
     actlab.theory          # mean-field signal propagation (q*, chi_1, edge of chaos)
+    print(actlab.diff(a, b))  # what changed between two runs (settings, answers, verdicts)
 
-Public names: run, load, Run, RunConfig, report, search, theory, get_activation,
+Public names: run, load, Run, RunConfig, report, search, diff, theory, get_activation,
 activations, UserError (`help(actlab.run)` and the others for their arguments).
 
 Heavy modules (torch, matplotlib) load only when used, so the CLI starts instantly.
@@ -30,8 +31,9 @@ _LAZY = {
     "get_activation": ("actlab.activations", "get_activation"),
     "activations": ("actlab.activations", None),
     "UserError": ("actlab.errors", "UserError"),
-    "report": ("actlab.report.markdown", "build_report"),
+    "report": ("actlab.report.pipeline", "build_report"),
     "search": ("actlab.search.run", "search"),
+    "diff": ("actlab.diff", "diff"),
     "theory": ("actlab.theory", None),
 }
 

@@ -304,7 +304,7 @@ def report_cmd(
             typer.echo(f"html:   {path.with_name('report.html')}")
             return
         from actlab.executors import report_pool
-        from actlab.report.markdown import build_report
+        from actlab.report.pipeline import build_report
         from actlab.runner import load
 
         run = load(run_dir)
@@ -319,6 +319,35 @@ def report_cmd(
     typer.echo(f"report: {path}")
     if html:
         typer.echo(f"html:   {path.with_name('report.html')}")
+
+
+@app.command("diff", cls=OneLineUsageErrors)
+def diff_cmd(
+    run_a: Path = typer.Argument(..., help="the first run directory (A)"),
+    run_b: Path = typer.Argument(..., help="the second run directory (B)"),
+    rank_tol: float = typer.Option(
+        0.25, "--rank-tol", min=0, help="show a mean rank that moved by more than this"
+    ),
+    score_tol: float = typer.Option(
+        0.05,
+        "--score-tol",
+        min=0,
+        help="show a mean score that moved by more than this fraction of A's (0.05: 5%)",
+    ),
+) -> None:
+    """What changed from run A to run B (no training, nothing written): the settings that
+    differ, activations in one run only, the answers (recommended, avoid, best group), mean
+    ranks and scores that moved beyond the tolerances, groups, and claims whose outcome
+    changed; "no differences" when none."""
+    from actlab.errors import UserError
+
+    try:
+        from actlab.diff import diff
+
+        result = diff(run_a, run_b, rank_tol=rank_tol, score_tol=score_tol)
+    except UserError as e:
+        fail(str(e))
+    typer.echo(result.text())
 
 
 @app.command("profile", cls=OneLineUsageErrors)
