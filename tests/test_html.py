@@ -59,6 +59,13 @@ def test_run_writes_report_html_beside_report_md(quick_run, html_path, page_text
     assert 0 < html_path.stat().st_size < SIZE_LIMIT
 
 
+def test_the_page_opens_with_the_answers_as_report_md_does(page_text):
+    sections = re.findall(r'<section id="([^"]+)"', page_text)
+    assert sections[:3] == ["answers", "explorer", "manifest"]
+    links = re.findall(r'<li><a href="#([^"]+)"', page_text)
+    assert links[0] == "answers" and sorted(links) == sorted(sections)
+
+
 def test_page_fetches_nothing(page_text):
     forbidden = {
         "external script": r"<script\b[^>]*\bsrc\s*=",
@@ -217,7 +224,8 @@ def test_every_navigation_link_has_its_section(browser, quick_run):
         return [id, document.getElementById(id) !== null];
     })"""
     )
-    assert [t for t, _ in targets] == ["explorer", "manifest", *section_ids(quick_run)]
+    answers, *rest = section_ids(quick_run)  # the answers lead, as in report.md (issue 28)
+    assert [t for t, _ in targets] == [answers, "explorer", "manifest", *rest]
     assert all(ok for _, ok in targets), targets
 
 
