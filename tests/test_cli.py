@@ -7,6 +7,7 @@ Every bad input exits with status 2 and prints exactly one line on stderr, start
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,7 +105,8 @@ def test_a_good_run_writes_a_complete_run_directory(good_run):
     ]
     # stderr is no terminal here: plain progress lines, and nothing else.
     lines = result.stderr.splitlines()
-    assert lines[0] == f"actlab: run directory {out}; 12 trials to run", lines
+    assert lines[0].startswith(f"actlab: run directory {out}; 12 trials to run ("), lines
+    assert lines[0].endswith("(estimated from the planned work)"), lines
     assert all(line.startswith("actlab: ") for line in lines), lines
     assert any(line.endswith("; writing the report") for line in lines), lines
     assert lines[-1].startswith("actlab: finished in "), lines
@@ -529,3 +531,56 @@ def test_a_mistyped_command_is_one_line_naming_the_commands_and_the_nearest():
     assert "no command 'serch'; the commands are" in far.stderr and "Usage" not in far.stderr
     option = invoke("--bogus")
     assert option.exit_code == 2 and option.stderr.startswith("actlab: error: No such option")
+
+
+def command_options():
+    from typer.core import TyperOption
+    from typer.main import get_command
+
+    for name, command in get_command(app).commands.items():
+        for param in command.params:
+            if isinstance(param, TyperOption) and param.name != "help":
+                yield name, param
+
+
+def test_every_option_states_its_default():
+    """Issue 28: options whose default is 'not given' (None) said nothing about what that
+    means; a flag that is off unless given (default False) needs no words."""
+    checked = 0
+    for command, option in command_options():
+        checked += 1
+        if option.is_flag and option.default is False and not option.secondary_opts:
+            continue
+        shown = option.default is not None and option.show_default is not False
+        assert shown or "default" in (option.help or ""), (command, option.name)
+    assert checked > 40
+
+
+def test_search_help_states_the_search_configs_own_defaults():
+    from actlab.search.config import SearchConfig
+
+    options = {opt.name: opt for command, opt in command_options() if command == "search"}
+    for field in ("candidates", "finalists", "confirm_seeds", "confirm_steps", "seed", "units"):
+        default = SearchConfig.model_fields[field].default
+        assert re.search(rf"default: {default}\b", options[field].help), field
+    for field in ("proxy", "second"):
+        assert f"default: {SearchConfig.model_fields[field].default})" in options[field].help
+
+
+def test_profile_says_what_it_will_run_first_and_quick_is_one_flag(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    result = invoke("profile", "x*tanh(softplus(x))", "--quick", "--out", str(taken))
+    assert result.exit_code == 2
+    first, refusal = result.stderr.splitlines()
+    assert first == (
+        "actlab: profiling x*tanh(softplus(x)) against ReLU, GELU, Swish, Tanh with the quick preset"
+    )
+    assert "already exists" in refusal and (taken / "keep.txt").read_text() == "mine"
+    sound = invoke("profile", "relu", "--out", str(taken))
+    assert sound.stderr.splitlines()[0].endswith(
+        "with the sound preset; for a look in seconds: --quick"
+    )
+    both = invoke("profile", "relu", "--quick", "--preset", "full")
+    assert_one_line_error(both.stderr, both.stdout, ("--quick", "--preset full"))

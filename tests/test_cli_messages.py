@@ -130,7 +130,7 @@ def test_a_run_logged_to_a_file_names_its_directory_first_then_progress_with_eta
     assert stored_then == ""
 
     lines = log.read_text().splitlines()
-    assert lines[0] == "actlab: run directory run; 4 trials to run"
+    assert lines[0].startswith("actlab: run directory run; 4 trials to run (gradient_flow), about ")
     progress = [PROGRESS_LINE.match(line) for line in lines[1:-2]]
     assert progress and all(progress), lines
     done = [int(m.group(1)) for m in progress]
@@ -171,7 +171,8 @@ def test_log_lines_estimate_the_time_left_from_the_planned_work(monkeypatch, cap
     progress.update(3, 4, "b")  # 31 s since the last line: a line
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        "actlab: run directory runs/x; 4 trials to run",
+        "actlab: run directory runs/x; 4 trials to run (a, b), about 15 s on 1 worker "
+        "(estimated from the planned work)",
         "actlab: 2/4 trials (50% of the trials, 25% of the planned work), 0:10 elapsed, eta 0:30",
         "actlab: 3/4 trials (75% of the trials, 62% of the planned work), 0:41 elapsed, eta 0:25",
     ]
@@ -247,7 +248,7 @@ def test_on_a_terminal_the_bar_gives_way_to_a_visible_writing_the_report_step(tm
         tmp_path,
     )
     assert status == 0, screen[-2000:]
-    assert "actlab: run directory run; 4 trials to run" in screen
+    assert "actlab: run directory run; 4 trials to run (" in screen
     assert re.search(r"gradient_flow ━+ 4/4 \d+:\d\d:\d\d eta 0:00", screen), screen[-2000:]
     assert "actlab: 4/4 trials stored in" in screen
     # The bar itself becomes the report's step (a pulsing bar with its clock).

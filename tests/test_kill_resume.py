@@ -307,7 +307,7 @@ def test_ctrl_c_stops_cleanly_keeps_what_finished_and_says_how_to_resume(
     saved = sum(len(e["trials"]) for e in entries)
     assert 0 < saved < N_TRIALS
     lines = err.splitlines()
-    assert lines[0] == f"actlab: run directory run; {N_TRIALS} trials to run", err
+    assert lines[0].startswith(f"actlab: run directory run; {N_TRIALS} trials to run ("), err
     assert lines[-1] == (
         f"actlab: interrupted; {saved} of {N_TRIALS} trials saved; "
         "continue with: actlab run --resume run"

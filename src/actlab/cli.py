@@ -158,34 +158,51 @@ def run_cmd(
     preset: str = typer.Option(
         None, help="preset name (default: sound); see 'actlab list presets'"
     ),
-    studies: str = typer.Option(None, help="comma-separated studies to run"),
-    activations: str = typer.Option(
-        None, help="comma-separated activations: names, expressions in x, NAME=EXPR, module:attr"
+    studies: str = typer.Option(
+        None, help="comma-separated studies to run (default: the preset's)"
     ),
-    seeds: int = typer.Option(None, help="independent seeds per configuration"),
-    seed: int = typer.Option(None, help="run seed from which every trial's randomness derives"),
-    device: str = typer.Option(None, help="cpu or cuda"),
-    dtype: str = typer.Option(None, help="float32 or float64"),
-    exact: bool = typer.Option(None, "--exact/--fast", help="bit-identical to the reference loop"),
+    activations: str = typer.Option(
+        None,
+        help="comma-separated activations: names, expressions in x, NAME=EXPR, module:attr "
+        "(default: the preset's)",
+    ),
+    seeds: int = typer.Option(
+        None, help="independent seeds per configuration (default: the preset's; sound: 8)"
+    ),
+    seed: int = typer.Option(
+        None, help="run seed from which every trial's randomness derives (default: 0)"
+    ),
+    device: str = typer.Option(None, help="cpu or cuda (default: cpu)"),
+    dtype: str = typer.Option(None, help="float32 or float64 (default: float32)"),
+    exact: bool = typer.Option(
+        None, "--exact/--fast", help="bit-identical to the reference loop (default: --fast)"
+    ),
     flush_denormals: bool = typer.Option(
         None,
         "--flush-denormals/--keep-denormals",
-        help="treat floats below ~1e-38 as zero (CPU; may be faster, changes such numbers)",
+        help="treat floats below ~1e-38 as zero (CPU; may be faster, changes such numbers; "
+        "default: --keep-denormals)",
     ),
     executor: str = typer.Option(
         None,
         help="local, process or ray (default: process pool when there are several cores)",
     ),
     workers: int = typer.Option(
-        None, help="worker processes (process), or CPUs of a local Ray / tasks per GPU (ray)"
+        None,
+        help="worker processes (process), or CPUs of a local Ray / tasks per GPU (ray) "
+        "(default: one per core)",
     ),
     address: str = typer.Option(
         None,
         help="Ray cluster for --executor ray: auto or HOST:PORT (default: start a local Ray)",
     ),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
-    resume: Path = typer.Option(None, help="continue an interrupted run in this directory"),
-    config: Path = typer.Option(None, help="TOML config file (same format as the presets)"),
+    resume: Path = typer.Option(
+        None, help="continue an interrupted run in this directory (default: a new run)"
+    ),
+    config: Path = typer.Option(
+        None, help="TOML config file (same format as the presets; default: none)"
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
 ) -> None:
     """Run studies and write results, figures and a report to a run directory."""
@@ -359,16 +376,25 @@ def profile_cmd(
     against: str = typer.Option("ReLU,GELU,Swish,Tanh", help="comma-separated baselines"),
     seeds: int = typer.Option(None, help="seeds per configuration (default: the preset's)"),
     preset: str = typer.Option(
-        "sound",
-        help="which studies and sizes (sound: the four questions, ~5 min; quick: a fast look; full: everything)",
+        None,
+        help="which studies and sizes (default: sound, the four questions; quick: a look in "
+        "seconds; full: every study, MNIST-1D included, the longest); the run's first line "
+        "estimates its time",
     ),
+    quick: bool = typer.Option(False, "--quick", help="the quick preset: a look in seconds"),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
-    executor: str = typer.Option(None, help="local or process"),
+    executor: str = typer.Option(
+        None, help="local or process (default: a process pool when the run is big enough)"
+    ),
 ) -> None:
     """Profile one activation: every study of the preset beside the baselines, and a report
-    centred on it (its rank per property, with intervals, and the theory's predictions)."""
+    centred on it (its rank per property, with intervals, and the theory's predictions).
+    Says up front what it will run and about how long it will take."""
     from actlab.errors import UserError
 
+    if quick and preset not in (None, "quick"):
+        fail(f"--quick and --preset {preset} ask for two presets; give one")
+    preset = "quick" if quick else preset or "sound"
     try:
         from actlab.activations import parse_activation_arg
         from actlab.runner import run
@@ -376,6 +402,12 @@ def profile_cmd(
         spec = f"{name}={activation}" if name else activation
         focus = parse_activation_arg(spec).name
         baselines = [b for b in split_top_level(against) if parse_activation_arg(b).name != focus]
+        faster = "" if preset == "quick" else "; for a look in seconds: --quick"
+        typer.echo(
+            f"actlab: profiling {focus} against {', '.join(baselines)} with the {preset} "
+            f"preset{faster}",
+            err=True,
+        )
         overrides = {"seeds": seeds, "executor": executor}
         progress = Progress()
         with progress:
@@ -399,35 +431,66 @@ def profile_cmd(
 
 @app.command("search", cls=OneLineUsageErrors)
 def search_cmd(
-    preset: str = typer.Option(None, help="default (about 30 min on 2 cores) or quick (< 1 min)"),
-    space: str = typer.Option(
-        None, help="'default' (the core unit b(u1(x), u2(x))) or a file of NAME=EXPR / EXPR lines"
+    preset: str = typer.Option(
+        None,
+        help="default (1,000 candidates: 12-15 min on 2 cores) or quick (under a minute) "
+        "(default: default)",
     ),
-    units: int = typer.Option(None, help="core units composed in the default space: 1 or 2"),
+    space: str = typer.Option(
+        None,
+        help="'default' (the core unit b(u1(x), u2(x))) or a file of NAME=EXPR / EXPR lines "
+        "(default: default)",
+    ),
+    units: int = typer.Option(
+        None, help="core units composed in the default space: 1 or 2 (default: 1)"
+    ),
     modulo_scale: bool = typer.Option(
-        None, "--modulo-scale/--exact-scale", help="count f and c*f (c > 0) as one function"
+        None,
+        "--modulo-scale/--exact-scale",
+        help="count f and c*f (c > 0) as one function (default: --exact-scale)",
     ),
     learnable_constants: bool = typer.Option(
         None,
         "--learnable-constants/--fixed-constants",
-        help="make each candidate's constants parameters trained with the weights",
+        help="make each candidate's constants parameters trained with the weights "
+        "(default: --fixed-constants)",
     ),
-    candidates: int = typer.Option(None, help="candidates that enter the first rung"),
-    proxy: str = typer.Option(None, help="MNIST-1D architecture to screen on: mlp, cnn"),
+    candidates: int = typer.Option(
+        None, help="candidates that enter the first rung (default: 1000)"
+    ),
+    proxy: str = typer.Option(
+        None, help="MNIST-1D architecture to screen on: mlp, cnn (default: mlp)"
+    ),
     second: str = typer.Option(
-        None, help="second architecture of the confirmation: cnn, mlp, transformer or none"
+        None,
+        help="second architecture of the confirmation: cnn, mlp, transformer or none "
+        "(default: cnn)",
     ),
-    finalists: int = typer.Option(None, help="candidates confirmed (top k)"),
-    confirm_seeds: int = typer.Option(None, help="fresh seeds of the confirmation"),
-    confirm_steps: int = typer.Option(None, help="training steps of the confirmation"),
-    seed: int = typer.Option(None, help="search seed (the sample and every network's seed)"),
-    executor: str = typer.Option(None, help="local, process or ray"),
-    workers: int = typer.Option(None, help="worker processes, or CPUs of a local Ray"),
-    address: str = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT"),
+    finalists: int = typer.Option(None, help="candidates confirmed (top k; default: 5)"),
+    confirm_seeds: int = typer.Option(None, help="fresh seeds of the confirmation (default: 10)"),
+    confirm_steps: int = typer.Option(
+        None, help="training steps of the confirmation (default: 6000)"
+    ),
+    seed: int = typer.Option(
+        None, help="search seed (the sample and every network's seed; default: 0)"
+    ),
+    executor: str = typer.Option(
+        None, help="local, process or ray (default: a process pool when there are several cores)"
+    ),
+    workers: int = typer.Option(
+        None, help="worker processes, or CPUs of a local Ray (default: one per core)"
+    ),
+    address: str = typer.Option(
+        None, help="Ray cluster for --executor ray: auto or HOST:PORT (default: a local Ray)"
+    ),
     out: Path = typer.Option(None, help="search directory (default: runs/search-<time>)"),
-    resume: Path = typer.Option(None, help="continue an interrupted search in this directory"),
+    resume: Path = typer.Option(
+        None, help="continue an interrupted search in this directory (default: a new search)"
+    ),
     config: Path = typer.Option(
-        None, help="TOML file of search settings (rung_steps, rung_seeds, eta, holdout, ...)"
+        None,
+        help="TOML file of search settings (rung_steps, rung_seeds, eta, holdout, ...; "
+        "default: none)",
     ),
     no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
 ) -> None:

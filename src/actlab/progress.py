@@ -20,6 +20,14 @@ WRITING_REPORT = "writing the report"  # the runner's `what` once every trial is
 # whatever its size (set-up, its share of stacking and storing: about 0.05 s), so tiny
 # trials of a cheap study are not counted as no work at all.
 TRIAL_OVERHEAD = 4e8
+# The up-front estimate (`planned_seconds`): planned work per worker-second, measured on the
+# sound preset (its 1408 trials, 4.7e12 units with the overhead above, computed in about
+# 185 s on two workers: `python -m benchmarks.main_job --no-tutorial` at 1541dde, 192.4 s
+# in all), and what start-up and each study's report part add when they do not overlap the
+# compute (the quick preset: 22 s in all for 3 s of compute).
+WORK_PER_SECOND = 1.25e10
+START_SECONDS = 3.0
+REPORT_SECONDS_PER_STUDY = 3.0
 
 
 def progress_interval() -> float:
@@ -27,6 +35,28 @@ def progress_interval() -> float:
         return max(float(os.environ.get("ACTLAB_PROGRESS_INTERVAL", PROGRESS_INTERVAL)), 0.0)
     except ValueError:
         return PROGRESS_INTERVAL
+
+
+def planned_seconds(info) -> float:
+    """About how long a run takes, from its plan (runner.RunStart), before it starts."""
+    work = sum(cost + n * TRIAL_OVERHEAD for n, cost in info.work.values())
+    compute = work / (WORK_PER_SECOND * max(info.workers, 1))
+    report = REPORT_SECONDS_PER_STUDY * len(info.work) if info.report else 0.0
+    return START_SECONDS + compute + report
+
+
+def about(seconds: float) -> str:
+    """'about 20 s', 'about 3 min', 'about 1 h 40 min': as rough as the estimate is."""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5)} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
+def plural_workers(info) -> str:
+    return "1 worker" if info.workers == 1 else f"{info.workers} workers"
 
 
 def clock(seconds: float) -> str:
@@ -99,7 +129,12 @@ class Progress:
                     f"stored, {info.to_run} to run"
                 )
             else:
-                self.say_line(f"actlab: run directory {info.path}; {info.to_run} trials to run")
+                studies = ", ".join(info.work)
+                self.say_line(
+                    f"actlab: run directory {info.path}; {info.to_run} trials to run "
+                    f"({studies}), {about(planned_seconds(info))} on {plural_workers(info)} "
+                    "(estimated from the planned work)"
+                )
 
     def update(self, done: int, total: int, what: str) -> None:
         with self.lock:

@@ -78,6 +78,8 @@ class RunStart:
     resumed: bool
     # per study: (trials to run, their planned work in Study.trial_cost's units)
     work: dict[str, tuple[int, float]]
+    workers: int = 1  # processes that compute side by side
+    report: bool = True  # whether a report is written after the trials
 
 
 class Interrupted(KeyboardInterrupt):
@@ -484,7 +486,17 @@ def execute(
                 n, cost = work.get(b.study, (0, 0.0))
                 work[b.study] = (n + len(b.trials), cost + batch_cost(b))
             stored_trials = len(store.done & all_keys)
-            on_start(RunStart(store.path, total, stored_trials, resume is not None, work))
+            on_start(
+                RunStart(
+                    store.path,
+                    total,
+                    stored_trials,
+                    resume is not None,
+                    work,
+                    workers=getattr(executor, "workers", 1),
+                    report=report,
+                )
+            )
         delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
         if getattr(executor, "name", None) == "process" and (report or verdicts):
