@@ -436,7 +436,7 @@ def test_collapsed_and_faint_rank_last_and_are_not_alive_in_the_claim(planted):
     scores = study.properties(summary, rctx)
     gelu = scores[(scores["activation"] == "GELU") & (scores["setting"] == f"depth={deep}")]
     assert np.isinf(gelu["score"]).all() and (gelu["outcome"] == "collapsed").all()
-    claim = smooth_relus_keep_gradient(summary, rctx)
+    claim = smooth_relus_keep_gradient(summary, rctx, "its conditions")
     alive = trials.assign(ok=trials["state"].eq("ok")).groupby(["seed", "activation"])["ok"]
     alive = alive.mean().unstack("activation")
     expected = alive[["GELU", "Swish"]].mean(axis=1) - alive["ReLU"]  # the zero-region group
@@ -477,7 +477,7 @@ def test_a_huge_finite_loss_is_failed_and_means_keep_outcomes_apart(planted):
     section = text[text.index("## Stability under stress") : text.index("## Representational")]
     rows = [line for line in section.splitlines() if line.startswith("| Sigmoid |")]
     lr_row, _, depth_row, _ = rows  # each part: the loss table, then the steps to learn
-    from actlab.report.text import sci
+    from actlab.render.text import sci
 
     assert f"3 failed {sci(np.exp(np.mean(np.log(FAILED_LOSSES))))}" in lr_row
     assert "stuck" not in lr_row.split("|")[-2]
@@ -542,7 +542,7 @@ def test_every_verdict_names_its_test_and_no_tie_is_called_a_tie(planted):
 
 # -- defect 8: the summary sheet ------------------------------------------------------------------
 def test_sheet_marks_every_diverged_activation_apart():
-    from actlab.report.figures import activation_colours, pyplot
+    from actlab.render.figures import activation_colours, pyplot
     from actlab.studies.stability import loss_panel
 
     acts = ["Tanh", "ELU", "Linear"]
@@ -575,8 +575,8 @@ def test_sheet_marks_every_diverged_activation_apart():
 
 
 def test_sheet_bars_carry_intervals_and_findings_note_unseparated_ends(base):
+    from actlab.render.figures import activation_colours, pyplot
     from actlab.report import summary as cross
-    from actlab.report.figures import activation_colours, pyplot
     from actlab.report.verdicts import verdict_table
     from actlab.studies import get_study
 

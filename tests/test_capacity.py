@@ -261,7 +261,7 @@ def test_training_losses_are_stored_per_step_per_seed(reported):
 
 
 def test_the_curve_figure_is_in_the_section_and_plots_the_stored_median(reported):
-    from actlab.report.figures import median_band
+    from actlab.render.figures import median_band
 
     report = reported.report_path.read_text()
     section = report[report.index("## Representational capacity") :]
@@ -581,10 +581,10 @@ def test_protocol_keys_stay_and_conditions_name_the_training():
 
 def test_every_number_in_an_mse_table_column_is_written_one_way():
     """One format per column: MSEs from 1e-9 to 12 and their bounds are all written by
-    report.text.sci (never "0.026" beside "2.6e-2" beside "12.3")."""
+    render.text.sci (never "0.026" beside "2.6e-2" beside "12.3")."""
     import re
 
-    from actlab.report.text import sci
+    from actlab.render.text import sci
     from actlab.studies.capacity import mse_table
 
     means = [math.log10(v) for v in (2.6e-2, 12.3, 1.2e-9, 0.5)]

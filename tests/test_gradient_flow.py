@@ -165,7 +165,7 @@ def test_run_end_to_end_writes_results_figure_and_report(tmp_path):
         index="seed", columns="layer", values="value"
     )
     decay = 10 ** (np.log10(grads[4.0]) - np.log10(grads[2.0])).mean()
-    from actlab.report.text import sci
+    from actlab.render.text import sci
 
     section = report[report.index("**Gradient decay at depth 4, ") :]
     row = next(line for line in section.splitlines() if line.startswith("| Tanh | "))

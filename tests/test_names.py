@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from actlab.report.text import code_span, names_as_code
+from actlab.render.text import code_span, names_as_code
 
 # The activations: `*`, `**`, `_`, a learnable declaration (with `|`), NAME=EXPR;
 # and `<` inside where().

@@ -377,7 +377,7 @@ def audit_rctx(seeds: int = 4):
 def test_dead_means_zero_slope_everywhere_and_output_near_zero_is_named_for_what_it_is():
     """Audit T11: "Dead units (zero for every input): ReLU 5.33%, Sigmoid 4.65%": Sigmoid's
     were units with output below 1e-6, saturated, not units with zero slope."""
-    from actlab.report.figures import activation_colours, pyplot
+    from actlab.render.figures import activation_colours, pyplot
     from actlab.studies.sparsity import TITLES, findings, report_markdown
 
     summary, rctx = audit_summary(), audit_rctx()
@@ -440,7 +440,7 @@ def test_the_rectifier_claim_keeps_a_diverged_seed_out_of_both_sides_and_says_so
     from actlab.studies.sparsity import rectifiers_die_most
 
     summary, rctx = audit_summary(), audit_rctx()
-    claim = rectifiers_die_most(summary, rctx)
+    claim = rectifiers_die_most(summary, rctx, "its conditions")
     assert claim.test.n == 2  # seeds 2 and 3 left out of both groups
     assert (
         "2 of 4 seeds left out of both groups because Tanh diverged in 2, and a diverged "
@@ -454,7 +454,7 @@ def test_the_rectifier_claim_keeps_a_diverged_seed_out_of_both_sides_and_says_so
     calm = audit_summary(seeds=3)
     calm["trials"]["diverged"] = 0.0
     calm["trials"]["saturated_rate"] = calm["trials"]["saturated_rate"].fillna(0.1)
-    claim = rectifiers_die_most(calm, audit_rctx(3))
+    claim = rectifiers_die_most(calm, audit_rctx(3), "its conditions")
     assert claim.test.n == 3 and "left out" not in claim.measured
 
 

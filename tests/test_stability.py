@@ -183,7 +183,7 @@ def test_the_curve_figure_is_in_the_section_with_its_caption(reported):
 
 
 def test_the_plotted_median_is_the_median_of_the_stored_losses(reported):
-    from actlab.report.figures import median_band
+    from actlab.render.figures import median_band
     from actlab.studies.stability import summarize
 
     df = reported.results
@@ -209,7 +209,7 @@ def test_the_plotted_median_is_the_median_of_the_stored_losses(reported):
 def test_median_band_leaves_non_finite_losses_out_and_a_diverged_run_draws():
     import pandas as pd
 
-    from actlab.report.figures import activation_colours, draw_loss_curves, median_band, pyplot
+    from actlab.render.figures import activation_colours, draw_loss_curves, median_band, pyplot
 
     curves = pd.DataFrame(
         {
@@ -627,13 +627,13 @@ def test_a_store_made_before_still_improving_reads_as_before():
 
 def test_every_loss_in_a_state_table_column_is_written_one_way():
     """One format per column: a column's losses (from 1e-12 to 3e4) and their bounds are
-    all written by report.text.sci (fmt's 3 significant digits switch notation by size:
+    all written by render.text.sci (fmt's 3 significant digits switch notation by size:
     "0.00048 [4.16e-05, 0.00555]", the re-audit's example)."""
     import re
 
     import pandas as pd
 
-    from actlab.report.text import sci
+    from actlab.render.text import sci
     from actlab.studies.stability import cell, grid
 
     base = {"learned": 0, "improving": 0, "stuck": 0, "failed": 0, "diverged": 0, "zeros": 0}

@@ -156,7 +156,7 @@ def _init_report_worker(draws: bool) -> None:
     import actlab.studies  # noqa: F401
 
     if draws:
-        from actlab.report.figures import warm_up
+        from actlab.render.figures import warm_up
 
         warm_up()
 

@@ -591,8 +591,8 @@ def warm_report_imports(report: bool) -> None:
     from actlab.store import read_results  # noqa: F401
 
     if report:
+        from actlab.render.figures import warm_up
         from actlab.report import html, markdown  # noqa: F401
-        from actlab.report.figures import warm_up
 
         html.markdown_to_html("*warm*")
         warm_up()  # this process draws the summary sheet

@@ -86,7 +86,7 @@ def draw_panel(ax, v: pd.DataFrame) -> None:
 
 
 def plot_cd_diagrams(verdicts: pd.DataFrame, path: Path) -> Path:
-    from actlab.report.figures import pyplot, save
+    from actlab.render.figures import pyplot, save
 
     plt = pyplot()
     props = list(dict.fromkeys(verdicts["property"]))

@@ -101,7 +101,7 @@ def explorer_data(activations: dict[str, Any]) -> dict[str, Any]:
     import torch
     from matplotlib.colors import to_hex
 
-    from actlab.report.figures import activation_colours
+    from actlab.render.figures import activation_colours
 
     lo, hi = EXPLORER_RANGE
     x = torch.linspace(lo, hi, EXPLORER_POINTS, dtype=torch.float64)

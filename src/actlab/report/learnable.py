@@ -160,7 +160,7 @@ def plot_shapes(activations, learned, networks, path: Path) -> Path:
 
     import torch
 
-    from actlab.report.figures import pyplot, save
+    from actlab.render.figures import pyplot, save
 
     plt = pyplot()
     names = list(activations)

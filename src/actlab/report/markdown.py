@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import names_as_code
+from actlab.render.text import names_as_code
 
 
 def interval_text(lo: float, hi: float, attained: tuple[bool, bool] = (True, True)) -> str:

@@ -48,8 +48,8 @@ def write_verdicts(
 def draw_sheet(parts, names: list[str], findings: list[str], path: Path) -> Path | None:
     """The summary sheet from the studies' summaries (run in a worker: the panels are
     closures, made where they are drawn)."""
+    from actlab.render.figures import activation_colours
     from actlab.report import summary as cross
-    from actlab.report.figures import activation_colours
     from actlab.studies import get_study
 
     colours = activation_colours(names)

@@ -580,7 +580,7 @@ def summary_sheet(
     panels: list[Panel], activations: list[str], findings: list[str], path: Path
 ) -> Path:
     """The studies' panels in rows of three, then the findings, under one legend."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)

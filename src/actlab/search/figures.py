@@ -11,7 +11,7 @@ def plot_survival(rungs, controls: list[str], path: Path) -> Path:
     scores as marked points beside each rung."""
     import numpy as np
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0), width_ratios=[1, 2])
@@ -64,7 +64,7 @@ def plot_shapes(activations: dict, path: Path) -> Path:
     """f and f' of the finalists and controls on [-4, 4]."""
     import torch
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(list(activations))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from actlab.report.text import pct
+from actlab.render.text import pct
 from actlab.stats import SIGNIFICANCE, p_text, seeds_for_family, smallest_adjusted_p
 
 # Means this close (relative) are one number: accuracies are counts of correct test

@@ -286,7 +286,7 @@ def _order(table, rctx: ReportContext):
 def plot(summary: dict[str, Any], rctx: ReportContext, path: Path) -> Path:
     import numpy as np
 
-    from actlab.report.figures import pyplot, save
+    from actlab.render.figures import pyplot, save
 
     plt = pyplot()
     table = summary["table"]

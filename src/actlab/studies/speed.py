@@ -201,7 +201,7 @@ def summarize(results):
 def plot(table, activations: list[str], path: Path) -> Path:
     import numpy as np
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     sizes = list(dict.fromkeys(table["size"]))

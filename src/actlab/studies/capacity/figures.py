@@ -56,7 +56,7 @@ def draw_heatmap(ax, cells, activations, targets, prefix: str, seeds: int, title
 
 
 def plot_heatmaps(cells, activations, targets, seeds: int, path: Path) -> Path:
-    from actlab.report.figures import pyplot, save
+    from actlab.render.figures import pyplot, save
 
     plt = pyplot()
     width = 1.25 * len(targets) + 2.0
@@ -78,7 +78,7 @@ def plot_predictions(predictions, activations, targets, cfg: Config, path: Path)
     import numpy as np
     import torch
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     cols = min(3, len(targets))
@@ -128,13 +128,13 @@ def plot_predictions(predictions, activations, targets, cfg: Config, path: Path)
 def plot_curves(curves, cells, activations, targets, path: Path) -> Path | None:
     """Training loss per step, one panel per target: each activation's median over seeds
     as a line, the range over seeds as a shaded band, an x at the last finite loss of a run
-    that diverged (report.figures.draw_loss_curves); dashed: the target's variance on the
+    that diverged (render.figures.draw_loss_curves); dashed: the target's variance on the
     test grid (about a constant output's loss). None when no training losses are stored
     (runs made before they were)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from actlab.report.figures import activation_colours, draw_loss_curves, pyplot, save
+    from actlab.render.figures import activation_colours, draw_loss_curves, pyplot, save
 
     if curves.empty:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from actlab.report.text import sci
+from actlab.render.text import sci
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext, init_words
 from actlab.studies.capacity.config import TARGETS, Config, budget_words, plateau_words
 from actlab.studies.capacity.summary import cell_lookup

@@ -256,7 +256,9 @@ class GradientFlow(Study):
         return property_frame(rows)
 
     def claims(self, summary, rctx: ReportContext) -> list:
-        claim = smooth_relus_keep_gradient(summary, rctx)
+        claim = smooth_relus_keep_gradient(
+            summary, rctx, self.conditions(rctx.config)["gradient flow"]
+        )
         return [claim] if claim else []
 
     def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:

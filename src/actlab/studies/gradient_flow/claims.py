@@ -5,7 +5,7 @@ from __future__ import annotations
 from actlab.studies.base import ReportContext
 
 
-def smooth_relus_keep_gradient(summary, rctx: ReportContext):
+def smooth_relus_keep_gradient(summary, rctx: ReportContext, conditions: str):
     """ "Smooth ReLU variants keep gradients alive at least as well as ReLU", tested: per
     seed, the share of the sweep's depths at which the gradient stayed alive (neither
     vanished, exploded, collapsed nor faint: state "ok"), mean over the smooth rectifiers
@@ -15,7 +15,6 @@ def smooth_relus_keep_gradient(summary, rctx: ReportContext):
     from actlab.activations import has_zero_region, is_smooth_rectifier
     from actlab.stats import paired_comparison
     from actlab.studies.base import Claim
-    from actlab.studies.gradient_flow import GradientFlow
 
     specs, trials = rctx.specs, summary["trials"]
     acts = [a for a in rctx.activations if a in specs]
@@ -40,5 +39,5 @@ def smooth_relus_keep_gradient(summary, rctx: ReportContext):
         "above 0 supports",
         diff,
         supports=1,
-        conditions=GradientFlow().conditions(rctx.config)["gradient flow"],
+        conditions=conditions,
     )

@@ -10,7 +10,7 @@ from actlab.studies.gradient_flow.summary import main_layers
 
 
 def plot(layer_stats, activations: list[str], path: Path) -> Path:
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator

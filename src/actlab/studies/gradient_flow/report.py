@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import sci
+from actlab.render.text import sci
 from actlab.studies.base import ReportContext
 from actlab.studies.gradient_flow.config import DECAY_LIMIT, Config, ratio_band
 

@@ -9,7 +9,7 @@ def plot_accuracy(cells, activations, architectures, seeds: int, paper: dict, pa
     """Final test accuracy per activation, one panel per architecture: the mean over seeds
     with its 95% interval; the paper's number for the architecture as a dashed line and
     the authors' notebook's as a dotted one (each a single run)."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
     from actlab.studies.mnist1d.config import NOTEBOOK
 
     plt = pyplot()
@@ -54,7 +54,7 @@ def plot_accuracy(cells, activations, architectures, seeds: int, paper: dict, pa
 
 def plot_curves(curves, activations, architectures, path: Path) -> Path:
     """Test accuracy during training, one panel per architecture."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)

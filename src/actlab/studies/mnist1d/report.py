@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from actlab.report.text import pct
+from actlab.render.text import pct
 from actlab.studies.compare import (
     all_pairs,
     family_floor,

@@ -10,7 +10,7 @@ from actlab.studies.real_data.config import DATASETS, Config
 def plot_accuracy(cells, activations, datasets, seeds: int, path: Path) -> Path:
     """Test accuracy against depth, one line per activation with its 95% band, one panel
     per data set; the dashed line is the share of the largest class."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)
@@ -63,7 +63,7 @@ def plot_curves(curves, activations, datasets, cfg: Config, path: Path) -> Path:
     """Mean validation accuracy against epoch at the deepest depth, one panel per data set."""
     from matplotlib.ticker import MaxNLocator
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)

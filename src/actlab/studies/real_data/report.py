@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from actlab.report.text import missing, pct
+from actlab.render.text import missing, pct
 from actlab.stats import family_reach
 from actlab.studies.base import ReportContext
 from actlab.studies.compare import (

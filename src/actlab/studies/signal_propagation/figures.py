@@ -21,7 +21,7 @@ from actlab.studies.signal_propagation.meanfield import edge_curve, phase_backgr
 def plot_profiles(layer_stats, order, rctx, measured, predicted, path: Path) -> Path:
     """One panel per point: measured per-layer values (markers: geometric mean over seeds,
     bars: 95% interval) against the theory (lines), one colour per activation."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
@@ -98,7 +98,7 @@ def plot_phase(summary, rctx, path: Path) -> tuple[Path, list[str]]:
     """Background: chi_1 of ``phase_activation`` over (sigma_w, sigma_b) (log2 scale); lines:
     each activation's edge of chaos, solid where its variance fixed point is stable, dashed
     where it repels; markers: the points measured."""
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     from matplotlib.colors import TwoSlopeNorm

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from actlab.report.text import fmt
+from actlab.render.text import fmt
 from actlab.studies.base import ReportContext
 from actlab.studies.signal_propagation.config import (
     STATUS_NAMES,

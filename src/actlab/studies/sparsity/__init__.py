@@ -291,7 +291,7 @@ class Sparsity(Study):
         return property_frame(rows)
 
     def claims(self, summary, rctx: ReportContext) -> list:
-        claim = rectifiers_die_most(summary, rctx)
+        claim = rectifiers_die_most(summary, rctx, self.conditions(rctx.config)["dead units"])
         return [claim] if claim else []
 
     def sheet_panels(self, summary, rctx: ReportContext, colours) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actlab.studies.base import ReportContext
 
 
-def rectifiers_die_most(summary, rctx: ReportContext):
+def rectifiers_die_most(summary, rctx: ReportContext, conditions: str):
     """ "Dead units are a ReLU problem", tested: per seed, the share of units that pass
     (almost) no gradient on any input (slope below the saturation threshold everywhere:
     dead or saturated, after training) of the rectifiers with a zero region minus that of
@@ -21,7 +21,6 @@ def rectifiers_die_most(summary, rctx: ReportContext):
     from actlab.activations import has_zero_region, is_affine
     from actlab.stats import paired_comparison
     from actlab.studies.base import Claim
-    from actlab.studies.sparsity import Sparsity
 
     specs, trials = rctx.specs, summary["trials"]
     acts = [a for a in rctx.activations if a in specs and not is_affine(specs[a])]
@@ -60,5 +59,5 @@ def rectifiers_die_most(summary, rctx: ReportContext):
         f"above 0 supports{left_out}",
         paired_comparison(np.asarray(k), np.asarray(o)),
         supports=1,
-        conditions=Sparsity().conditions(rctx.config)["dead units"],
+        conditions=conditions,
     )

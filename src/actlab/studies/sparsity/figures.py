@@ -65,7 +65,7 @@ def bar_panel(ax, table, names: list[str], metric: str, colours) -> None:
 
 
 def plot_bars(table, activations: list[str], path: Path) -> Path:
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)
@@ -83,7 +83,7 @@ def plot_bars(table, activations: list[str], path: Path) -> Path:
 def plot_histograms(histograms: dict[str, Any], rctx: ReportContext, path: Path) -> Path:
     import numpy as np
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     cfg: Config = rctx.config
     plt = pyplot()

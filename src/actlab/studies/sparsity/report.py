@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import fmt
+from actlab.render.text import fmt
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext
 from actlab.studies.sparsity.config import LABELS, LAYER_METRICS, Config
 

@@ -18,7 +18,7 @@ def plot(summary: dict[str, Any], activations: list[str], path: Path) -> Path:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from actlab.report.figures import activation_colours, pyplot, save
+    from actlab.render.figures import activation_colours, pyplot, save
 
     plt = pyplot()
     colours = activation_colours(activations)
@@ -227,12 +227,12 @@ def plot_curves(summary: dict[str, Any], activations: list[str], path: Path) -> 
     """Training loss per step, small multiples: top row 3a, one panel per learning rate;
     bottom row 3b, one panel per depth. Each activation's median over seeds is a line, the
     range over seeds a shaded band, an x the last finite loss of a run that diverged
-    (report.figures.draw_loss_curves); dashed: the target's variance. None when no
+    (render.figures.draw_loss_curves); dashed: the target's variance. None when no
     training losses are stored."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from actlab.report.figures import activation_colours, draw_loss_curves, pyplot, save
+    from actlab.render.figures import activation_colours, draw_loss_curves, pyplot, save
     from actlab.studies.base import OPTIMIZER_NAMES
 
     curves = summary["curves"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.report.text import interval, sci
+from actlab.render.text import interval, sci
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext, init_words
 from actlab.studies.capacity.config import PATIENCE
 from actlab.studies.stability.config import (
