@@ -60,3 +60,20 @@ def test_profile_refuses_a_bad_activation_with_one_line(tmp_path):
     )
     assert result.exit_code == 2
     assert "nosuch" in result.output and not (tmp_path / "p").exists()
+
+
+def test_the_python_profile_plans_as_the_command_does():
+    import torch
+
+    from actlab.profiling import BASELINES, plan_profile
+
+    def softer(x):
+        return x * torch.sigmoid(1.5 * x)
+
+    spec, focus, others = plan_profile(softer, BASELINES)
+    assert focus == "softer" and spec.fn is softer and others == list(BASELINES)
+    spec, focus, others = plan_profile("x*tanh(softplus(x))", ["relu", "gelu"], name="m")
+    assert (spec, focus, others) == ("m=x*tanh(softplus(x))", "m", ["relu", "gelu"])
+    _, focus, others = plan_profile("relu", ["ReLU", "Tanh"])
+    assert focus == "ReLU" and others == ["Tanh"]  # a baseline that is the activation goes
+    assert actlab.profile.__doc__ and "profile" in actlab.__all__

@@ -9,11 +9,13 @@
     actlab.search("quick") # search for activations; returns the search directory
     actlab.theory          # mean-field signal propagation (q*, chi_1, edge of chaos)
     print(actlab.diff(a, b))  # what changed between two runs (settings, answers, verdicts)
+    actlab.profile("x*tanh(softplus(x))", preset="quick")  # one activation vs baselines
 
-Public names: run, load, Run, RunConfig, report, search, diff, theory, get_activation,
+Public names: run, load, Run, RunConfig, report, search, diff, profile, theory, get_activation,
 activations, UserError (`help(actlab.run)` and the others for their arguments).
 
-Heavy modules (torch, matplotlib) load only when used, so the CLI starts instantly.
+Heavy modules (torch, matplotlib) load only when used: `actlab --help` and a mistyped
+command answer at once; whatever reads an activation imports torch first (seconds).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _LAZY = {
     "report": ("actlab.report.pipeline", "build_report"),
     "search": ("actlab.search.run", "search"),
     "diff": ("actlab.diff", "diff"),
+    "profile": ("actlab.profiling", "profile"),
     "theory": ("actlab.theory", None),
 }
 

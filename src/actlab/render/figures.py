@@ -91,3 +91,26 @@ def draw_loss_curves(ax, curves, activations: list[str], colours) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.grid(True, which="major", alpha=0.3)
+
+
+def loss_curves_legend(fig, activations: list[str], colours, panel_width: float, cols: int):
+    """The legend of a figure of `draw_loss_curves` panels, below them: each activation's
+    colour, then what the line, the band, the x and the dashed line (the target's variance)
+    mean; as many entries a row as the figure's width holds."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours[a], label=a) for a in activations] + [
+        Line2D([], [], color="black", lw=1.3, label="median over seeds"),
+        Patch(color="black", alpha=0.18, label="range over seeds"),
+        Line2D([], [], color="black", ls="", marker="x", label="diverged (last finite loss)"),
+        Line2D([], [], color="grey", ls="--", label="target variance"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=max(3, min(len(handles), int(panel_width * cols / 1.35))),
+        fontsize=8,
+        frameon=False,
+    )

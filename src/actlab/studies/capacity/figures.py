@@ -131,10 +131,13 @@ def plot_curves(curves, cells, activations, targets, path: Path) -> Path | None:
     that diverged (render.figures.draw_loss_curves); dashed: the target's variance on the
     test grid (about a constant output's loss). None when no training losses are stored
     (runs made before they were)."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from actlab.render.figures import activation_colours, draw_loss_curves, pyplot, save
+    from actlab.render.figures import (
+        activation_colours,
+        draw_loss_curves,
+        loss_curves_legend,
+        pyplot,
+        save,
+    )
 
     if curves.empty:
         return None
@@ -152,21 +155,7 @@ def plot_curves(curves, cells, activations, targets, path: Path) -> Path | None:
         ax.set_ylabel("training MSE (log)")
     for ax in list(axes.flat)[len(targets) :]:
         ax.set_visible(False)
-    handles = [Patch(color=colours[a], label=a) for a in activations] + [
-        Line2D([], [], color="black", lw=1.3, label="median over seeds"),
-        Patch(color="black", alpha=0.18, label="range over seeds"),
-        Line2D([], [], color="black", ls="", marker="x", label="diverged (last finite loss)"),
-        Line2D([], [], color="grey", ls="--", label="target variance"),
-    ]
     fig.suptitle("Training loss per step (median and range over seeds)")
     fig.tight_layout()
-    # Below the panels, as many entries a row as the figure's width holds.
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=max(3, min(len(handles), int(4.6 * cols / 1.35))),
-        fontsize=8,
-        frameon=False,
-    )
+    loss_curves_legend(fig, activations, colours, 4.6, cols)
     return save(fig, path)

@@ -229,10 +229,13 @@ def plot_curves(summary: dict[str, Any], activations: list[str], path: Path) -> 
     range over seeds a shaded band, an x the last finite loss of a run that diverged
     (render.figures.draw_loss_curves); dashed: the target's variance. None when no
     training losses are stored."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from actlab.render.figures import activation_colours, draw_loss_curves, pyplot, save
+    from actlab.render.figures import (
+        activation_colours,
+        draw_loss_curves,
+        loss_curves_legend,
+        pyplot,
+        save,
+    )
     from actlab.studies.base import OPTIMIZER_NAMES
 
     curves = summary["curves"]
@@ -267,21 +270,7 @@ def plot_curves(summary: dict[str, Any], activations: list[str], path: Path) -> 
         line[0].set_ylabel("training loss (log)")
         for ax in line[len(settings) :]:
             ax.set_visible(False)
-    handles = [Patch(color=colours[a], label=a) for a in activations] + [
-        Line2D([], [], color="black", lw=1.3, label="median over seeds"),
-        Patch(color="black", alpha=0.18, label="range over seeds"),
-        Line2D([], [], color="black", ls="", marker="x", label="diverged (last finite loss)"),
-        Line2D([], [], color="grey", ls="--", label="target variance"),
-    ]
     fig.suptitle("Training loss per step under stress (median and range over seeds)")
     fig.tight_layout()
-    # Below the panels, as many entries a row as the figure's width holds.
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=max(3, min(len(handles), int(3.3 * cols / 1.35))),
-        fontsize=8,
-        frameon=False,
-    )
+    loss_curves_legend(fig, activations, colours, 3.3, cols)
     return save(fig, path)
