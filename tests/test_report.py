@@ -187,6 +187,13 @@ def test_recommendation_sentences_follow_the_verdicts():
     assert "Friedman + Nemenyi over 8 seeds" in first
     table = cross.best_worst_table(v, specs)
     assert "| depth robustness |" in table and "ReLU (1)" in table and "Sigmoid (3)" in table
+    # The answer on top and the decision guide say the same of a lone, unseparated first
+    # (the answer had read "ReLU (not separated from one another at the top)").
+    (answer,) = cross.answers(v, specs, {})
+    assert answer.startswith(
+        "**For a deep network (many layers):** ReLU (first, but not separated from Tanh). "
+    )
+    assert "| ReLU (first, but not separated from Tanh) |" in cross.decision_guide(v, specs)
 
 
 def test_one_seed_recommendations_say_what_they_rest_on():

@@ -502,6 +502,22 @@ def recommendations(verdicts: pd.DataFrame, specs: dict[str, Any], seeds: int) -
     return out
 
 
+def top_note(a: Advice) -> str:
+    """A short note after the recommended names when the top is not clear-cut: several
+    not separated from one another, a first that is set apart, or one recommendation not
+    separated from the runner-up; "" when the first is separated from the rest."""
+    if not top_words(a):
+        return ""
+    ranked = a.verdicts[a.verdicts["mean_rank"].notna()]
+    first = ranked.iloc[0]["activation"]
+    if len(a.recommended) > 1:
+        return " (not separated from one another at the top)"
+    if first not in a.recommended:
+        return f" ({first} ranks first but is set apart)"
+    runner_up = ranked.iloc[1]["activation"] if len(ranked) > 1 else None
+    return f" (first, but not separated from {runner_up})" if runner_up else ""
+
+
 def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
     lines = ["| if you need | consider | measured by | under |", "|---|---|---|---|"]
     for a in advice(verdicts, specs):
@@ -510,12 +526,7 @@ def decision_guide(verdicts: pd.DataFrame, specs: dict[str, Any]) -> str:
         elif not a.recommended:
             consider = "no recommendation"
         else:
-            consider = names(a.recommended)
-            first = a.verdicts[a.verdicts["mean_rank"].notna()].iloc[0]["activation"]
-            if top_words(a) and len(a.recommended) > 1:
-                consider += " (not separated from one another at the top)"
-            elif top_words(a) and first not in a.recommended:
-                consider += f" ({first} ranks first but is set apart)"
+            consider = names(a.recommended) + top_note(a)
         lines.append(
             f"| {a.situation} | {consider} | {a.property} | {conditions_of(a.verdicts) or '–'} |"
         )
@@ -535,9 +546,7 @@ def answers(verdicts: pd.DataFrame, specs: dict[str, Any], evidence: dict[str, s
         elif not a.recommended:
             answer = "no recommendation (every activation of the best group is set apart)"
         else:
-            answer = names(a.recommended)
-            if top_words(a):
-                answer += " (not separated from one another at the top)"
+            answer = names(a.recommended) + top_note(a)
         conditions = conditions_of(a.verdicts)
         where = f" under {conditions}" if conditions else ""
         link = f" ([evidence](#{evidence[a.property]}))" if a.property in evidence else ""
