@@ -234,6 +234,7 @@ def run_cmd(
                 progress=progress.update,
                 report=not no_report,
                 on_start=progress.start,
+                on_steps=progress.steps,
                 **{k: v for k, v in overrides.items() if v is not None},
             )
     except UserError as e:
@@ -241,7 +242,13 @@ def run_cmd(
     except KeyboardInterrupt as e:
         interrupted(e, resume)
     progress.finish()
-    if not no_report:
+    finished(result, report=not no_report)
+
+
+def finished(result, report: bool) -> None:
+    """The end of a run on stdout: the answers, then the paths, report.html first and the
+    run directory last."""
+    if report:
         for line in answers_table(result.report_path):
             typer.echo(line)
         if (result.path / "report.html").exists():
@@ -396,28 +403,28 @@ def profile_cmd(
         fail(f"--quick and --preset {preset} ask for two presets; give one")
     preset = "quick" if quick else preset or "sound"
     try:
-        from actlab.activations import parse_activation_arg
-        from actlab.runner import run
+        from actlab.profiling import plan_profile, profile
 
-        spec = f"{name}={activation}" if name else activation
-        focus = parse_activation_arg(spec).name
-        baselines = [b for b in split_top_level(against) if parse_activation_arg(b).name != focus]
+        baselines = split_top_level(against)
+        _, focus, others = plan_profile(activation, baselines, name)
         faster = "" if preset == "quick" else "; for a look in seconds: --quick"
         typer.echo(
-            f"actlab: profiling {focus} against {', '.join(baselines)} with the {preset} "
+            f"actlab: profiling {focus} against {', '.join(others)} with the {preset} "
             f"preset{faster}",
             err=True,
         )
         overrides = {"seeds": seeds, "executor": executor}
         progress = Progress()
         with progress:
-            result = run(
-                preset,
+            result = profile(
+                activation,
+                name=name,
+                against=baselines,
+                preset=preset,
                 out=out,
-                activations=[spec, *baselines],
-                focus=focus,
                 progress=progress.update,
                 on_start=progress.start,
+                on_steps=progress.steps,
                 **{k: v for k, v in overrides.items() if v is not None},
             )
     except UserError as e:
@@ -425,8 +432,7 @@ def profile_cmd(
     except KeyboardInterrupt as e:
         interrupted(e, None)
     progress.finish()
-    typer.echo(f"run directory: {result.path}")
-    typer.echo(f"report:        {result.report_path}")
+    finished(result, report=True)
 
 
 @app.command("search", cls=OneLineUsageErrors)
@@ -519,7 +525,7 @@ def search_cmd(
     try:
         from actlab.search.run import SearchInterrupted, search
 
-        progress = Progress()
+        progress = Progress(announce=False)  # the search says its own line per rung
         with progress:
             result = search(
                 preset,
@@ -529,6 +535,8 @@ def search_cmd(
                 say=progress.say,
                 progress=progress.update,
                 report=not no_report,
+                on_start=progress.start,
+                on_steps=progress.steps,
                 **overrides,
             )
     except UserError as e:

@@ -9,6 +9,11 @@
   local Ray instance started for the run; one torch thread per task, failed workers'
   batches retried. Ray is imported only when this executor runs.
 A study never knows which executor ran it; the store commits batches as they arrive.
+
+Progress within a batch: `map(..., on_steps=f)` calls `f(batch, fraction)` while a batch
+trains, a few times a second (engine/train.py `reporting`): the local executor directly;
+the process pool through one shared-memory float per batch, written by the worker and
+read by this process between waits; Ray per batch only (no reports within a batch).
 """
 
 from __future__ import annotations
@@ -17,11 +22,18 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from actlab.plan import Batch
 from actlab.studies.base import RunContext
 
 RunBatch = Callable[[Batch, RunContext], list[list[dict]]]
+# on_steps(batch, fraction of its training done), while the batch trains
+OnSteps = Callable[[Batch, float], None]
+# Seconds between a training batch's progress reports (engine/train.py StepMeter), and
+# between the process pool's looks at them.
+STEP_REPORT_SECONDS = 0.2
+POLL_SECONDS = 0.25
 
 
 @contextmanager
@@ -48,11 +60,23 @@ class LocalExecutor:
     name = "local"
 
     def map(
-        self, batches: list[Batch], contexts: dict[str, RunContext], run_batch: RunBatch
+        self,
+        batches: list[Batch],
+        contexts: dict[str, RunContext],
+        run_batch: RunBatch,
+        on_steps: OnSteps | None = None,
     ) -> Iterator[tuple[Batch, list[list[dict]]]]:
         with one_intra_op_thread():
             for batch in batches:
-                yield batch, run_batch(batch, contexts[batch.study])
+                if on_steps is None:
+                    rows = run_batch(batch, contexts[batch.study])
+                else:
+                    from actlab.engine.train import reporting
+
+                    told = partial(on_steps, batch)
+                    with reporting(told, STEP_REPORT_SECONDS):
+                        rows = run_batch(batch, contexts[batch.study])
+                yield batch, rows
 
 
 def _init_worker() -> None:
@@ -66,8 +90,32 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _run_in_worker(run_batch: RunBatch, batch: Batch, ctx: RunContext) -> list[list[dict]]:
-    return run_batch(batch, ctx)
+# A batch worker's shared progress slots (one float per batch of the map), or None, and
+# the seconds between its reports.
+_SLOTS = None
+_EVERY = STEP_REPORT_SECONDS
+
+
+def _init_batch_worker(slots, every: float) -> None:
+    global _SLOTS, _EVERY
+    _init_worker()
+    _SLOTS, _EVERY = slots, every
+
+
+def _run_in_worker(
+    run_batch: RunBatch, batch: Batch, ctx: RunContext, slot: int | None = None
+) -> list[list[dict]]:
+    if slot is None or _SLOTS is None:
+        return run_batch(batch, ctx)
+    from actlab.engine.train import reporting
+
+    slots = _SLOTS
+
+    def sink(fraction: float) -> None:
+        slots[slot] = fraction  # one aligned double: the parent never reads half of it
+
+    with reporting(sink, _EVERY):
+        return run_batch(batch, ctx)
 
 
 WORKER_PRELOAD = ["torch", "actlab.engine", "actlab.studies.base"]
@@ -110,7 +158,11 @@ class ProcessExecutor:
         self.workers = workers or os.cpu_count() or 1
 
     def map(
-        self, batches: list[Batch], contexts: dict[str, RunContext], run_batch: RunBatch
+        self,
+        batches: list[Batch],
+        contexts: dict[str, RunContext],
+        run_batch: RunBatch,
+        on_steps: OnSteps | None = None,
     ) -> Iterator[tuple[Batch, list[list[dict]]]]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -123,18 +175,31 @@ class ProcessExecutor:
         # a child.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(WORKER_PRELOAD)
+        # Each batch's training progress: a float the worker running it writes (0 to 1).
+        slots = context.RawArray("d", len(ordered)) if on_steps is not None else None
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(ordered)),
             mp_context=context,
-            initializer=_init_worker,
+            initializer=_init_batch_worker,
+            initargs=(slots, STEP_REPORT_SECONDS),
         )
         finished = False
         try:
             futures = {
-                pool.submit(_run_in_worker, run_batch, b, contexts[b.study]): b for b in ordered
+                pool.submit(
+                    _run_in_worker,
+                    run_batch,
+                    b,
+                    contexts[b.study],
+                    None if slots is None else i,
+                ): i
+                for i, b in enumerate(ordered)
             }
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            if slots is None:
+                for future in as_completed(futures):
+                    yield ordered[futures[future]], future.result()
+            else:
+                yield from self._polled(ordered, futures, slots, on_steps)
             finished = True
         finally:
             if not finished:
@@ -142,6 +207,25 @@ class ProcessExecutor:
                 # now rather than wait for the batches they are running.
                 stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _polled(ordered, futures, slots, on_steps: OnSteps):
+        """Finished batches as they come, and between them, every POLL_SECONDS, each running
+        batch's progress as its worker last wrote it."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        pending = set(futures)
+        told = [0.0] * len(ordered)
+        while pending:
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=futures.get):
+                yield ordered[futures[future]], future.result()
+            for future in pending:
+                i = futures[future]
+                fraction = slots[i]
+                if fraction != told[i]:
+                    told[i] = fraction
+                    on_steps(ordered[i], fraction)
 
 
 def _init_report_worker(draws: bool) -> None:
@@ -345,8 +429,14 @@ class RayExecutor:
         return True
 
     def map(
-        self, batches: list[Batch], contexts: dict[str, RunContext], run_batch: RunBatch
+        self,
+        batches: list[Batch],
+        contexts: dict[str, RunContext],
+        run_batch: RunBatch,
+        on_steps: OnSteps | None = None,
     ) -> Iterator[tuple[Batch, list[list[dict]]]]:
+        # `on_steps` is not called: Ray reports per finished batch only (a task's progress
+        # would need an actor or Ray's own state API polled from here; not worth it yet).
         if not batches:
             return
         import ray

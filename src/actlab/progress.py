@@ -1,7 +1,8 @@
 """Progress of long work on stderr: a bar on a terminal, plain timed lines elsewhere.
 
-Used by the `actlab` command (cli.py) for runs and profiles; the runner reports to it
-through its `progress` and `on_start` callbacks.
+Used by the `actlab` command (cli.py) for runs, profiles and searches; the runner reports
+to it through its `progress`, `on_start` and `on_steps` callbacks (`on_steps`: how far the
+batches still training have got, so the bar moves within a batch).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ TRIAL_OVERHEAD = 4e8
 WORK_PER_SECOND = 1.25e10
 START_SECONDS = 3.0
 REPORT_SECONDS_PER_STUDY = 3.0
+# The share of a stage's planned work the batches still training must have done (with none
+# stored yet) before the ETA comes from the measured rate rather than from the plan.
+MEASURED_FRACTION = 0.02
 
 
 def progress_interval() -> float:
@@ -37,12 +41,16 @@ def progress_interval() -> float:
         return PROGRESS_INTERVAL
 
 
+def compute_seconds(info) -> float:
+    """About how long a run's trials take (start-up included), from its plan."""
+    work = sum(cost + n * TRIAL_OVERHEAD for n, cost in info.work.values())
+    return START_SECONDS + work / (WORK_PER_SECOND * max(info.workers, 1))
+
+
 def planned_seconds(info) -> float:
     """About how long a run takes, from its plan (runner.RunStart), before it starts."""
-    work = sum(cost + n * TRIAL_OVERHEAD for n, cost in info.work.values())
-    compute = work / (WORK_PER_SECOND * max(info.workers, 1))
     report = REPORT_SECONDS_PER_STUDY * len(info.work) if info.report else 0.0
-    return START_SECONDS + compute + report
+    return compute_seconds(info) + report
 
 
 def about(seconds: float) -> str:
@@ -76,12 +84,17 @@ class Progress:
     at each study's end and at least every PROGRESS_INTERVAL seconds, "writing the report",
     and the time it all took. The ETA comes from the planned work of the trials (the
     runner's Study.trial_cost per study) when the run tells it (`start`), else from trial
-    counts."""
+    counts; the work done counts the stored trials and the share trained of the batches
+    still training (`steps`).
 
-    def __init__(self, report: bool = True) -> None:
+    `announce=False` (a search, which says its own line per rung): `start` takes the plan
+    and prints nothing."""
+
+    def __init__(self, report: bool = True, announce: bool = True) -> None:
         self.tty = sys.stderr.isatty()
         self.interval = progress_interval()
         self.report = report
+        self.announce = announce
         self.lock = threading.RLock()
         self.bar = None
         self.task = None
@@ -97,11 +110,13 @@ class Progress:
         self.started = time.monotonic()
         self.done = self.total = 0
         self.work_done = 0.0
+        self.flying_work = self.flying_trials = 0.0  # batches not yet stored: what is trained
         self.unit: dict[str, float] = {}  # planned work of one trial, per study
         self.left: dict[str, int] = {}  # trials not yet stored, per study, when told
         self.work_total: float | None = None
         self.study: str | None = None
         self.finish_at: float | None = None  # predicted end (monotonic), from the last update
+        self.planned = False  # finish_at is the plan's, not measured
         self.writing: float | None = None  # when the report began, once it has
 
     # -- the runner's callbacks ---------------------------------------------------------------
@@ -120,21 +135,29 @@ class Progress:
             if len(units) == len(info.work) and units:
                 self.unit = units
                 self.work_total = sum(n * units[s] for s, (n, _) in info.work.items())
-            if info.resumed and info.to_run == 0:
-                return  # said at the end (finish), with what was done
-            if info.resumed:
-                whole = info.stored + info.to_run
-                self.say_line(
-                    f"actlab: resuming run '{info.path}': {info.stored} of {whole} trials "
-                    f"stored, {info.to_run} to run"
-                )
-            else:
-                studies = ", ".join(info.work)
-                self.say_line(
-                    f"actlab: run directory {info.path}; {info.to_run} trials to run "
-                    f"({studies}), {about(planned_seconds(info))} on {plural_workers(info)} "
-                    "(estimated from the planned work)"
-                )
+                self.predict(self.started)  # the plan's estimate until work is measured
+            if self.announce:
+                self.announce_run(info)
+            if self.tty and info.to_run:
+                self.draw(next(iter(info.work), ""))  # the bar from the start, with the plan
+
+    def announce_run(self, info) -> None:
+        """The run's first line: its directory, and about how long it will take."""
+        if info.resumed and info.to_run == 0:
+            return  # said at the end (finish), with what was done
+        if info.resumed:
+            whole = info.stored + info.to_run
+            self.say_line(
+                f"actlab: resuming run '{info.path}': {info.stored} of {whole} trials "
+                f"stored, {info.to_run} to run"
+            )
+        else:
+            studies = ", ".join(info.work)
+            self.say_line(
+                f"actlab: run directory {info.path}; {info.to_run} trials to run "
+                f"({studies}), {about(planned_seconds(info))} on {plural_workers(info)} "
+                "(estimated from the planned work)"
+            )
 
     def update(self, done: int, total: int, what: str) -> None:
         with self.lock:
@@ -152,14 +175,25 @@ class Progress:
             else:  # no plan told: the next study's first batch ends the one before
                 boundary = self.study is not None and what != self.study
             self.done, self.total, self.study = done, total, what
-            fraction = self.fraction()
-            if fraction > 0:
-                elapsed = now - self.started
-                self.finish_at = now + elapsed * (1 - fraction) / fraction
+            self.predict(now)
             if self.tty:
                 self.draw(what)
             elif boundary or done >= total or now - self.last_line >= self.interval:
                 self.say_line(self.line())
+
+    def steps(self, in_flight: dict[str, float]) -> None:
+        """The runner's `on_steps`: per study, the trials' worth of training done in the
+        batches not yet stored. The work done, the ETA and the bar move with it; a log
+        gets its line from the ticker, at the usual interval (not here: a batch leaves the
+        flight just before its `update`, and a line between the two would miss it)."""
+        with self.lock:
+            if self.writing is not None or not self.total:
+                return
+            self.flying_trials = sum(in_flight.values())
+            self.flying_work = sum(n * self.unit.get(study, 1.0) for study, n in in_flight.items())
+            self.predict(time.monotonic())
+            if self.tty:
+                self.draw(self.study or next(iter(in_flight), ""))
 
     def say(self, message: str) -> None:
         """A stage of long work, one line on stderr (kept in logs); a new bar after it."""
@@ -185,18 +219,32 @@ class Progress:
             typer.echo(f"actlab: finished in {clock(time.monotonic() - self.began)}", err=True)
 
     # -- lines --------------------------------------------------------------------------------
+    def predict(self, now: float) -> None:
+        """The predicted end: from the rate so far once a batch is stored or the batches
+        training have done MEASURED_FRACTION of the work (before that, a few step reports
+        after the workers' start say little), else from the plan, else unknown."""
+        fraction = self.fraction()
+        self.planned = False
+        if fraction > 0 and (self.done or fraction >= MEASURED_FRACTION):
+            self.finish_at = now + (now - self.started) * (1 - fraction) / fraction
+        elif self.info is not None and self.unit:
+            self.finish_at = self.started + compute_seconds(self.info)
+            self.planned = True
+
     def fraction(self) -> float:
-        """The share of this stage's work done: planned work where known, else trials."""
+        """The share of this stage's work done (the stored trials and what the batches
+        still training have done): planned work where known, else trials."""
         if self.work_total:
-            return min(self.work_done / self.work_total, 1.0)
-        return self.done / self.total if self.total else 0.0
+            return min((self.work_done + self.flying_work) / self.work_total, 1.0)
+        return min((self.done + self.flying_trials) / self.total, 1.0) if self.total else 0.0
 
     def eta(self) -> str:
         if self.total and self.done >= self.total:
             return "0:00"
-        if self.finish_at is None:
+        left = None if self.finish_at is None else self.finish_at - time.monotonic()
+        if left is None or (self.planned and left <= 0):  # past the plan's estimate
             return "unknown"
-        return clock(self.finish_at - time.monotonic())
+        return clock(left)
 
     def line(self) -> str:
         """'actlab: 120/480 trials (25%), 0:42 elapsed, eta 2:06'."""
@@ -214,7 +262,11 @@ class Progress:
 
     def say_line(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.console.print(text, markup=False, highlight=False)
+            from rich.text import Text
+
+            # A Text, not markup=False: that option would also reach the bar redrawn below
+            # the line, whose columns are markup ("[progress.description]..." shown raw).
+            self.bar.console.print(Text(text), highlight=False)
         else:
             typer.echo(text, err=True)
         self.last_line = time.monotonic()
@@ -229,7 +281,9 @@ class Progress:
             if self.task is not None:
                 self.bar.remove_task(self.task)
             # A pulsing bar with its clock: the report's step is visibly under way.
-            self.task = self.bar.add_task(WRITING_REPORT, total=None, trials="", finish=None)
+            self.task = self.bar.add_task(
+                WRITING_REPORT, total=None, trials="", finish=None, planned=False
+            )
 
     def tick(self) -> None:
         """A line at least every `interval` seconds while nothing else is said (a log)."""
@@ -251,17 +305,11 @@ class Progress:
         trials = f"{self.done}/{self.total}"
         finish = 0.0 if self.total and self.done >= self.total else self.finish_at
         total = self.work_total or self.total
-        completed = self.work_done if self.work_total else self.done
+        completed = self.fraction() * total
+        fields = {"trials": trials, "finish": finish, "planned": self.planned}
         if self.task is None:
-            self.task = self.bar.add_task(what, total=total, trials=trials, finish=finish)
-        self.bar.update(
-            self.task,
-            completed=completed,
-            total=total,
-            description=what,
-            trials=trials,
-            finish=finish,
-        )
+            self.task = self.bar.add_task(what, total=total, **fields)
+        self.bar.update(self.task, completed=completed, total=total, description=what, **fields)
 
     def __enter__(self):
         if self.tty:
@@ -282,8 +330,11 @@ class Progress:
                     if task.total is None:
                         return Text("")
                     finish = task.fields.get("finish")
-                    left = "unknown" if finish is None else clock(finish - time.monotonic())
-                    return Text(f"eta {left}", style="progress.remaining")
+                    left = None if finish is None else finish - time.monotonic()
+                    # Past the plan's estimate, before any work is measured: unknown.
+                    if left is None or (task.fields.get("planned") and left <= 0):
+                        return Text("eta unknown", style="progress.remaining")
+                    return Text(f"eta {clock(left)}", style="progress.remaining")
 
             self.bar = Progress(
                 "[progress.description]{task.description}",

@@ -358,10 +358,15 @@ def execute(
     report: bool = True,
     verdicts: bool = True,
     on_start: Callable[[RunStart], None] | None = None,
+    on_steps: Callable[[dict[str, float]], None] | None = None,
 ) -> Run:
     """`progress(done, total, what)` is called as batches are stored (`what`: the study)
     and once more when the report is being written (`what`: "writing the report").
     `on_start(RunStart)` is called once, before the first trial is computed.
+    `on_steps(in_flight)` is called while batches train, a few times a second, and again
+    before `progress` when one is stored: per study, the trials' worth of training done in
+    the batches not yet stored (half of a batch of 64 counts 32; the process pool and the
+    local executor report within a batch, Ray per batch only).
     Without a report, verdicts.csv is still written unless `verdicts` is False (a search's
     rungs: their numbers are read by the search, which states its own verdicts)."""
     from actlab.activations import resolve_activations
@@ -514,9 +519,22 @@ def execute(
             unstored[batch.study] = unstored.get(batch.study, 0) + 1
         timings.phases["plan"] = time.perf_counter() - started
         compute_started = time.perf_counter()
+        flying: dict[int, tuple[str, float]] = {}  # id(batch): (study, trials' worth done)
+
+        def in_flight() -> dict[str, float]:
+            out: dict[str, float] = {}
+            for study_name, worth in flying.values():
+                out[study_name] = out.get(study_name, 0.0) + worth
+            return out
+
+        def stepped(batch, fraction: float) -> None:
+            flying[id(batch)] = (batch.study, len(batch.trials) * min(max(fraction, 0.0), 1.0))
+            on_steps(in_flight())
+
+        steps = stepped if on_steps is not None else None
         streams = in_turn(
-            executor.map(shared, contexts, timed_batch),
-            LocalExecutor().map(alone, contexts, timed_batch),
+            executor.map(shared, contexts, timed_batch, on_steps=steps),
+            LocalExecutor().map(alone, contexts, timed_batch, on_steps=steps),
         )
         with closing(streams) as results:
             for batch, (per_trial_rows, seconds) in results:
@@ -542,6 +560,8 @@ def execute(
                         # Its part is built while the other studies compute.
                         builder.stored(batch.study, lambda: read_results(store.path))
                     builder.poll()
+                if on_steps is not None and flying.pop(id(batch), None) is not None:
+                    on_steps(in_flight())  # the stored batch's work now counts as done
                 if progress is not None:
                     progress(finished, total, batch.study)
         timings.phases["compute"] = time.perf_counter() - compute_started
@@ -645,6 +665,7 @@ def run(
     progress: Callable[[int, int, str], None] | None = None,
     report: bool = True,
     on_start: Callable[[RunStart], None] | None = None,
+    on_steps: Callable[[dict[str, float]], None] | None = None,
     **overrides: Any,
 ) -> Run:
     """Run studies and return the Run (its directory and tidy results).
@@ -681,4 +702,5 @@ def run(
         progress=progress,
         report=report,
         on_start=on_start,
+        on_steps=on_steps,
     )

@@ -20,14 +20,17 @@ Each step, read top to bottom:
   9. members that have stopped leave the working stack (compact), which changes no
      number: a member's numbers do not depend on its batch-mates.
 After the loop the working stack's parameters and optimizer state are back in `model`,
-and each monitor's `finish` runs on it.
+and each monitor's `finish` runs on it. Inside `reporting(sink)` the loop tells `sink` how
+far the batch has got, a few times a second (the command line's progress bar).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +134,7 @@ def train(
     monitors: Sequence = (),
 ) -> Training:
     run = Training(model, optimizer, steps)
+    meter = _meter.get()  # progress of the batch, for the command line (StepMeter)
     for monitor in monitors:
         monitor.start(run)
     loss_hooks = [m.after_loss for m in monitors if hasattr(m, "after_loss")]
@@ -163,6 +167,8 @@ def train(
         work.optimizer.step(run.work_active())
         run.updates = t + 1
         run.seconds += time.perf_counter() - started
+        if meter is not None:
+            meter.step(t + 1, steps)
         for monitor in monitors:
             monitor.after_update(run)
         if not run.any_active():
@@ -173,6 +179,56 @@ def train(
     for monitor in monitors:
         monitor.finish(run)
     return run
+
+
+# -- progress within a batch ------------------------------------------------------------------
+class StepMeter:
+    """How far the batch being trained in this process has got, told to `sink` as a
+    fraction (0 to 1) at most every `every` seconds; the executors pass it on to the
+    command line's progress (executors.py). It reads the clock only: no number depends on
+    it. A batch that trains several stacks one after another gives each its share
+    (`share`); otherwise one `train` is the whole batch."""
+
+    def __init__(self, sink: Callable[[float], None], every: float):
+        self.sink, self.every = sink, every
+        self.base, self.span = 0.0, 1.0  # the part of the batch the current `train` covers
+        self.due = time.monotonic() + every
+
+    def step(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now >= self.due:
+            self.due = now + self.every
+            self.sink(self.base + self.span * done / max(total, 1))
+
+
+_meter: ContextVar[StepMeter | None] = ContextVar("actlab_step_meter", default=None)
+
+
+@contextmanager
+def reporting(sink: Callable[[float], None], every: float) -> Iterator[StepMeter]:
+    """Every `train` inside the block tells `sink` how far the batch has got, at most
+    every `every` seconds."""
+    token = _meter.set(StepMeter(sink, every))
+    try:
+        yield _meter.get()
+    finally:
+        _meter.reset(token)
+
+
+@contextmanager
+def share(start: float, stop: float) -> Iterator[None]:
+    """Inside the block, training covers the fraction `start` to `stop` of the batch (of
+    the part that the enclosing block covers, if any)."""
+    meter = _meter.get()
+    if meter is None:
+        yield
+        return
+    base, span = meter.base, meter.span
+    meter.base, meter.span = base + span * start, span * (stop - start)
+    try:
+        yield
+    finally:
+        meter.base, meter.span = base, span
 
 
 def mse(model, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

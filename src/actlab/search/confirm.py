@@ -32,6 +32,8 @@ def confirm(
     finalists: list[Candidate],
     say: Callable[[str], None],
     progress: Callable | None,
+    on_start: Callable | None = None,
+    on_steps: Callable | None = None,
 ) -> dict[str, object]:
     """Per architecture, the per-trial table (activation, seed, accuracy) of its run."""
     from actlab.search.proxy import run_config, run_or_resume, trial_scores
@@ -39,7 +41,7 @@ def confirm(
     specs = [c.spec for c in finalists] + list(config.controls)
     tables = {}
     for arch in config.architectures:
-        say(
+        header = (
             f"confirmation on the {arch}: {len(specs)} activations x "
             f"{config.confirm_seeds} fresh seeds x {config.confirm_steps} steps"
         )
@@ -51,7 +53,16 @@ def confirm(
             seeds=config.confirm_seeds,
             confirm=True,
         )
-        tables[arch] = trial_scores(run_or_resume(cfg, path / "confirm" / arch, progress))
+        run = run_or_resume(
+            cfg,
+            path / "confirm" / arch,
+            progress,
+            header=header,
+            say=say,
+            on_start=on_start,
+            on_steps=on_steps,
+        )
+        tables[arch] = trial_scores(run)
     return tables
 
 

@@ -69,16 +69,46 @@ def run_config(
     )
 
 
-def run_or_resume(run_config_, path: Path, progress: Callable | None = None):
-    """The run in `path`: read if complete, continued if interrupted, started if absent."""
+def run_or_resume(
+    run_config_,
+    path: Path,
+    progress: Callable | None = None,
+    *,
+    header: str | None = None,
+    say: Callable[[str], None] | None = None,
+    on_start: Callable | None = None,
+    on_steps: Callable | None = None,
+):
+    """The run in `path`: read if complete, continued if interrupted, started if absent.
+
+    With `header` and `say`, the stage is said in one line: the header, and once the run
+    has planned its work, about how long it will take ('rung 1 of 4: ...; about 40 s on 2
+    workers'); the runner's `on_start` and `on_steps` reach the caller's progress."""
     from actlab.runner import execute, load
     from actlab.store import read_manifest
 
+    def tell(text: str) -> None:
+        if header is not None and say is not None:
+            say(f"{header}; {text}")
+
+    def started(info) -> None:
+        from actlab.progress import about, planned_seconds, plural_workers
+
+        took = f"{about(planned_seconds(info))} on {plural_workers(info)}"
+        if info.resumed and info.stored:
+            whole = info.stored + info.to_run
+            took = f"{info.stored} of {whole} trials stored, the rest {took}"
+        tell(took)
+        if on_start is not None:
+            on_start(info)
+
+    calls = {"progress": progress, "on_start": started, "on_steps": on_steps}
     if path.exists() and (path / "manifest.json").exists():
         if read_manifest(path).get("status") == "complete":
+            tell("stored")
             return load(path)
-        return execute(run_config_, resume=path, progress=progress, report=False, verdicts=False)
-    return execute(run_config_, out=path, progress=progress, report=False, verdicts=False)
+        return execute(run_config_, resume=path, report=False, verdicts=False, **calls)
+    return execute(run_config_, out=path, report=False, verdicts=False, **calls)
 
 
 def trial_scores(run) -> object:

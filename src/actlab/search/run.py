@@ -208,6 +208,8 @@ def screen(
     candidates: list[Candidate],
     say: Callable[[str], None],
     progress: Callable | None,
+    on_start: Callable | None = None,
+    on_steps: Callable | None = None,
 ) -> list[RungResult]:
     from actlab.search.proxy import mean_scores, run_config, run_or_resume
 
@@ -218,7 +220,7 @@ def screen(
 
     def score(index: int, rung: Rung, names: list[str]) -> dict[str, float]:
         entering = len(names) - len(config.controls)
-        say(
+        header = (
             f"rung {index + 1} of {len(rungs)}: {entering} candidates and "
             f"{len(config.controls)} controls x {rung.seeds} seed(s) x {rung.steps} steps"
         )
@@ -233,7 +235,9 @@ def screen(
         )
         start = time.perf_counter()
         fresh = not (path / "manifest.json").exists()
-        run = run_or_resume(cfg, path, progress)
+        run = run_or_resume(
+            cfg, path, progress, header=header, say=say, on_start=on_start, on_steps=on_steps
+        )
         if fresh:  # the time of a rung run from its start; a resumed one is not timed
             timing[str(index)] = round(time.perf_counter() - start, 2)
             store.save()
@@ -284,7 +288,12 @@ def execute(
     say: Callable[[str], None] | None = None,
     progress: Callable | None = None,
     report: bool = True,
+    on_start: Callable | None = None,
+    on_steps: Callable | None = None,
 ) -> Search:
+    """`say(line)` is told each step (a rung: its size and about how long it takes);
+    `progress`, `on_start` and `on_steps` are passed to each rung's and confirmation's
+    run (runner.execute)."""
     from actlab.activations import get_activation
     from actlab.search.confirm import confirm, write_leaderboard
     from actlab.search.space import read_space
@@ -323,11 +332,19 @@ def execute(
             f"({funnel['examined']} of {funnel['space']} expressions examined, "
             f"{sum(funnel['dropped'].values())} dropped before training)"
         )
-        results = screen(store, config, candidates, say, progress)
+        results = screen(store, config, candidates, say, progress, on_start, on_steps)
         finalists = list(results[-1].survivors)
         by_name = {c.name: c for c in candidates}
         say(f"confirming {len(finalists)} finalists and {len(config.controls)} controls")
-        confirmed = confirm(store.path, config, [by_name[n] for n in finalists], say, progress)
+        confirmed = confirm(
+            store.path,
+            config,
+            [by_name[n] for n in finalists],
+            say,
+            progress,
+            on_start,
+            on_steps,
+        )
         board = write_leaderboard(store.path, config, results, by_name, confirmed)
         # Complete before the report, which shows the manifest: `actlab report` then
         # rebuilds the same page. A search killed while drawing resumes to the report.
@@ -363,13 +380,17 @@ def search(
     say: Callable[[str], None] | None = None,
     progress: Callable | None = None,
     report: bool = True,
+    on_start: Callable | None = None,
+    on_steps: Callable | None = None,
     **overrides: Any,
 ) -> Search:
     """Search for activation functions; returns the Search (its directory and leaderboard).
 
     >>> search("quick", out="runs/my-search")
 
-    `config`: a TOML file of settings (SearchConfig's names) over the preset's.
+    `config`: a TOML file of settings (SearchConfig's names) over the preset's. `say`,
+    `progress`, `on_start` and `on_steps`: what the command line's progress is told
+    (execute above, runner.execute).
     """
     if resume is not None:
         stored = SearchDir.open(Path(resume)).manifest["config"]
@@ -386,4 +407,6 @@ def search(
         say=say,
         progress=progress,
         report=report,
+        on_start=on_start,
+        on_steps=on_steps,
     )

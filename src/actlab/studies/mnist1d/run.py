@@ -128,11 +128,15 @@ def best(values) -> float:
 
 
 def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]]]:
+    from actlab.engine.train import share
 
     data = dataset(ctx)
     out: list[list[dict[str, Any]]] = [[] for _ in trials]
+    begun = 0  # trials of the batch trained so far: each stack's share of its progress
     for group in stack_groups(trials, ctx):
-        rows = train_stack([trials[i] for i in group], data, ctx)
+        with share(begun / len(trials), (begun + len(group)) / len(trials)):
+            rows = train_stack([trials[i] for i in group], data, ctx)
+        begun += len(group)
         for i, r in zip(group, rows, strict=True):
             out[i] = r
     return out
