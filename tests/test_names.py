@@ -81,7 +81,7 @@ def odd_run(tmp_path_factory):
     return actlab.run(
         "quick",
         activations=SPECS,
-        studies=["sparsity", "capacity"],
+        studies=["gradient_flow", "sparsity"],
         out=tmp_path_factory.mktemp("names") / "run",
     )
 

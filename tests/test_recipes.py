@@ -83,7 +83,7 @@ SCRIPT = textwrap.dedent(
     def my_act(x):
         return x * torch.sigmoid(2.0 * x)
 
-    actlab.run("quick", studies=["sparsity"], seeds=2, activations=["ReLU", my_act],
+    actlab.run("quick", studies=["gradient_flow"], seeds=2, activations=["ReLU", my_act],
                out=sys.argv[1])
     """
 )

@@ -332,7 +332,9 @@ def report_cmd(
         from actlab.runner import load
 
         run = load(run_dir)
-        pool = report_pool()  # the studies' figures drawn side by side
+        # The studies' parts built side by side; one study has nothing to overlap, and
+        # starting workers would cost more than it saves (about 4 s here).
+        pool = report_pool() if len(run.config.studies) > 1 else None
         try:
             path = build_report(run, html=html, pool=pool)
         finally:
