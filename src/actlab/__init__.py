@@ -10,9 +10,11 @@
     actlab.theory          # mean-field signal propagation (q*, chi_1, edge of chaos)
     print(actlab.diff(a, b))  # what changed between two runs (settings, answers, verdicts)
     actlab.profile("x*tanh(softplus(x))", preset="quick")  # one activation vs baselines
+    actlab.nn.Activation("erf(x) - x")  # any activation as an nn.Module for your model
+    actlab.export("erf(x) - x", "erf_act.py")  # ... or as plain PyTorch, without actlab
 
-Public names: run, load, Run, RunConfig, report, search, diff, profile, theory, get_activation,
-activations, UserError (`help(actlab.run)` and the others for their arguments).
+Public names: run, load, Run, RunConfig, report, search, diff, profile, export, nn, theory,
+get_activation, activations, UserError (`help(actlab.run)` and the others for their arguments).
 
 Heavy modules (torch, matplotlib) load only when used: `actlab --help` and a mistyped
 command answer at once; whatever reads an activation imports torch first (seconds).
@@ -37,6 +39,8 @@ _LAZY = {
     "search": ("actlab.search.run", "search"),
     "diff": ("actlab.diff", "diff"),
     "profile": ("actlab.profiling", "profile"),
+    "export": ("actlab.export", "export"),
+    "nn": ("actlab.nn", None),
     "theory": ("actlab.theory", None),
 }
 

@@ -437,6 +437,32 @@ def profile_cmd(
     finished(result, report=True)
 
 
+@app.command("export", cls=OneLineUsageErrors)
+def export_cmd(
+    activation: str = typer.Argument(
+        ...,
+        help="an expression in x, NAME=EXPR, or a learnable declaration (EXPR | b=1.0, PReLU, "
+        "Swish-beta, PAU)",
+    ),
+    name: str = typer.Option(None, help="its name (default: NAME of NAME=EXPR, else none)"),
+    out: Path = typer.Option(
+        None, help="the file, or a directory for it (default: NAME.py in this directory)"
+    ),
+) -> None:
+    """Write an activation as a self-contained PyTorch module (no actlab needed), with a
+    check of f and f' against actlab's values: `python FILE` runs it."""
+    from actlab.errors import UserError
+
+    try:
+        from actlab.export import export
+
+        path = export(activation, out=out, name=name)
+    except UserError as e:
+        fail(str(e))
+    typer.echo(f"module: {path}")
+    typer.echo(f"check:  python {path}")
+
+
 @app.command("search", cls=OneLineUsageErrors)
 def search_cmd(
     preset: str = typer.Option(

@@ -375,6 +375,55 @@ class _Evaluator:
         raise AssertionError(f"unvalidated node {type(node).__name__}")  # checker forbids this
 
 
+def _callable_name(impl: Callable) -> str:
+    """How plain PyTorch code calls `impl`: torch.X, F.X, or the helper's own name (the
+    helpers of this module are copied into an exported file: helper_sources)."""
+    name = impl.__name__
+    if getattr(torch, name, None) is impl:
+        return f"torch.{name}"
+    if getattr(F, name, None) is impl:
+        return f"F.{name}"
+    return name
+
+
+class _Writer:
+    """Writes a validated tree as plain PyTorch code that computes what _Evaluator does, the
+    same operations in the same order (so the same numbers): every number a tensor of x's
+    dtype (`_c`), a parameter `self.NAME`."""
+
+    def write(self, node: ast.AST) -> str:
+        if isinstance(node, ast.Constant):
+            return f"_c({_as_float(node.value)!r}, x)"
+        if isinstance(node, ast.Name):
+            if node.id == "x":
+                return "x"
+            if node.id in ALLOWED_CONSTANTS:
+                return f"_c({ALLOWED_CONSTANTS[node.id]!r}, x)"
+            return f"self.{node.id}"
+        if isinstance(node, ast.BinOp):
+            operation = _callable_name(_BINARY_OPS[type(node.op)])
+            return f"{operation}({self.write(node.left)}, {self.write(node.right)})"
+        if isinstance(node, ast.UnaryOp):
+            operand = self.write(node.operand)
+            return f"-({operand})" if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.Compare):
+            comparison = _callable_name(_COMPARISONS[type(node.ops[0])])
+            return f"{comparison}({self.write(node.left)}, {self.write(node.comparators[0])})"
+        if isinstance(node, ast.Call):
+            assert isinstance(node.func, ast.Name)
+            arguments = ", ".join(self.write(arg) for arg in node.args)
+            return f"{_callable_name(_FUNCTIONS[node.func.id].impl)}({arguments})"
+        raise AssertionError(f"unvalidated node {type(node).__name__}")
+
+
+def helper_sources() -> str:
+    """The source of this module's helpers that written code may call (_leaky_relu, ...)."""
+    import inspect
+
+    helpers = (_leaky_relu, _sinc, _clamp)
+    return "\n\n".join(inspect.getsource(helper).strip() for helper in helpers)
+
+
 def _as_float(value: Any) -> float:
     try:
         return float(value)
@@ -394,6 +443,11 @@ class Expression:
         self.source = source
         self.params = tuple(params)
         self._tree = _validated_tree(source, self.params)
+
+    def torch_source(self) -> str:
+        """The expression as plain PyTorch code in `x` (parameters as `self.NAME`), which
+        gives the same numbers as calling this Expression (export.py)."""
+        return _Writer().write(self._tree.body)
 
     def names_used(self) -> set[str]:
         return {node.id for node in ast.walk(self._tree) if isinstance(node, ast.Name)}
