@@ -80,9 +80,43 @@ def test_dedupe_drops_non_finite_constant_and_duplicates_with_reasons():
     assert reasons["cusp"][0] == "derivative not finite"
     kept, drops = dedupe(cands, modulo_scale=True)
     assert "double_relu" not in [c.name for c in kept]
-    # A negative scale is a different function.
-    kept, _ = dedupe([Candidate("t", "tanh(x)"), Candidate("mt", "-2*tanh(x)")], modulo_scale=True)
-    assert [c.name for c in kept] == ["t", "mt"]
+    # A negative scale is the sign symmetry with a positive scale (issue 29: it had been
+    # kept as a different function).
+    kept, drops = dedupe(
+        [Candidate("t", "tanh(x)"), Candidate("mt", "-2*tanh(x)")], modulo_scale=True
+    )
+    assert [c.name for c in kept] == ["t"] and drops[0].reason == "duplicate up to sign"
+    kept, _ = dedupe([Candidate("t", "tanh(x)"), Candidate("mt", "-2*tanh(x)")])
+    assert [c.name for c in kept] == ["t", "mt"]  # without modulo_scale: another scale
+
+
+def test_dedupe_drops_sign_and_reflection_and_says_when_that_is_approximate():
+    cands = [
+        Candidate("softplus", "softplus(x)"),
+        Candidate("neg", "-softplus(x)"),
+        Candidate("mirror", "softplus(-x)"),
+        Candidate("both", "-softplus(-x)"),
+        Candidate("swish", "x*sigmoid(x)"),
+        Candidate("swish_mirror", "-x*sigmoid(-x)"),
+        Candidate("odd_tanh", "-tanh(-x)"),  # tanh itself: kept, as nothing came before
+        Candidate("gauss", "exp(-x*x)"),  # even: its reflection is itself
+    ]
+    kept, drops = dedupe(cands, symmetric_proxy=True)
+    assert [c.name for c in kept] == ["softplus", "swish", "odd_tanh", "gauss"]
+    found = {d.name: (d.reason, d.detail) for d in drops}
+    assert found == {
+        "neg": ("duplicate up to sign", "is -softplus"),
+        "mirror": ("duplicate up to reflection", "is softplus at -x"),
+        "both": ("duplicate up to sign and reflection", "is -softplus at -x"),
+        "swish_mirror": ("duplicate up to reflection", "is swish at -x"),
+    }
+    _, drops = dedupe(cands, symmetric_proxy=False)
+    assert all(
+        d.detail.endswith(
+            "approximate: the proxy's residual connection or normalisation breaks the symmetry"
+        )
+        for d in drops
+    )
 
 
 def test_read_space_names_the_line_of_a_bad_expression(tmp_path):

@@ -3,8 +3,14 @@ function as one already kept, judged on a fixed probe set of inputs.
 
 Two expressions are the same function here when they agree on every probe point to six
 significant digits of their largest magnitude; with `modulo_scale`, after dividing each
-by that magnitude, so 2*tanh(x) and tanh(x) are one (a positive scale only: -tanh(x) is
-kept apart). The first in the space's order is kept. A derivative that is not finite on a
+by that magnitude, so 2*tanh(x) and tanh(x) are one (a positive scale). A function is also
+dropped when it is a kept one up to sign (-f), reflection (f(-x)) or both (-f(-x)): in a
+network without residual connections or normalisation whose weights and biases are drawn
+from zero-mean symmetric distributions, negating the next layer's weights (sign) or the
+layer's own weights and biases (reflection) turns one into the other with the same
+distribution of networks, so training cannot tell them apart. With a residual connection
+or normalisation the symmetry is approximate, and the drop's detail says so. The first
+in the space's order is kept. A derivative that is not finite on a
 probe point (sqrt(|x|) at 0, where autograd gives NaN) is a drop too: one such input
 poisons every gradient after it.
 """
@@ -52,7 +58,8 @@ def function_of(expression: str):
 
 
 def _values(expression: str, x):
-    """f and f' on the probe points, as numpy arrays; None if the expression fails."""
+    """f and f' on the probe points and f on their negatives (the reflection), as numpy
+    arrays; Nones if the expression fails."""
     import torch
 
     from actlab.errors import UserError
@@ -62,9 +69,19 @@ def _values(expression: str, x):
         x = x.clone().requires_grad_(True)
         y = fn(x)
         (slope,) = torch.autograd.grad(y.sum(), x)
+        with torch.no_grad():
+            mirrored = fn(-x.detach())
     except (UserError, RuntimeError):
-        return None, None
-    return y.detach().numpy(), slope.numpy()
+        return None, None, None
+    return y.detach().numpy(), slope.numpy(), mirrored.numpy()
+
+
+# (reason, how the kept function is changed into the candidate), checked in this order.
+SYMMETRIES = (
+    ("duplicate up to sign", "-{kept}"),
+    ("duplicate up to reflection", "{kept} at -x"),
+    ("duplicate up to sign and reflection", "-{kept} at -x"),
+)
 
 
 def fingerprint(values, modulo_scale: bool) -> bytes:
@@ -83,18 +100,25 @@ def dedupe(
     *,
     modulo_scale: bool = False,
     seen: dict[bytes, str] | None = None,
+    symmetric_proxy: bool = True,
 ) -> tuple[list[Candidate], list[Drop]]:
     """The candidates kept (in order) and every drop with its reason. `seen` (fingerprint
     -> name) carries the functions kept so far from one call to the next, so a space can be
-    screened a piece at a time."""
+    screened a piece at a time. `symmetric_proxy`: whether sign and reflection are exact
+    symmetries of the proxy network (no residual connection, no normalisation)."""
     import numpy as np
 
     x = probe_points()
     kept: list[Candidate] = []
     drops: list[Drop] = []
     seen = {} if seen is None else seen
+    how = (
+        ""
+        if symmetric_proxy
+        else ("; approximate: the proxy's residual connection or normalisation breaks the symmetry")
+    )
     for candidate in candidates:
-        values, slope = _values(candidate.expression, x)
+        values, slope, mirrored = _values(candidate.expression, x)
         reason, detail = "", ""
         if values is None or not np.isfinite(values).all():
             reason = "not finite"
@@ -106,9 +130,16 @@ def dedupe(
             reason = "constant"
         else:
             key = fingerprint(values, modulo_scale)
+            variants = (-values, mirrored, -mirrored)
             if key in seen:
                 reason, detail = "duplicate", f"same function as {seen[key]}"
-            else:
+            elif np.isfinite(mirrored).all():
+                for (name, form), variant in zip(SYMMETRIES, variants, strict=True):
+                    other = seen.get(fingerprint(variant, modulo_scale))
+                    if other is not None:
+                        reason, detail = name, f"is {form.format(kept=other)}{how}"
+                        break
+            if not reason:
                 seen[key] = candidate.name
         if reason:
             drops.append(Drop(candidate.name, candidate.expression, reason, detail))

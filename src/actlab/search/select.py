@@ -18,6 +18,11 @@ from actlab.search.space import (
     with_learnable_constants,
 )
 
+# The proxies in which sign and reflection are exact symmetries (screen.dedupe): no
+# residual connection and no normalisation, weights and biases from PyTorch's zero-mean
+# uniform defaults. The MNIST-1D MLP has a residual connection, the transformer layer norms.
+SYMMETRIC_PROXIES = frozenset({"cnn"})
+
 
 @dataclass
 class Selection:
@@ -69,7 +74,12 @@ def select(config: SearchConfig, controls: list[str]) -> Selection:
         # search stops exactly at the count, having looked at nothing it did not use.
         piece = order[examined : examined + config.candidates - len(kept)]
         examined += len(piece)
-        distinct, dropped = dedupe(piece, modulo_scale=config.modulo_scale, seen=seen)
+        distinct, dropped = dedupe(
+            piece,
+            modulo_scale=config.modulo_scale,
+            seen=seen,
+            symmetric_proxy=config.proxy in SYMMETRIC_PROXIES,
+        )
         drops += dropped
         passed, dropped = theory_screen(distinct, proxy)
         drops += dropped
