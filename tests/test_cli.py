@@ -544,14 +544,16 @@ def command_options():
 
 
 def test_every_option_states_its_default():
-    """Issue 28: options whose default is 'not given' (None) said nothing about what that
-    means; a flag that is off unless given (default False) needs no words."""
+    """Issue 28: options whose default is 'not given' (None) or off (a flag) said nothing
+    about what that means."""
     checked = 0
     for command, option in command_options():
         checked += 1
-        if option.is_flag and option.default is False and not option.secondary_opts:
-            continue
-        shown = option.default is not None and option.show_default is not False
+        shown = (
+            option.default is not None
+            and option.default is not False
+            and option.show_default is not False
+        )
         assert shown or "default" in (option.help or ""), (command, option.name)
     assert checked > 40
 

@@ -95,6 +95,16 @@ def test_verdict_changes_respect_the_tolerances():
     assert any("ReLU" in line for line in verdict_changes(A, B, rank_tol=0.1))
 
 
+def test_runs_of_other_activations_compare_means_not_ranks():
+    c = verdicts({"ReLU": (2.5, "middle", 0.5), "Swish": (1.0, "best", 0.9)})
+    lines = verdict_changes(A, c, ranks=False)
+    assert lines == [
+        "depth robustness (higher is better):",
+        "  ReLU: mean 0.9 -> 0.5 (-44%, worse)",
+    ]
+    assert any("mean rank 1 -> 2.5" in line for line in verdict_changes(A, c))
+
+
 def test_a_changed_setting_shows():
     before = {"seeds": 2, "study_config": {"sparsity": {"width": 32, "depth": 5}}}
     after = {"seeds": 3, "study_config": {"sparsity": {"width": 16, "depth": 5}}}

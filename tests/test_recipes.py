@@ -72,6 +72,17 @@ def test_what_cannot_be_rebuilt_says_why_and_report_says_so_in_one_line(fn, why,
         run_specs(["ReLU", "mine"], {"mine": made})
     message = str(caught.value)
     assert "\n" not in message and why in message and "'module:attr'" in message
+    assert made["fix"] in message
+
+
+def test_a_global_constant_is_named_in_the_fix_and_warned_of_at_the_start(monkeypatch):
+    from actlab.recipes import recipes_for
+
+    monkeypatch.setattr("actlab.recipes.import_path", lambda fn: None)
+    act = get_activation(uses_a_global, name="mine")
+    with pytest.warns(UserWarning, match="cannot be made again in a new process"):
+        made = recipes_for({"mine": act}, {"mine": uses_a_global})
+    assert made["mine"]["fix"].startswith("write the value of 'SCALE' into the function")
 
 
 SCRIPT = textwrap.dedent(

@@ -259,6 +259,13 @@ def test_report_command_rebuilds_identical_files(quick_run):
     html.unlink()  # figures, report.md and report.html all come back the same bytes
     result = CliRunner().invoke(app, ["report", str(quick_run.path)])
     assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"html:   {html}"  # html first, as after a run
+    assert digest() == before
+    # The same from Python, given the directory's path as text (it had to be a Run).
+    import actlab
+
+    html.unlink()
+    assert actlab.report(str(quick_run.path)) == quick_run.report_path
     assert digest() == before
 
 

@@ -203,7 +203,9 @@ def run_cmd(
     config: Path = typer.Option(
         None, help="TOML config file (same format as the presets; default: none)"
     ),
-    no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="skip figures and report (default: write them)"
+    ),
 ) -> None:
     """Run studies and write results, figures and a report to a run directory."""
     from actlab.errors import UserError
@@ -327,24 +329,14 @@ def report_cmd(
             typer.echo(f"report: {path}")
             typer.echo(f"html:   {path.with_name('report.html')}")
             return
-        from actlab.executors import report_pool
-        from actlab.report.pipeline import build_report
-        from actlab.runner import load
+        from actlab.report.pipeline import report
 
-        run = load(run_dir)
-        # The studies' parts built side by side; one study has nothing to overlap, and
-        # starting workers would cost more than it saves (about 4 s here).
-        pool = report_pool() if len(run.config.studies) > 1 else None
-        try:
-            path = build_report(run, html=html, pool=pool)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        path = report(run_dir, html=html)
     except UserError as e:
         fail(str(e))
-    typer.echo(f"report: {path}")
     if html:
         typer.echo(f"html:   {path.with_name('report.html')}")
+    typer.echo(f"report: {path}")
 
 
 @app.command("diff", cls=OneLineUsageErrors)
@@ -390,7 +382,9 @@ def profile_cmd(
         "seconds; full: every study, MNIST-1D included, the longest); the run's first line "
         "estimates its time",
     ),
-    quick: bool = typer.Option(False, "--quick", help="the quick preset: a look in seconds"),
+    quick: bool = typer.Option(
+        False, "--quick", help="the quick preset: a look in seconds (default: off)"
+    ),
     out: Path = typer.Option(None, help="run directory (default: runs/<preset>-<time>)"),
     executor: str = typer.Option(
         None, help="local or process (default: a process pool when the run is big enough)"
@@ -526,7 +520,9 @@ def search_cmd(
         help="TOML file of search settings (rung_steps, rung_seeds, eta, holdout, ...; "
         "default: none)",
     ),
-    no_report: bool = typer.Option(False, "--no-report", help="skip figures and report"),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="skip figures and report (default: write them)"
+    ),
 ) -> None:
     """Search for activation functions: drops before training, successive halving on
     MNIST-1D, and confirmation of the finalists on fresh seeds against ReLU, GELU and Swish."""
@@ -588,7 +584,7 @@ def theory_cmd(
     ),
     sigma_w: float = typer.Option(1.0, "--sigma-w", help="weights ~ N(0, sigma_w^2 / fan_in)"),
     sigma_b: float = typer.Option(0.0, "--sigma-b", help="biases ~ N(0, sigma_b^2)"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object (default: a table)"),
 ) -> None:
     """Mean-field signal propagation: q*, chi_1, c*, depth scales, edge of chaos, gain."""
     from actlab.errors import UserError

@@ -238,10 +238,13 @@ def verdict_changes(
     verdicts_b: pd.DataFrame,
     rank_tol: float = RANK_TOL,
     score_tol: float = SCORE_TOL,
+    ranks: bool = True,
 ) -> list[str]:
     """Per property x activation in both runs, what moved: the mean rank (by more than
     rank_tol), the mean score (by more than score_tol of A's), the group, and the settings
-    at which it alone failed. Properties in A's order, then activations in A's order."""
+    at which it alone failed. Properties in A's order, then activations in A's order.
+    `ranks` False (the runs rank different activations): ranks and groups are left out,
+    since a rank among other activations is another quantity."""
     a, b = tidy_verdicts(verdicts_a), tidy_verdicts(verdicts_b)
     rows_b = {(r["property"], r["activation"]): r for r in b.to_dict("records")}
     out: list[str] = []
@@ -252,7 +255,7 @@ def verdict_changes(
             continue
         parts = []
         ka, kb = number(ra["mean_rank"]), number(rb["mean_rank"])
-        if moved(ka, kb, rank_tol, relative=False):
+        if ranks and moved(ka, kb, rank_tol, relative=False):
             parts.append(f"mean rank {shown(ka, 'not ranked')} -> {shown(kb, 'not ranked')}")
         ma, mb = number(ra["mean"]), number(rb["mean"])
         if moved(ma, mb, score_tol, relative=True):
@@ -261,7 +264,7 @@ def verdict_changes(
                 worse = (mb < ma) == (ra.get("better") == "higher")
                 change = f" ({(mb - ma) / abs(ma):+.0%}, {'worse' if worse else 'better'})"
             parts.append(f"mean {shown(ma)} -> {shown(mb)}{change}")
-        if ra["group"] != rb["group"]:
+        if ranks and ra["group"] != rb["group"]:
             parts.append(f"group {ra['group'] or 'none'} -> {rb['group'] or 'none'}")
         fa = ra.get("failed_where_others_did_not", "")
         fb = rb.get("failed_where_others_did_not", "")
@@ -398,9 +401,12 @@ def compare(
 ) -> Diff:
     only_a, only_b = activation_changes(a.verdicts, b.verdicts)
     specs = {**b.specs, **a.specs}
-    verdicts = verdict_changes(a.verdicts, b.verdicts, rank_tol, score_tol)
-    if verdicts and (only_a or only_b):
-        verdicts.insert(0, "(the mean ranks are among different activations in A and B)")
+    same_field = not (only_a or only_b)
+    verdicts = verdict_changes(a.verdicts, b.verdicts, rank_tol, score_tol, ranks=same_field)
+    if verdicts and not same_field:
+        verdicts.insert(
+            0, "(means only: ranks and groups are not compared, A and B rank other activations)"
+        )
     props_a, props_b = set(a.verdicts["property"]), set(b.verdicts["property"])
     verdicts += [
         f"{p}: measured in A only"

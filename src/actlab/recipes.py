@@ -120,16 +120,21 @@ def recipe(act: Activation) -> dict[str, Any]:
     path = import_path(fn)
     if path is not None:
         return {**kept, "kind": "import", "path": path}
+    importable = "give it as 'module:attr' of a module on the Python path (PYTHONPATH)"
     if not inspect.isfunction(fn):
         why = f"a {type(fn).__name__} object, not a function"
+        fix = f"wrap it in a function of x, or {importable}"
     elif fn.__code__.co_freevars:
         why = "it uses variables of the function that made it"
+        fix = f"define it at the top level of a module or script, or {importable}"
     elif unknown:
         names = ", ".join(f"'{n}'" for n in sorted(unknown))
         why = f"it uses {names}, beyond torch, math, F and numpy"
+        fix = f"write the value of {names} into the function, or {importable}"
     else:
-        why = "its source cannot be read"
-    return {**kept, "kind": "none", "why": why}
+        why = "its source cannot be read (typed into a REPL?)"
+        fix = f"define it in a file, or {importable}"
+    return {**kept, "kind": "none", "why": why, "fix": fix}
 
 
 class FromSource:
@@ -164,15 +169,27 @@ def rebuild(name: str, made: dict[str, Any]) -> Activation:
     else:
         raise UserError(
             f"activation '{name}' was given as a Python object that cannot be made again in "
-            f"a new process ({made.get('why', 'no recipe')}); rerun from Python with it, or "
-            f"{HOW_TO_FIX}"
+            f"a new process ({made.get('why', 'no recipe')}); pass it again from Python "
+            f"(actlab.run(resume=..., activations=[...]) or actlab.report), or next time "
+            f"{made.get('fix', HOW_TO_FIX)}"
         )
     return custom_activation(name, fn, source=made.get("source") or name)
 
 
 def recipes_for(table: dict[str, Activation], given: dict[str, Any]) -> dict[str, dict]:
-    """A recipe for each activation of `table` that was given as an object (`given`)."""
-    return {name: recipe(act) for name, act in table.items() if name in given and not act.builtin}
+    """A recipe for each activation of `table` that was given as an object (`given`); a
+    warning, at the start of the run, for each that cannot be made again."""
+    import warnings
+
+    made = {name: recipe(act) for name, act in table.items() if name in given and not act.builtin}
+    for name, r in made.items():
+        if r["kind"] == "none":
+            warnings.warn(
+                f"activation '{name}' cannot be made again in a new process ({r['why']}): "
+                f"actlab report and --resume will need it passed again; {r['fix']}",
+                stacklevel=4,
+            )
+    return made
 
 
 def run_specs(specs: list[str], recipes: dict[str, dict] | None) -> list[Any]:

@@ -78,8 +78,13 @@ def claims_section(rows: list[dict[str, Any]]) -> str:
     lines = [
         "The original tutorial wrote these findings before it ran anything. Each is tested "
         "here by one paired sign-flip test over seeds between two groups of activations "
-        f"(within a seed both groups start from the same random numbers), and the {m} "
-        "p-values are corrected together (Holm) before a claim is called supported or "
+        "(within a seed both groups start from the same random numbers), and "
+        + (
+            f"the {m} p-values are corrected together (Holm)"
+            if m != 1
+            else "its p-value is the family's only one"
+        )
+        + " before a claim is called supported or "
         "contradicted. Supported and contradicted hold only under the conditions given.",
         "",
     ]

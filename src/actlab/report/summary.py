@@ -112,7 +112,7 @@ def runner_up_power(v: pd.DataFrame) -> str:
         return f"never at these mean ranks ({first['activation']} vs {second['activation']})"
     if need > 1000:
         return f"more than 1,000 ({first['activation']} vs {second['activation']})"
-    return f"about {int(need)} ({first['activation']} vs {second['activation']})"
+    return f"about {int(need)} seeds ({first['activation']} vs {second['activation']})"
 
 
 # -- the best-and-worst table ------------------------------------------------------------------

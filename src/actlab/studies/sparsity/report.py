@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.render.text import fmt
+from actlab.render.text import fmt, plural
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext
 from actlab.studies.sparsity.config import LABELS, LAYER_METRICS, Config
 
@@ -278,7 +278,13 @@ def divergence_findings(t) -> list[str]:
         if r["diverged"] == 0:
             continue
         steps = r["max_steps_diverged"]
-        after = f" after at most {int(steps)} update(s)" if math.isfinite(steps) else ""
+        after = ""
+        if math.isfinite(steps):  # 0: the loss was not finite before the first update
+            after = (
+                f" after at most {plural(int(steps), 'update')}"
+                if steps > 0
+                else " before its first update"
+            )
         if r["diverged"] == r["n_seeds"]:
             out.append(
                 f"{act} diverged in every seed ({int(r['n_seeds'])} of {int(r['n_seeds'])})"
