@@ -475,7 +475,10 @@ def learnable_section(
                     f"**{name}**: the learned parameters, mean [95% interval] over seeds, per "
                     "network (one shape trained one way: never pooled across depths, "
                     "targets, optimisers or learning rates). A trial without a finite learned "
-                    "value (it diverged) is left out of its row; the last column counts them.",
+                    "value (it diverged) is left out of its row; the last column counts them. "
+                    f"Of a network with more than {SHOWN_LAYERS} layers, {SHOWN_LAYERS} are "
+                    "shown, spread from the first to the last; every layer is in results.csv "
+                    "(the learned_ metrics).",
                     "",
                 ]
                 lines += table + [""]
