@@ -21,6 +21,7 @@ from actlab.activations import parse_activation_arg
 from actlab.cli import app
 from actlab.errors import UserError
 from actlab.search.run import search
+from actlab.search.space import Candidate
 from actlab.store import PROGRESS
 
 ACTLAB = Path(sys.executable).parent / "actlab"
@@ -105,7 +106,12 @@ def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
         assert column in board, column
     assert list(board["rank"]) == list(range(1, len(board) + 1))
     assert board["confirm_mean"].is_monotonic_decreasing
-    assert sorted(board["kind"]) == ["control"] * 3 + ["finalist"] * 2
+    # The finalists, the controls, and (issue 29) each finalist's nearest built-in that is
+    # not a control already.
+    nearest = pd.read_csv(path / "nearest.csv")
+    known = sorted(set(nearest["known"]) - {"ReLU", "GELU", "Swish"})
+    assert sorted(board["kind"]) == ["control"] * 3 + ["finalist"] * 2 + ["known"] * len(known)
+    assert sorted(board[board["kind"] == "known"]["name"]) == known
     # The confirmation's numbers are recomputable from its run: mean over 3 seeds.
     results = pd.read_csv(path / "confirm" / "mlp" / "results.csv")
     final = results[(results["metric"] == "test_accuracy") & results["step"].isna()]
@@ -315,3 +321,42 @@ def test_learnable_constants_are_searched_as_parameters(tiny_toml, tmp_path):
     for line in (result.path / "finalists.txt").read_text().splitlines():
         act = parse_activation_arg(line)
         assert (act.learnable is not None) == act.name.endswith("-learn")
+
+
+def test_each_finalist_is_held_against_its_nearest_builtin_on_the_same_seeds(reference):
+    """Issue 29: the nearest built-in of every finalist is confirmed with it, and the
+    paired test of the two is on the same seeds."""
+    from actlab.activations import BUILTINS
+
+    nearest = pd.read_csv(reference.path / "nearest.csv")
+    board = pd.read_csv(reference.path / "leaderboard.csv")
+    finalists = board[board["kind"] == "finalist"]["name"]
+    assert sorted(nearest["finalist"]) == sorted(finalists)
+    assert set(nearest["known"]) <= set(BUILTINS)
+    confirmed = set(board["name"])
+    assert set(nearest["known"]) <= confirmed  # known rows or controls, confirmed alike
+    known = board[board["kind"] == "known"]
+    assert known["screen_score"].isna().all() and not known["confirm_mean"].isna().any()
+    assert (nearest["n_seeds"] == board["n_seeds"].iloc[0]).all()
+
+
+def test_family_members_are_placed_with_their_builtin_and_a_stranger_with_none():
+    from actlab.search.config import search_config
+    from actlab.search.nearest import SAME
+    from actlab.search.run import nearest_fits
+
+    family = [
+        Candidate("t1", "2*tanh(0.5*x) + 0.1"),
+        Candidate("t2", "tanh(1 - x)"),
+        Candidate("s1", "x*sigmoid(1.7*x)"),
+        Candidate("m1", "x*tanh(softplus(1.3*x))"),
+        Candidate("u", "sin(3*x)*exp(-x*x)"),
+    ]
+    fits = nearest_fits(family, search_config("quick"))
+    # A scaled, shifted Sigmoid is Tanh exactly (sigmoid(2x) = (tanh(x) + 1) / 2), and
+    # QuickGELU a Swish of scaled input: either is the family's built-in.
+    assert fits["t1"].known in {"Tanh", "Sigmoid"} and fits["t2"].known in {"Tanh", "Sigmoid"}
+    assert fits["s1"].known in {"Swish", "QuickGELU"} and fits["m1"].known == "Mish"
+    assert all(fits[n].error < SAME for n in ("t1", "t2", "s1", "m1"))
+    assert fits["t1"].words().startswith(f"{fits['t1'].known} up to scale, sign or shift")
+    assert fits["u"].error > 0.05 and fits["u"].words().startswith("no built-in within 5%")

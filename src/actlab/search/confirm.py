@@ -9,8 +9,9 @@ common initial weights within a seed), Holm-adjusted over every comparison with 
 that architecture (the finalists' and the other controls').
 
 leaderboard.csv, one row per finalist and control, best first:
-  rank, name, expression, kind (finalist or control), screen_score (the last rung's mean
-  holdout accuracy), confirm_mean, confirm_low, confirm_high, p_vs_relu (raw),
+  rank, name, expression, kind (finalist, control, or known: a built-in nearest a
+  finalist, search/nearest.py), screen_score (the last rung's mean holdout accuracy; none
+  for a known one, which was not screened), confirm_mean, confirm_low, confirm_high, p_vs_relu (raw),
   p_vs_relu_holm, diff_vs_relu, n_seeds, and per extra architecture ARCH_mean, ARCH_low,
   ARCH_high, ARCH_p_vs_relu, ARCH_diff_vs_relu.
 """
@@ -34,11 +35,14 @@ def confirm(
     progress: Callable | None,
     on_start: Callable | None = None,
     on_steps: Callable | None = None,
+    known: list[str] = (),
 ) -> dict[str, object]:
-    """Per architecture, the per-trial table (activation, seed, accuracy) of its run."""
+    """Per architecture, the per-trial table (activation, seed, accuracy) of its run: the
+    finalists, the controls and the `known` built-ins nearest the finalists, on the same
+    seeds."""
     from actlab.search.proxy import run_config, run_or_resume, trial_scores
 
-    specs = [c.spec for c in finalists] + list(config.controls)
+    specs = [c.spec for c in finalists] + list(config.controls) + list(known)
     tables = {}
     for arch in config.architectures:
         header = (
@@ -95,6 +99,7 @@ def leaderboard(
     results: list[RungResult],
     by_name: dict[str, Candidate],
     tables: dict[str, object],
+    known: list[str] = (),
 ):
     """The leaderboard frame (see the module docstring)."""
     import pandas as pd
@@ -102,14 +107,14 @@ def leaderboard(
     from actlab.activations import get_activation
 
     finalists = list(results[-1].survivors)
-    names = finalists + list(config.controls)
+    names = finalists + list(config.controls) + list(known)
     last = results[-1].scores
     rows = {
         n: {
             "name": n,
             "expression": by_name[n].expression if n in by_name else get_activation(n).formula,
-            "kind": "finalist" if n in by_name else "control",
-            "screen_score": last[n],
+            "kind": "finalist" if n in by_name else "control" if n in last else "known",
+            "screen_score": last.get(n, math.nan),
         }
         for n in names
     }
@@ -138,10 +143,11 @@ def write_leaderboard(
     results: list[RungResult],
     by_name: dict[str, Candidate],
     tables: dict[str, object],
+    known: list[str] = (),
 ):
     from actlab.store import write_atomic
 
-    board = leaderboard(config, results, by_name, tables)
+    board = leaderboard(config, results, by_name, tables, known)
     write_atomic(path / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
     finalists = board[board["kind"] == "finalist"]
     lines = [f"{r.name}={r.expression}" for r in finalists.itertuples()]
@@ -149,3 +155,59 @@ def write_leaderboard(
     # --activations and `actlab profile`.
     write_atomic(path / "finalists.txt", "\n".join(lines) + "\n")
     return board
+
+
+NEAREST_COLUMNS = [
+    "finalist",
+    "known",
+    "a",
+    "b",
+    "c",
+    "e",
+    "error",
+    "in_words",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "p",
+    "p_holm",
+    "n_seeds",
+]
+
+
+def nearest_rows(fits: dict, table) -> list[dict]:
+    """Per finalist, its nearest built-in's fit and the paired test of the two on the
+    proxy's confirmation seeds (finalist minus built-in, accuracy in points; sign-flip,
+    Holm over the finalists)."""
+    from actlab.stats import paired_by_seed, with_holm
+
+    tests = with_holm([paired_by_seed(table, "accuracy", f, fit.known) for f, fit in fits.items()])
+    return [
+        {
+            "finalist": finalist,
+            "known": fit.known,
+            "a": fit.a,
+            "b": fit.b,
+            "c": fit.c,
+            "e": fit.e,
+            "error": fit.error,
+            "in_words": fit.words(),
+            "diff": 100 * test.mean_diff,
+            "diff_low": 100 * test.ci_low,
+            "diff_high": 100 * test.ci_high,
+            "p": test.p_value,
+            "p_holm": test.p_adjusted,
+            "n_seeds": test.n,
+        }
+        for (finalist, fit), test in zip(fits.items(), tests, strict=True)
+    ]
+
+
+def write_nearest(path: Path, fits: dict, table) -> None:
+    """nearest.csv: `nearest_rows`, one per finalist."""
+    import pandas as pd
+
+    from actlab.store import write_atomic
+
+    frame = pd.DataFrame(nearest_rows(fits, table), columns=NEAREST_COLUMNS)
+    write_atomic(path / "nearest.csv", frame.to_csv(index=False, float_format="%.6g"))

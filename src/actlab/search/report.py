@@ -162,13 +162,16 @@ def confirmation_lines(board, config, n: int) -> list[str]:
     lines = [head, "|" + "---|" * (6 + 2 * len(extra))]
     for r in board.to_dict("records"):
         expr = (
-            f"`{r['expression']}`" if r["kind"] == "finalist" else f"control: `{r['expression']}`"
+            f"`{r['expression']}`"
+            if r["kind"] == "finalist"
+            else f"{r['kind']}: `{r['expression']}`"
         )
+        screened = f"{pct(r['screen_score'])}%" if r["kind"] != "known" else "not screened"
         cells = [
             str(r["rank"]),
             f"**{r['name']}**" if r["kind"] == "finalist" else r["name"],
             expr,
-            f"{pct(r['screen_score'])}%",
+            screened,
             interval(r["confirm_mean"], r["confirm_low"], r["confirm_high"]),
             "–"
             if r["name"] == "ReLU"
@@ -185,7 +188,57 @@ def confirmation_lines(board, config, n: int) -> list[str]:
     return lines
 
 
-def findings(board, config, n: int, entered: int) -> list[str]:
+def read_nearest(path: Path):
+    """nearest.csv of a search, or None (searches made before it was written)."""
+    import pandas as pd
+
+    file = path / "nearest.csv"
+    return pd.read_csv(file) if file.is_file() else None
+
+
+def nearest_verdict(r) -> str:
+    """The finalist against its nearest built-in, from the paired test (Holm)."""
+    if not r["p_holm"] < 0.05:
+        return f"not separated from {r['known']} ({p_text(r['p_holm'])}, Holm)"
+    side = "beats" if r["diff"] > 0 else "loses to"
+    return f"{side} {r['known']} ({r['diff']:+.1f} points, {p_text(r['p_holm'])}, Holm)"
+
+
+def nearest_findings(nearest) -> list[str]:
+    """One line per finalist: what it is in the field, and whether it beats its relative."""
+    if nearest is None:
+        return []
+    return [
+        f"{r['finalist']} in the field: {r['in_words']}; on the same seeds, {nearest_verdict(r)}."
+        for r in nearest.to_dict("records")
+    ]
+
+
+def nearest_lines(nearest, proxy: str, n: int) -> list[str]:
+    """The section's table: each finalist, its nearest built-in and the paired test."""
+    lines = [
+        "Each finalist against every built-in activation without learnable parameters: the "
+        "best fit a*g(b*x + c) + e (scale, sign and shift of input and output; no added "
+        "linear term) on the range the proxy's pre-activations occupy at initialisation, "
+        "and its error (root-mean-square over the finalist's standard deviation there). The "
+        f"nearest built-in was confirmed with the finalists on the same {n} seeds; the "
+        f"difference is the finalist's {proxy} test accuracy minus the built-in's, in "
+        "points, with its 95% interval and the paired sign-flip test (Holm over the "
+        "finalists).",
+        "",
+        "| finalist | nearest built-in (fit) | error | difference [95% CI] | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in nearest.to_dict("records"):
+        lines.append(
+            f"| {r['finalist']} | {r['in_words']} | {100 * r['error']:.1f}% | "
+            f"{r['diff']:+.1f} [{r['diff_low']:+.1f}, {r['diff_high']:+.1f}] | "
+            f"{nearest_verdict(r)} |"
+        )
+    return lines
+
+
+def findings(board, config, n: int, entered: int, nearest=None) -> list[str]:
     finalists = board[board["kind"] == "finalist"]
     family = len(board) - 1
     proxy = ARCH_WORDS[config.proxy]
@@ -196,6 +249,8 @@ def findings(board, config, n: int, entered: int) -> list[str]:
         f"({interval(top['confirm_mean'], top['confirm_low'], top['confirm_high'])}, "
         f"mean over {n} fresh seeds; the leaderboard ranks by this mean)."
     )
+    for line in nearest_findings(nearest):
+        out.append(line)
     for r in finalists.to_dict("records"):
         text = f"{r['name']} (`{r['expression']}`) on the {proxy}: " + versus_relu(r, "", n, family)
         for arch in config.architectures[1:]:
@@ -227,6 +282,7 @@ def write_report(search, board) -> Path:
     figures = path / "figures"
     survival = plot_survival(rungs, config.controls, figures / "search_survival.png")
     acts = activations_of(board)
+    nearest = read_nearest(path)
     shapes = plot_shapes(acts, figures / "search_shapes.png")
     proxy = ARCH_WORDS[config.proxy]
     space = (
@@ -237,19 +293,20 @@ def write_report(search, board) -> Path:
     )
     last = config.rung_steps[-1]
     md = [
-        f"# actlab search: {len(board) - len(config.controls)} finalists from {entered:,} candidates",
+        f"# actlab search: {int((board['kind'] == 'finalist').sum())} finalists from {entered:,} candidates",
         "",
         f"Searched {space} (seed {config.seed}{', modulo a positive scale' if config.modulo_scale else ''})"
         f" on MNIST-1D: screened by successive halving on the {proxy} (eta {config.eta:g}), "
         f"scored on {config.holdout} training samples held out of training; the finalists and "
-        f"the controls ({', '.join(config.controls)}) confirmed at {config.confirm_steps} steps "
+        f"the controls ({', '.join(config.controls)}), with the built-in activation nearest each "
+        f"finalist, confirmed at {config.confirm_steps} steps "
         f"on {n} seeds no screening network used, on the test set, on "
         + " and ".join(f"the {ARCH_WORDS[a]}" for a in config.architectures)
         + ".",
         "",
         "## Findings",
         "",
-        *[f"- {line}" for line in findings(board, config, n, entered)],
+        *[f"- {line}" for line in findings(board, config, n, entered, nearest)],
         "",
         "## Confirmation",
         "",
@@ -260,6 +317,11 @@ def write_report(search, board) -> Path:
         "",
         *confirmation_lines(board, config, n),
         "",
+        *(
+            ["## Held against the known activations", "", *nearest_lines(nearest, proxy, n), ""]
+            if nearest is not None
+            else []
+        ),
         "## Selection bias",
         "",
         f"Screening scored the last rung at {last} steps on held-out training samples; "
@@ -273,6 +335,7 @@ def write_report(search, board) -> Path:
             f"| {r['name']} | {r['kind']} | {pct(r['screen_score'])}% | "
             f"{pct(r['confirm_mean'])}% | {100 * (r['confirm_mean'] - r['screen_score']):+.1f} |"
             for r in board.to_dict("records")
+            if r["kind"] != "known"
         ],
         "",
         "## Screening",

@@ -295,7 +295,7 @@ def execute(
     `progress`, `on_start` and `on_steps` are passed to each rung's and confirmation's
     run (runner.execute)."""
     from actlab.activations import get_activation
-    from actlab.search.confirm import confirm, write_leaderboard
+    from actlab.search.confirm import confirm, write_leaderboard, write_nearest
     from actlab.search.space import read_space
 
     say = say or (lambda message: None)
@@ -335,7 +335,16 @@ def execute(
         results = screen(store, config, candidates, say, progress, on_start, on_steps)
         finalists = list(results[-1].survivors)
         by_name = {c.name: c for c in candidates}
-        say(f"confirming {len(finalists)} finalists and {len(config.controls)} controls")
+        # 4. each finalist held against the built-ins: the nearest in shape joins the
+        # confirmation, on the same seeds (search/nearest.py)
+        fits = nearest_fits([by_name[n] for n in finalists], config)
+        known = list(
+            dict.fromkeys(f.known for f in fits.values() if f.known not in config.controls)
+        )
+        say(
+            f"confirming {len(finalists)} finalists, {len(config.controls)} controls and "
+            f"{len(known)} known activations nearest the finalists"
+        )
         confirmed = confirm(
             store.path,
             config,
@@ -344,8 +353,10 @@ def execute(
             progress,
             on_start,
             on_steps,
+            known=known,
         )
-        board = write_leaderboard(store.path, config, results, by_name, confirmed)
+        board = write_leaderboard(store.path, config, results, by_name, confirmed, known)
+        write_nearest(store.path, fits, confirmed[config.proxy])
         # Complete before the report, which shows the manifest: `actlab report` then
         # rebuilds the same page. A search killed while drawing resumes to the report.
         store.mark("complete")
@@ -358,6 +369,18 @@ def execute(
         store.mark("interrupted")
         raise SearchInterrupted(store.path) from None
     return Search(store.path)
+
+
+def nearest_fits(finalists: list[Candidate], config: SearchConfig) -> dict:
+    """Finalist name -> its nearest built-in (nearest.Fit), on the range the proxy's
+    pre-activations occupy at initialisation."""
+    from actlab.search.nearest import fit_range, fixed_builtins, nearest_known
+    from actlab.search.screen import function_of
+    from actlab.search.select import proxy_init
+
+    x = fit_range(proxy_init(config))
+    known = fixed_builtins()
+    return {c.name: nearest_known(function_of(c.expression), known, x)[0] for c in finalists}
 
 
 def default_dir(config: SearchConfig, root: Path = Path("runs")) -> Path:
