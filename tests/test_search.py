@@ -157,6 +157,39 @@ def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(qui
     assert (f"{100 * bias:.1f} points" in text) or (f"{100 * -bias:.1f} points better" in text)
     html = (path / "report.html").read_text()
     assert all(name in html for name in board["name"])  # the explorer draws each one
+    # Issue 29: the finalists ranked against each other and every confirmed activation
+    assert "## Finalists against each other" in text and "## Held against the known" in text
+    assert "**MLP test accuracy** (Friedman p = " in text
+    assert (path / "figures" / "search_critical_differences.png").is_file()
+
+
+def test_best_is_said_only_where_nemenyi_separates_it():
+    from actlab.report.verdicts import verdict_table
+    from actlab.search.report import ranking_lines
+    from actlab.studies.base import PropertySpec
+
+    def lines(levels: dict[str, float], seeds: int):
+        rows = [
+            {
+                "property": "MLP test accuracy",
+                "activation": a,
+                "seed": s,
+                "setting": "",
+                "score": level + 0.001 * s,
+                "outcome": "",
+                "regime": False,
+                "floored": False,
+            }
+            for a, level in levels.items()
+            for s in range(seeds)
+        ]
+        spec = {"MLP test accuracy": PropertySpec("MLP test accuracy", "accuracy", "higher")}
+        return ranking_lines(verdict_table(pd.DataFrame(rows), spec))
+
+    clear = lines({"A": 0.9, "B": 0.5, "C": 0.4, "D": 0.3}, seeds=30)
+    assert "A is best, separated from every other" in clear[0]
+    close = lines({"A": 0.9, "B": 0.85, "C": 0.4, "D": 0.3}, seeds=4)
+    assert "A is best" not in close[0] and close[0].endswith("no best.")
 
 
 @pytest.mark.slow  # a whole search end to end

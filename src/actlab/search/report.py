@@ -238,6 +238,64 @@ def nearest_lines(nearest, proxy: str, n: int) -> list[str]:
     return lines
 
 
+def ranking(path: Path, config):
+    """Friedman and Nemenyi over every confirmed activation (finalists, controls, known),
+    one property per confirmation architecture, the seeds as blocks: the verdicts table."""
+    import pandas as pd
+
+    from actlab.report.verdicts import verdict_table
+    from actlab.runner import load
+    from actlab.search.proxy import trial_scores
+    from actlab.studies.base import PropertySpec
+
+    frames, specs = [], {}
+    for arch in config.architectures:
+        name = f"{ARCH_WORDS[arch]} test accuracy"
+        specs[name] = PropertySpec(name, f"confirmed {name}, fresh seeds", "higher")
+        table = trial_scores(load(path / "confirm" / arch))
+        frames.append(
+            table.assign(
+                property=name,
+                setting="",
+                score=table["accuracy"],
+                outcome="",
+                regime=False,
+                floored=False,
+            )
+        )
+    return verdict_table(pd.concat(frames, ignore_index=True), specs)
+
+
+def ranking_lines(verdicts) -> list[str]:
+    """Per architecture: the Friedman test, the best group and whether its first is
+    separated from the runner-up; "best" only where Nemenyi separates it."""
+    out = []
+    for prop, v in verdicts.groupby("property", sort=False):
+        v = v.sort_values("mean_rank")
+        first, second = v.iloc[0], v.iloc[1]
+        best = v[v["group"] == "best"]["activation"].tolist()
+        head = f"**{prop}** ({first['test']}): "
+        nemenyi = f"Nemenyi p = {p_text(first['nemenyi_p_vs_next'])}"
+        if not best:
+            out.append(head + "no activation is separated from the others.")
+        elif first["nemenyi_p_vs_next"] < 0.05 and len(best) == 1:
+            out.append(
+                head
+                + f"{first['activation']} is best, separated from every other ({nemenyi} against {second['activation']})."
+            )
+        elif len(best) == 1:
+            out.append(
+                head + f"{first['activation']} ranks first (mean rank {first['mean_rank']:.2f}) "
+                f"and is separated from the worst, but not from {second['activation']} ({nemenyi}): no best."
+            )
+        else:
+            out.append(
+                head + f"the best group is {', '.join(best)}, not separated from one another "
+                f"(first {first['activation']}, mean rank {first['mean_rank']:.2f}): no best."
+            )
+    return out
+
+
 def findings(board, config, n: int, entered: int, nearest=None) -> list[str]:
     finalists = board[board["kind"] == "finalist"]
     family = len(board) - 1
@@ -283,6 +341,10 @@ def write_report(search, board) -> Path:
     survival = plot_survival(rungs, config.controls, figures / "search_survival.png")
     acts = activations_of(board)
     nearest = read_nearest(path)
+    from actlab.report.cd_diagram import plot_cd_diagrams
+
+    ranked = ranking(path, config)
+    cd = plot_cd_diagrams(ranked, figures / "search_critical_differences.png")
     shapes = plot_shapes(acts, figures / "search_shapes.png")
     proxy = ARCH_WORDS[config.proxy]
     space = (
@@ -322,6 +384,16 @@ def write_report(search, board) -> Path:
             if nearest is not None
             else []
         ),
+        "## Finalists against each other",
+        "",
+        "Every confirmed activation ranked by Friedman's test with the confirmation seeds as "
+        "blocks and Nemenyi's post-hoc test (Demšar 2006), per architecture: a finalist is "
+        "called best only where the test separates it from every other.",
+        "",
+        *[f"- {line}" for line in ranking_lines(ranked)],
+        "",
+        f"![critical differences]({cd.relative_to(path)})",
+        "",
         "## Selection bias",
         "",
         f"Screening scored the last rung at {last} steps on held-out training samples; "
