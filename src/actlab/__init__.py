@@ -35,7 +35,7 @@ _LAZY = {
     "get_activation": ("actlab.activations", "get_activation"),
     "activations": ("actlab.activations", None),
     "UserError": ("actlab.errors", "UserError"),
-    "report": ("actlab.report.pipeline", "report"),
+    "report": ("actlab.runner", "report"),
     "search": ("actlab.search.run", "search"),
     "diff": ("actlab.diff", "diff"),
     "profile": ("actlab.profiling", "profile"),

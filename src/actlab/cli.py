@@ -329,7 +329,7 @@ def report_cmd(
             typer.echo(f"report: {path}")
             typer.echo(f"html:   {path.with_name('report.html')}")
             return
-        from actlab.report.pipeline import report
+        from actlab.runner import report
 
         path = report(run_dir, html=html)
     except UserError as e:

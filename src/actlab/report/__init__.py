@@ -1,6 +1,6 @@
 """Figures and the report, built from a run's stored results only. `actlab.report(run)`
-rebuilds them (pipeline.report)."""
+rebuilds them (runner.report)."""
 
 from actlab.callable_module import callable_as  # noqa: E402
 
-callable_as(__name__, "actlab.report.pipeline:report")  # `actlab.report(...)` once imported
+callable_as(__name__, "actlab.runner:report")  # `actlab.report(...)` once imported

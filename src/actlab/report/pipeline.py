@@ -61,27 +61,6 @@ def draw_sheet(parts, names: list[str], findings: list[str], path: Path) -> Path
     return cross.summary_sheet(panels, names, findings, path) if panels else None
 
 
-def report(run: Any, *, html: bool = True) -> Path:
-    """Rebuild a run's verdicts.csv, figures, report.md and (unless html=False) report.html
-    from its stored results, training nothing; returns report.md's path. `run`: a Run
-    (`actlab.run`, `actlab.load`) or the path of a run directory.
-
-    >>> actlab.report("runs/sound-20261207-035132")
-    """
-    from actlab.executors import report_pool
-    from actlab.runner import Run, load
-
-    run = run if isinstance(run, Run) else load(run)
-    # The studies' parts built side by side; one study has nothing to overlap, and
-    # starting workers would cost more than it saves (about 4 s here).
-    pool = report_pool() if len(run.config.studies) > 1 else None
-    try:
-        return build_report(run, html=html, pool=pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-
-
 def build_report(
     run,
     activations: dict[str, Any] | None = None,

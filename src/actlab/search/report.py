@@ -325,8 +325,8 @@ def write_report(search, board) -> Path:
     """report.md, report.html and the figures of a finished search."""
     import pandas as pd
 
+    from actlab.search.directory import read_drops
     from actlab.search.figures import plot_shapes, plot_survival
-    from actlab.search.run import read_drops
     from actlab.search.select import proxy_init
 
     path = search.path
@@ -468,7 +468,7 @@ def rebuild(path: Path) -> Path:
     import pandas as pd
 
     from actlab.errors import UserError
-    from actlab.search.run import Search
+    from actlab.search.directory import Search
 
     search = Search(Path(path))
     if search.manifest.get("status") != "complete":
