@@ -72,6 +72,10 @@ class Activation:
     # 1 / fan_in) for SELU, as Klambauer et al. 2017 prescribe, "xavier" (Glorot & Bengio
     # 2010, variance 2 / (fan_in + fan_out)) for the rest and for custom activations.
     init: str = "xavier"
+    # Where phi, phi' or the slope of phi' jumps (ReLU's 0, Hardtanh's -1 and 1): mean-field
+    # theory's quadrature puts panel edges there (theory.py). Exact for the built-ins (a
+    # test checks each against the numerical detection), found numerically for the rest.
+    kinks: tuple[float, ...] = ()
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -315,6 +319,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="ReLU",
+        kinks=(0.0,),
         fn=F.relu,
         deriv=d_relu,
         formula="max(0, x)",
@@ -329,6 +334,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="LeakyReLU",
+        kinks=(0.0,),
         fn=leaky_relu,
         deriv=d_leaky_relu,
         formula="x if x > 0 else 0.01 x",
@@ -347,6 +353,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="ELU",
+        kinks=(0.0,),
         fn=F.elu,
         deriv=d_elu,
         formula="x if x > 0 else exp(x) - 1",
@@ -390,6 +397,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="SELU",
+        kinks=(0.0,),
         fn=F.selu,
         deriv=d_selu,
         formula="1.0507 * (x if x > 0 else 1.6733 * (exp(x) - 1))",
@@ -404,6 +412,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="CELU",
+        kinks=(0.0,),
         fn=F.celu,
         deriv=d_celu,
         formula="max(0, x) + min(0, exp(x) - 1)",
@@ -418,6 +427,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="Softplus",
+        kinks=(20.0,),
         fn=F.softplus,
         deriv=d_softplus,
         formula="log(1 + exp(x)) (x itself above 20)",
@@ -446,6 +456,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="Hardswish",
+        kinks=(-3.0, 3.0),
         fn=F.hardswish,
         deriv=d_hardswish,
         formula="x * relu6(x + 3) / 6",
@@ -461,6 +472,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="Hardsigmoid",
+        kinks=(-3.0, 3.0),
         fn=F.hardsigmoid,
         deriv=d_hardsigmoid,
         formula="relu6(x + 3) / 6",
@@ -475,6 +487,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="ReLU6",
+        kinks=(0.0, 6.0),
         fn=F.relu6,
         deriv=d_relu6,
         formula="min(max(0, x), 6)",
@@ -489,6 +502,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="Hardtanh",
+        kinks=(-1.0, 1.0),
         fn=F.hardtanh,
         deriv=d_hardtanh,
         formula="min(max(-1, x), 1)",
@@ -503,6 +517,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="Softsign",
+        kinks=(0.0,),
         fn=F.softsign,
         deriv=d_softsign,
         formula="x / (1 + |x|)",
@@ -573,6 +588,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="SquaredReLU",
+        kinks=(0.0,),
         fn=squared_relu,
         deriv=d_squared_relu,
         formula="max(0, x)^2",
@@ -588,6 +604,7 @@ _TABLE: tuple[Activation, ...] = (
     ),
     Activation(
         name="PReLU",
+        kinks=(0.0,),
         fn=prelu_fixed,  # its function at the initial slope (with a kernel and derivative)
         deriv=d_prelu_fixed,
         formula="x if x > 0 else a x, a learned per layer (init 0.25, nn.PReLU's)",
@@ -634,6 +651,7 @@ _TABLE: tuple[Activation, ...] = (
         saturating="negative",
         monotonic=True,
         smooth=False,
+        kinks=(0.0,),  # starts as ReLU: straight through every other knot
     ),
 )
 

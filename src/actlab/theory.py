@@ -27,7 +27,7 @@ kink of the integrand, so each panel sees an analytic function and converges geo
 Panels are at most 1 wide in z and at most 4 wide in x = sqrt(q) z (so smooth features of size ~1
 in x stay resolved at large q; the refinement stops at 32x, i.e. q ~ 1.6e4, and at 8x per
 direction, q ~ 1e3, for 2-D rules). Kinks are known
-exactly for the built-in activations (:data:`BUILTIN_KINKS`) and found numerically for anything
+exactly for the built-in activations (each entry's ``kinks``, activations.py) and found numerically for anything
 else (:func:`detect_kinks`: jumps in phi, phi' or the slope of phi', scanned on [-128, 128] and
 refined to ~1e-11). Two-dimensional expectations are iterated: the inner integral over z2 is a
 1-D Gaussian expectation with per-node kinks; the outer rule over z1 also gets graded panel
@@ -107,37 +107,7 @@ _CHUNK = 2_000_000  # evaluation points per batch
 
 # Points where a built-in activation is not infinitely differentiable (a jump in phi, phi' or
 # phi''). Softplus switches to x above 20 (a jump of 2e-9); Mish's softplus is internal to torch.
-BUILTIN_KINKS: dict[str, tuple[float, ...]] = {
-    "Linear": (),
-    "Sigmoid": (),
-    "Tanh": (),
-    "ReLU": (0.0,),
-    "LeakyReLU": (0.0,),
-    "ELU": (0.0,),
-    "GELU": (),
-    "Swish": (),
-    "SELU": (0.0,),
-    "CELU": (0.0,),
-    "Softplus": (20.0,),
-    "Mish": (),
-    "Hardswish": (-3.0, 3.0),
-    "Hardsigmoid": (-3.0, 3.0),
-    "ReLU6": (0.0, 6.0),
-    "Hardtanh": (-1.0, 1.0),
-    "Softsign": (0.0,),
-    "LogSigmoid": (),
-    "Tanhshrink": (),
-    "GELU-tanh": (),
-    "QuickGELU": (),
-    "SquaredReLU": (0.0,),
-    "PReLU": (0.0,),
-    # Learnable ones at their initial values: PAU's fitted b1 and b3 are 0, so its
-    # denominator is 1 + x^2 (b2 + b4 x^2), smooth; the spline starts as ReLU, straight
-    # through every other knot.
-    "Swish-beta": (),
-    "PAU": (),
-    "Spline": (0.0,),
-}
+# A built-in's kinks are part of its table entry (Activation.kinks in activations.py).
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,9 +336,9 @@ def _builtin_kinks(act: Activation) -> tuple[float, ...] | None:
     forward function, so renamed built-ins keep their kinks)."""
     from actlab.activations import BUILTINS
 
-    for name, builtin in BUILTINS.items():
+    for builtin in BUILTINS.values():
         if builtin.fn is act.fn and (act.deriv is None or act.deriv is builtin.deriv):
-            return BUILTIN_KINKS[name]
+            return builtin.kinks
     return None
 
 
