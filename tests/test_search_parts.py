@@ -184,3 +184,17 @@ def test_theory_screen_drops_exploding_and_collapsing_signals_at_the_proxys_init
     # One layer is not deep enough for the cubic to explode.
     kept, _ = theory_screen(cands[:2], ProxyInit(depth=1))
     assert [c.name for c in kept] == ["relu", "cubic"]
+
+
+def test_search_presets_are_toml_files_beside_the_run_presets():
+    import tomllib
+
+    from actlab.config import PRESET_DIRS
+    from actlab.search.config import search_config, search_presets
+
+    assert search_presets() == ["default", "quick"]
+    folder = next(d / "search" for d in PRESET_DIRS if (d / "search").is_dir())
+    for name in search_presets():
+        written = tomllib.loads((folder / f"{name}.toml").read_text())
+        config = search_config(name)
+        assert {k: getattr(config, k) for k in written} == written, name

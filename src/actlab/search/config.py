@@ -31,18 +31,25 @@ NOT_HASHED = ("preset", "description", "executor", "workers", "address", "max_me
 
 HASHED_WHEN_SET = ("learnable_constants",)
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {"description": "1,000 candidates, five rungs, 5 finalists on 10 fresh seeds"},
-    "quick": {
-        "description": "a fast look: 24 candidates, two short rungs, 2 finalists on 3 seeds",
-        "candidates": 24,
-        "rung_steps": [60, 180],
-        "rung_seeds": [1, 1],
-        "finalists": 2,
-        "confirm_seeds": 3,
-        "confirm_steps": 200,
-    },
-}
+
+def search_presets() -> list[str]:
+    """The search presets: TOML files in configs/search/, like the run presets."""
+    from actlab.config import PRESET_DIRS
+
+    return sorted({p.stem for d in PRESET_DIRS for p in (d / "search").glob("*.toml")})
+
+
+def search_preset(name: str) -> dict[str, Any]:
+    """A search preset's settings; one line naming the presets if there is none."""
+    from actlab.config import PRESET_DIRS, read_toml
+    from actlab.errors import closest, unknown_name
+
+    for directory in PRESET_DIRS:
+        path = directory / "search" / f"{name}.toml"
+        if path.is_file():
+            return read_toml(path)
+    names = search_presets()
+    raise UserError(unknown_name("search preset", name, names, near=closest(name, names)))
 
 
 class SearchConfig(BaseModel):
@@ -132,9 +139,7 @@ def search_config(
     from actlab.config import read_toml
 
     name = preset or "default"
-    if name not in PRESETS:
-        raise UserError(f"unknown search preset '{name}'; available: {', '.join(sorted(PRESETS))}")
-    raw = {**PRESETS[name], "preset": name}
+    raw = {**search_preset(name), "preset": name}
     source = f"search preset '{name}'"
     if file is not None:
         raw.update(read_toml(Path(file)))
