@@ -26,9 +26,11 @@ from actlab.store import PROGRESS
 
 ACTLAB = Path(sys.executable).parent / "actlab"
 
-# Small enough for seconds: 6 candidates, two rungs, 2 finalists on 2 fresh seeds.
+# Small enough for seconds: 6 candidates and 2 known activations, two rungs, 2 finalists
+# on 2 fresh seeds.
 TINY = """\
 candidates = 6
+known = ["Tanh", "Tanhshrink"]
 rung_steps = [20, 40]
 rung_seeds = [1, 2]
 finalists = 2
@@ -109,9 +111,17 @@ def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
     # The finalists, the controls, and (issue 29) each finalist's nearest built-in that is
     # not a control already.
     nearest = pd.read_csv(path / "nearest.csv")
-    known = sorted(set(nearest["known"]) - {"ReLU", "GELU", "Swish"})
-    assert sorted(board["kind"]) == ["control"] * 3 + ["finalist"] * 2 + ["known"] * len(known)
-    assert sorted(board[board["kind"] == "known"]["name"]) == known
+    finalists = board[board["kind"] == "finalist"]
+    assert sorted(nearest["finalist"]) == sorted(finalists[~finalists["known"]]["name"])
+    extra = sorted(set(nearest["known"]) - {"ReLU", "GELU", "Swish"} - set(finalists["name"]))
+    assert sorted(board["kind"]) == ["control"] * 3 + ["finalist"] * 2 + ["nearest"] * len(extra)
+    assert sorted(board[board["kind"] == "nearest"]["name"]) == extra
+    # The known activations raced through the rungs beside the candidates
+    rungs = pd.read_csv(path / "rungs.csv")
+    first = rungs[rungs["rung"] == rungs["rung"].min()]
+    assert sorted(first[first["kind"] == "known"]["name"]) == sorted(
+        ["Tanh", "ELU", "Mish", "Tanhshrink", "SELU"]
+    )
     # The confirmation's numbers are recomputable from its run: mean over 3 seeds.
     results = pd.read_csv(path / "confirm" / "mlp" / "results.csv")
     final = results[(results["metric"] == "test_accuracy") & results["step"].isna()]
@@ -127,15 +137,18 @@ def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
 def test_finalists_are_the_last_rungs_best_and_accepted_as_activations(quick):
     path, _, _ = quick
     rungs = pd.read_csv(path / "rungs.csv")
-    for rung, kept in ((0, 8), (1, 2)):  # 24 -> ceil(24/3) = 8 -> the top 2
-        at = rungs[(rungs["rung"] == rung) & (rungs["kind"] == "candidate")]
+    # 24 candidates and 5 known activations race: 29 -> ceil(29/3) = 10 -> the top 2
+    for rung, kept in ((0, 10), (1, 2)):
+        at = rungs[(rungs["rung"] == rung) & rungs["kind"].isin(["candidate", "known"])]
         went = at[at["went_on"] == 1]
         assert len(went) == kept
         assert went["score"].min() >= at[at["went_on"] == 0]["score"].max()
     lines = (path / "finalists.txt").read_text().splitlines()
     board = pd.read_csv(path / "leaderboard.csv")
     finalists = board[board["kind"] == "finalist"]
-    assert lines == [f"{r.name}={r.expression}" for r in finalists.itertuples()]
+    assert lines == [
+        r.name if r.known else f"{r.name}={r.expression}" for r in finalists.itertuples()
+    ]
     assert set(finalists["name"]) == set(
         rungs[(rungs["rung"] == 1) & (rungs["went_on"] == 1)]["name"]
     )
@@ -363,13 +376,14 @@ def test_each_finalist_is_held_against_its_nearest_builtin_on_the_same_seeds(ref
 
     nearest = pd.read_csv(reference.path / "nearest.csv")
     board = pd.read_csv(reference.path / "leaderboard.csv")
-    finalists = board[board["kind"] == "finalist"]["name"]
-    assert sorted(nearest["finalist"]) == sorted(finalists)
+    finalists = board[board["kind"] == "finalist"]
+    assert sorted(nearest["finalist"]) == sorted(finalists[~finalists["known"]]["name"])
     assert set(nearest["known"]) <= set(BUILTINS)
     confirmed = set(board["name"])
-    assert set(nearest["known"]) <= confirmed  # known rows or controls, confirmed alike
-    known = board[board["kind"] == "known"]
-    assert known["screen_score"].isna().all() and not known["confirm_mean"].isna().any()
+    assert set(nearest["known"]) <= confirmed  # nearest rows, controls or finalists alike
+    extra = board[board["kind"] == "nearest"]
+    assert extra["screen_score"].isna().all() and not extra["confirm_mean"].isna().any()
+    assert board["known"].tolist() == board["name"].isin(BUILTINS).tolist()
     assert (nearest["n_seeds"] == board["n_seeds"].iloc[0]).all()
 
 

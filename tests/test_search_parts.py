@@ -198,3 +198,33 @@ def test_search_presets_are_toml_files_beside_the_run_presets():
         written = tomllib.loads((folder / f"{name}.toml").read_text())
         config = search_config(name)
         assert {k: getattr(config, k) for k in written} == written, name
+
+
+def test_a_candidate_that_is_a_known_activation_is_dropped_as_one():
+    from actlab.search.screen import known_fingerprints
+
+    seen = known_fingerprints(["ReLU", "Tanhshrink"], modulo_scale=False)
+    cands = [
+        Candidate("relu_again", "max(x, 0)"),
+        Candidate("shrink_flipped", "tanh(x) - x"),  # -Tanhshrink: the sign symmetry
+        Candidate("new", "erf(x) - x"),
+    ]
+    kept, drops = dedupe(cands, seen=seen)
+    assert [c.name for c in kept] == ["new"]
+    found = {d.name: (d.reason, d.detail) for d in drops}
+    assert found["relu_again"] == ("duplicate", "same function as ReLU (a known activation)")
+    assert found["shrink_flipped"][0] == "duplicate up to sign"
+    assert found["shrink_flipped"][1].startswith("is -Tanhshrink (a known activation)")
+
+
+def test_known_racers_are_builtins_that_are_not_controls():
+    from actlab.search.config import search_config
+
+    everyone = search_config("default").known_racers()
+    assert "ReLU" not in everyone and "Tanhshrink" in everyone and "PAU" in everyone
+    assert search_config("default", known=["Mish", "ELU"]).known_racers() == ["Mish", "ELU"]
+    assert search_config("default", known=[]).known_racers() == []
+    with pytest.raises(UserError, match="'Mishh' is not a built-in"):
+        search_config("default", known=["Mishh"])
+    with pytest.raises(UserError, match="ReLU is a control already"):
+        search_config("default", known=["ReLU"])

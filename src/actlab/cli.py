@@ -495,6 +495,11 @@ def search_cmd(
         "(default: cnn)",
     ),
     finalists: int = typer.Option(None, help="candidates confirmed (top k; default: 5)"),
+    known: str = typer.Option(
+        None,
+        help="comma-separated built-ins that race beside the candidates through every rung "
+        "(default: every built-in that is not a control; none: none)",
+    ),
     confirm_seeds: int = typer.Option(None, help="fresh seeds of the confirmation (default: 10)"),
     confirm_steps: int = typer.Option(
         None, help="training steps of the confirmation (default: 6000)"
@@ -537,6 +542,11 @@ def search_cmd(
         "proxy": proxy,
         "second": second,
         "finalists": finalists,
+        "known": None
+        if known is None
+        else []
+        if known.strip().lower() == "none"
+        else [k.strip() for k in known.split(",") if k.strip()],
         "confirm_seeds": confirm_seeds,
         "confirm_steps": confirm_steps,
         "seed": seed,

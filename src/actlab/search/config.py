@@ -75,6 +75,11 @@ class SearchConfig(BaseModel):
         "cnn", description="the second architecture of the confirmation (none: only the proxy)"
     )
     controls: list[str] = Field(default_factory=lambda: ["ReLU", "GELU", "Swish"])
+    # The built-ins that race beside the candidates through every rung (None: every
+    # built-in that is not a control; [] none), so a finding is held against the field.
+    known: list[str] | None = Field(
+        None, description="built-ins screened beside the candidates (default: all)"
+    )
     rung_steps: list[int] = Field(default_factory=lambda: [100, 200, 500, 1000, 2000])
     rung_seeds: list[int] = Field(default_factory=lambda: [1, 1, 2, 2, 3])
     eta: float = Field(3.0, gt=1, description="1/eta of a rung's candidates go on")
@@ -115,7 +120,26 @@ class SearchConfig(BaseModel):
             )
         if len(set(self.controls)) != len(self.controls):
             raise ValueError(f"controls listed twice: {self.controls}")
+        if self.known:
+            from actlab.activations import BUILTINS
+
+            unknown = [k for k in self.known if k not in BUILTINS]
+            if unknown:
+                raise ValueError(
+                    f"known {unknown[0]!r} is not a built-in activation; available: "
+                    f"{', '.join(BUILTINS)}"
+                )
+            both = [k for k in self.known if k in self.controls]
+            if both:
+                raise ValueError(f"{both[0]} is a control already; list it once")
         return self
+
+    def known_racers(self) -> list[str]:
+        """The built-ins that race beside the candidates, in the table's order."""
+        from actlab.activations import BUILTINS
+
+        chosen = BUILTINS if self.known is None else self.known
+        return [k for k in chosen if k not in self.controls]
 
     def hash(self) -> str:
         hashed = {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_HASHED}

@@ -9,9 +9,10 @@ common initial weights within a seed), Holm-adjusted over every comparison with 
 that architecture (the finalists' and the other controls').
 
 leaderboard.csv, one row per finalist and control, best first:
-  rank, name, expression, kind (finalist, control, or known: a built-in nearest a
-  finalist, search/nearest.py), screen_score (the last rung's mean holdout accuracy; none
-  for a known one, which was not screened), confirm_mean, confirm_low, confirm_high, p_vs_relu (raw),
+  rank, name, expression, kind (finalist, control, or nearest: a built-in nearest a new
+  finalist, search/nearest.py, that did not race), known (a built-in, not a new find),
+  screen_score (the last rung's mean holdout accuracy; none for a nearest one, which was
+  not screened), confirm_mean, confirm_low, confirm_high, p_vs_relu (raw),
   p_vs_relu_holm, diff_vs_relu, n_seeds, and per extra architecture ARCH_mean, ARCH_low,
   ARCH_high, ARCH_p_vs_relu, ARCH_diff_vs_relu.
 """
@@ -104,7 +105,7 @@ def leaderboard(
     """The leaderboard frame (see the module docstring)."""
     import pandas as pd
 
-    from actlab.activations import get_activation
+    from actlab.activations import BUILTINS, get_activation
 
     finalists = list(results[-1].survivors)
     names = finalists + list(config.controls) + list(known)
@@ -112,8 +113,9 @@ def leaderboard(
     rows = {
         n: {
             "name": n,
-            "expression": by_name[n].expression if n in by_name else get_activation(n).formula,
-            "kind": "finalist" if n in by_name else "control" if n in last else "known",
+            "expression": get_activation(n).formula if n in BUILTINS else by_name[n].expression,
+            "kind": "finalist" if n in finalists else "control" if n in last else "nearest",
+            "known": n in BUILTINS,
             "screen_score": last.get(n, math.nan),
         }
         for n in names
@@ -150,8 +152,8 @@ def write_leaderboard(
     board = leaderboard(config, results, by_name, tables, known)
     write_atomic(path / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
     finalists = board[board["kind"] == "finalist"]
-    lines = [f"{r.name}={r.expression}" for r in finalists.itertuples()]
-    # Nothing but NAME=EXPR lines, best confirmed first: each is accepted as it is by
+    lines = [r.name if r.known else f"{r.name}={r.expression}" for r in finalists.itertuples()]
+    # Nothing but NAME=EXPR lines (a known finalist: its name), best confirmed first: each is accepted as it is by
     # --activations and `actlab profile`.
     write_atomic(path / "finalists.txt", "\n".join(lines) + "\n")
     return board

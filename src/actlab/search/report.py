@@ -59,7 +59,9 @@ def theory_rows(board, proxy) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for r in board.itertuples():
-        act = get_activation(r.expression if r.kind == "finalist" else r.name)
+        act = get_activation(
+            r.expression if r.kind == "finalist" and not getattr(r, "known", False) else r.name
+        )
         mf = summarise(act, proxy.sigma_w, proxy.sigma_b).mean_field
         q = "none" if mf.q_star is None else f"{mf.q_star:.3g}"
         chi = "–" if mf.chi_1 is None else f"{mf.chi_1:.3g}"
@@ -199,9 +201,9 @@ def read_nearest(path: Path):
 def nearest_verdict(r) -> str:
     """The finalist against its nearest built-in, from the paired test (Holm)."""
     if not r["p_holm"] < 0.05:
-        return f"not separated from {r['known']} ({p_text(r['p_holm'])}, Holm)"
+        return f"not separated from {r['known']} (Holm p = {p_text(r['p_holm'])})"
     side = "beats" if r["diff"] > 0 else "loses to"
-    return f"{side} {r['known']} ({r['diff']:+.1f} points, {p_text(r['p_holm'])}, Holm)"
+    return f"{side} {r['known']} ({r['diff']:+.1f} points, Holm p = {p_text(r['p_holm'])})"
 
 
 def nearest_findings(nearest) -> list[str]:
@@ -307,10 +309,21 @@ def findings(board, config, n: int, entered: int, nearest=None) -> list[str]:
         f"({interval(top['confirm_mean'], top['confirm_low'], top['confirm_high'])}, "
         f"mean over {n} fresh seeds; the leaderboard ranks by this mean)."
     )
+    racing = sorted(config.known_racers()) if "known" in board else []
+    known = finalists[finalists["known"]]["name"].tolist() if "known" in board else []
+    if racing:
+        out.append(
+            f"Known activations in the race: {len(racing)} built-ins ran every rung beside "
+            f"the candidates; {len(known)} of the {len(finalists)} finalists "
+            + ("is a known one" if len(known) == 1 else "are known ones")
+            + (f" ({', '.join(known)})" if known else "")
+            + "."
+        )
     for line in nearest_findings(nearest):
         out.append(line)
     for r in finalists.to_dict("records"):
-        text = f"{r['name']} (`{r['expression']}`) on the {proxy}: " + versus_relu(r, "", n, family)
+        what = "a known activation" if r.get("known", False) else f"`{r['expression']}`"
+        text = f"{r['name']} ({what}) on the {proxy}: " + versus_relu(r, "", n, family)
         for arch in config.architectures[1:]:
             text += f"; on the {ARCH_WORDS[arch]}: " + versus_relu(r, f"{arch}_", n, family)
         out.append(text + ".")
@@ -407,7 +420,7 @@ def write_report(search, board) -> Path:
             f"| {r['name']} | {r['kind']} | {pct(r['screen_score'])}% | "
             f"{pct(r['confirm_mean'])}% | {100 * (r['confirm_mean'] - r['screen_score']):+.1f} |"
             for r in board.to_dict("records")
-            if r["kind"] != "known"
+            if r["kind"] != "nearest"
         ],
         "",
         "## Screening",
@@ -448,7 +461,7 @@ def write_report(search, board) -> Path:
 
 def first_finalist(board) -> str:
     row = board[board["kind"] == "finalist"].iloc[0]
-    return f"{row['name']}={row['expression']}"
+    return row["name"] if row.get("known", False) else f"{row['name']}={row['expression']}"
 
 
 def activations_of(board) -> dict[str, Any]:
@@ -456,7 +469,7 @@ def activations_of(board) -> dict[str, Any]:
 
     out = {}
     for r in board.to_dict("records"):
-        if r["kind"] == "finalist":
+        if r["kind"] == "finalist" and not r.get("known", False):
             out[r["name"]] = get_activation(r["expression"], name=r["name"])
         else:
             out[r["name"]] = get_activation(r["name"])

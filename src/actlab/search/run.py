@@ -92,15 +92,19 @@ def screen(
     from actlab.search.proxy import mean_scores, run_config, run_or_resume
 
     spec_of = {c.name: c.spec for c in candidates}
-    spec_of.update({c: c for c in config.controls})
+    spec_of.update({c: c for c in (*config.controls, *config.known_racers())})
     rungs = rungs_of(config)
     timing = store.manifest.setdefault("rung_seconds", {})
 
+    known = set(config.known_racers())
+
     def score(index: int, rung: Rung, names: list[str]) -> dict[str, float]:
-        entering = len(names) - len(config.controls)
+        entering = [n for n in names if n not in config.controls]
+        racing = sum(n in known for n in entering)
         header = (
-            f"rung {index + 1} of {len(rungs)}: {entering} candidates and "
-            f"{len(config.controls)} controls x {rung.seeds} seed(s) x {rung.steps} steps"
+            f"rung {index + 1} of {len(rungs)}: {len(entering) - racing} candidates, "
+            f"{racing} known activations and {len(config.controls)} controls x "
+            f"{rung.seeds} seed(s) x {rung.steps} steps"
         )
         path = store.path / "rungs" / f"rung-{index}"
         cfg = run_config(
@@ -140,6 +144,7 @@ def rung_rows(results: list[RungResult], config: SearchConfig) -> list[dict[str,
     for r in results:
         order = {n: i + 1 for i, n in enumerate(ranked(r.scores))}
         went_on = set(r.survivors)
+        known = set(config.known_racers())
         for name, value in r.scores.items():
             control = name in config.controls
             rows.append(
@@ -148,7 +153,7 @@ def rung_rows(results: list[RungResult], config: SearchConfig) -> list[dict[str,
                     "steps": r.spec.steps,
                     "seeds": r.spec.seeds,
                     "name": name,
-                    "kind": "control" if control else "candidate",
+                    "kind": "control" if control else "known" if name in known else "candidate",
                     "score": value,
                     "rank": order[name],
                     "went_on": "" if control else int(name in went_on),
@@ -210,15 +215,20 @@ def execute(
             f"({funnel['examined']} of {funnel['space']} expressions examined, "
             f"{sum(funnel['dropped'].values())} dropped before training)"
         )
-        results = screen(store, config, candidates, say, progress, on_start, on_steps)
+        # The known activations race beside the candidates, through the same rungs.
+        racers = candidates + [Candidate(k, k) for k in config.known_racers()]
+        results = screen(store, config, racers, say, progress, on_start, on_steps)
         finalists = list(results[-1].survivors)
-        by_name = {c.name: c for c in candidates}
-        # 4. each finalist held against the built-ins: the nearest in shape joins the
+        by_name = {c.name: c for c in racers}
+        # 4. each new finalist held against the built-ins: the nearest in shape joins the
         # confirmation, on the same seeds (search/nearest.py)
-        fits = nearest_fits([by_name[n] for n in finalists], config)
-        known = list(
-            dict.fromkeys(f.known for f in fits.values() if f.known not in config.controls)
-        )
+        new = [by_name[n] for n in finalists if n not in config.known_racers()]
+        fits = nearest_fits(new, config)
+        known = [
+            k
+            for k in dict.fromkeys(f.known for f in fits.values())
+            if k not in config.controls and k not in finalists
+        ]
         say(
             f"confirming {len(finalists)} finalists, {len(config.controls)} controls and "
             f"{len(known)} known activations nearest the finalists"

@@ -95,6 +95,23 @@ def fingerprint(values, modulo_scale: bool) -> bytes:
     return shape + f"{scale:.{DIGITS - 1}e}".encode()
 
 
+def known_fingerprints(names: list[str], modulo_scale: bool) -> dict[bytes, str]:
+    """The fingerprints of built-in activations (the controls and the known ones racing),
+    to seed `dedupe`: a candidate that is one of them, or one of them up to sign or
+    reflection, is dropped as a duplicate of a known activation."""
+    import torch
+
+    from actlab.activations import BUILTINS
+
+    x = probe_points()
+    seen: dict[bytes, str] = {}
+    for name in names:
+        with torch.no_grad():
+            values = BUILTINS[name].fn(x).to(torch.float64).numpy()
+        seen.setdefault(fingerprint(values, modulo_scale), f"{name} (a known activation)")
+    return seen
+
+
 def dedupe(
     candidates: list[Candidate],
     *,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from actlab.errors import UserError
 from actlab.search.config import SearchConfig
-from actlab.search.screen import Drop, ProxyInit, dedupe, theory_screen
+from actlab.search.screen import Drop, ProxyInit, dedupe, known_fingerprints, theory_screen
 from actlab.search.space import (
     Candidate,
     default_space,
@@ -62,9 +62,17 @@ def select(config: SearchConfig, controls: list[str]) -> Selection:
         raise UserError(
             f"search space names {clash[0]!r}, which is a control; rename the candidate"
         )
+    clash = sorted({c.name for c in space} & set(config.known_racers()))
+    if clash:
+        raise UserError(
+            f"search space names {clash[0]!r}, a built-in that races as a known activation; "
+            "rename the candidate"
+        )
     order = list(space)
     random.Random(config.seed).shuffle(order)
-    seen: dict[bytes, str] = {}
+    # The controls and the known activations racing are functions kept already: a
+    # candidate equal to one of them (up to sign or reflection) is no new find.
+    seen = known_fingerprints([*controls, *config.known_racers()], config.modulo_scale)
     kept: list[Candidate] = []
     drops: list[Drop] = []
     examined = 0
