@@ -461,7 +461,7 @@ def export_cmd(
 def search_cmd(
     preset: str = typer.Option(
         None,
-        help="default (1,000 candidates: 12-15 min on 2 cores) or quick (under a minute) "
+        help="default (1,000 candidates: about 26 min on 2 cores) or quick (under a minute) "
         "(default: default)",
     ),
     space: str = typer.Option(

@@ -43,7 +43,9 @@ def confirm(
     seeds."""
     from actlab.search.proxy import run_config, run_or_resume, trial_scores
 
-    specs = [c.spec for c in finalists] + list(config.controls) + list(known)
+    # A known finalist (a built-in that raced) by its name, a new one as NAME=EXPR.
+    specs = [c.name if c.name == c.expression else c.spec for c in finalists]
+    specs += list(config.controls) + list(known)
     tables = {}
     for arch in config.architectures:
         header = (

@@ -47,8 +47,8 @@ class Fit:
 
     def words(self) -> str:
         """How the found function stands to this built-in, in words."""
-        if self.error < SAME:
-            return f"{self.known} up to scale, sign or shift ({self.formula()})"
+        if self.error < SAME:  # on the fit's range: beyond it the two may part
+            return f"{self.known} up to scale, sign or shift on the fit range ({self.formula()})"
         if self.error < CLOSE:
             return f"close to {self.known} ({self.formula()}, error {self.error:.1%})"
         return (
