@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import actlab
@@ -16,6 +17,7 @@ def paired(df, metric, a, b):
     return left.merge(right, on=["k", "layer", "step"], suffixes=("_a", "_b"))
 
 
+@pytest.mark.slow  # a whole profile run through the command line
 def test_profile_of_a_mish_expression_matches_the_builtin(tmp_path):
     out = tmp_path / "profile"
     result = CliRunner().invoke(

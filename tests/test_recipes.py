@@ -100,6 +100,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two fresh processes: a whole run, then its report
 def test_a_run_made_from_a_script_function_is_rebuilt_by_actlab_report(tmp_path):
     script = tmp_path / "experiment.py"
     script.write_text(SCRIPT)

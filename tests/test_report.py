@@ -242,6 +242,7 @@ def test_quick_run_writes_every_file(quick_run):
     assert set(quick_run.results["study"]) == {"gradient_flow", "sparsity", "stability", "capacity"}
 
 
+@pytest.mark.slow  # every figure and both reports drawn again
 def test_report_command_rebuilds_identical_files(quick_run):
     from typer.testing import CliRunner
 
@@ -261,12 +262,20 @@ def test_report_command_rebuilds_identical_files(quick_run):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == f"html:   {html}"  # html first, as after a run
     assert digest() == before
-    # The same from Python, given the directory's path as text (it had to be a Run).
-    import actlab
 
-    html.unlink()
-    assert actlab.report(str(quick_run.path)) == quick_run.report_path
-    assert digest() == before
+
+def test_actlab_report_takes_a_run_directorys_path(quick_run, monkeypatch):
+    """It had to be a Run: a path crashed ('str' object has no attribute 'manifest')."""
+    import actlab
+    from actlab.report import pipeline
+
+    calls = []
+    monkeypatch.setattr(
+        pipeline, "build_report", lambda run, **kw: calls.append((run, kw)) or run.report_path
+    )
+    assert actlab.report(str(quick_run.path), html=False) == quick_run.report_path
+    ((run, kw),) = calls
+    assert run.path == quick_run.path and kw["html"] is False and run.config.seeds == 2
 
 
 @pytest.mark.parametrize(

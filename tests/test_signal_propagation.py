@@ -254,6 +254,7 @@ def tiny_run(tmp_path, name, studies=("signal_propagation",), report=True, **ove
     return actlab.run(config=cfg, out=tmp_path / name, report=report)
 
 
+@pytest.mark.slow  # the study end to end, twice, with its report
 def test_study_runs_end_to_end_with_report_figures_and_batch_invariance(tmp_path):
     run = tiny_run(tmp_path, "full", studies=("gradient_flow", "signal_propagation"))
     df = run.results
