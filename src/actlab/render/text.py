@@ -47,6 +47,16 @@ def interval(low: float, high: float, form=fmt) -> str:
     return f" [{form(low)}, {form(high)}]"
 
 
+def curves_divergence(diverged: int, total: int) -> str:
+    """The training-curve captions' sentence on diverged runs (figures.draw_loss_curves)."""
+    if not diverged:
+        return " No run diverged."
+    return (
+        f" {diverged} of {total} runs diverged: each curve ends at its last finite loss "
+        "(x), and after it the median and range are over the seeds still training."
+    )
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 

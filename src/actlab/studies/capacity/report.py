@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from actlab.render.text import sci
+from actlab.render.text import curves_divergence, sci
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext, init_words
 from actlab.studies.capacity.config import TARGETS, Config, budget_words, plateau_words
 from actlab.studies.capacity.summary import cell_lookup
@@ -85,13 +85,7 @@ def curves_caption(summary, cfg: Config, seeds: int) -> str:
     )
     cells = summary["cells"]
     diverged, total = int(cells["diverged"].sum()), int(cells["n_seeds"].sum())
-    if diverged:
-        text += (
-            f" {diverged} of {total} runs diverged: each curve ends at its last finite loss "
-            "(x), and after it the median and range are over the seeds still training."
-        )
-    else:
-        text += " No run diverged."
+    text += curves_divergence(diverged, total)
     if cfg.until == "plateau":
         text += (
             " A fitted run stops on its plateau, so later steps show only the seeds still training."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actlab.render.text import interval, sci
+from actlab.render.text import curves_divergence, interval, sci
 from actlab.studies.base import OPTIMIZER_NAMES, ReportContext, init_words
 from actlab.studies.capacity.config import PATIENCE
 from actlab.studies.stability.config import (
@@ -149,13 +149,7 @@ def curves_caption(summary: dict[str, Any], cfg: Config, seeds: int) -> str:
     parts = [summary[p] for p in ("lr", "depth") if not summary[p].empty]
     diverged = sum(int(t["diverged"].sum()) for t in parts)
     total = sum(int(t["seeds"].sum()) for t in parts)
-    if diverged:
-        text += (
-            f" {diverged} of {total} runs diverged: each curve ends at its last finite loss "
-            "(x), and after it the median and range are over the seeds still training."
-        )
-    else:
-        text += " No run diverged."
+    text += curves_divergence(diverged, total)
     if cfg.until == "learned":
         text += (
             " A run stops once it has learned, so later steps show only the seeds still training."
