@@ -21,34 +21,11 @@ from typing import Any, ClassVar
 import torch
 
 from actlab.activations import identity
+from actlab.engine.learnable_sites import check_families, member_values
 from actlab.engine.ops import activate as kernel_activate
 from actlab.engine.ops import kernel_runs
 from actlab.engine.params import ParamStack
 from actlab.engine.stack import activation_runs
-from actlab.learnable import Family, ParamSpec
-
-
-def check_families(activations: Sequence[Any]) -> bool:
-    """True when the members' activations are learnable families; they must then all be,
-    with one parameter signature (names, scopes, shapes), so their parameters stack."""
-    families = [a for a in activations if isinstance(a, Family)]
-    if not families:
-        return False
-    if len(families) != len(activations) or len({f.signature() for f in families}) != 1:
-        raise ValueError(
-            "a stack's learnable activations must all share one parameter signature, "
-            "and cannot be mixed with fixed ones"
-        )
-    return True
-
-
-def member_values(value: torch.Tensor, spec: ParamSpec, z: torch.Tensor) -> torch.Tensor:
-    """A site's parameter `[k, *shape]` (per layer) or `[k, units, *shape]` (per unit),
-    shaped to broadcast against z `[k, ..., units]` as the family expects."""
-    k, middle = value.shape[0], z.dim() - 2
-    if spec.scope == "per-unit":
-        return value.view(k, *([1] * middle), *value.shape[1:])
-    return value.view(k, *([1] * (middle + 1)), *spec.shape)
 
 
 class StackedNet:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from actlab.activations import identity
 from actlab.engine.kernels import KERNELS, generic_backward, generic_forward
+from actlab.engine.learnable_sites import check_families, member_values
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -375,8 +376,6 @@ class StackedMLP:
             raise ValueError("need one activation per member, and at least one member")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        from actlab.engine.nets import check_families
-
         self.n_members = len(members)
         self.exact = exact
         self.norm = norm
@@ -473,8 +472,6 @@ class StackedMLP:
     def learned_derivative(self, z: torch.Tensor, layer: int, m: int) -> torch.Tensor:
         """d act / dz of member m's learned activation at hidden `layer`, elementwise on its
         pre-activations z `[1, ..., units]` (autograd; no gradient reaches the parameters)."""
-        from actlab.engine.nets import member_values
-
         family = self.activations[m]
         with torch.enable_grad():
             leaf = z.detach().clone().requires_grad_(True)
@@ -664,8 +661,6 @@ class StackedMLP:
     def _activate(self, z: torch.Tensor, layer: int) -> torch.Tensor:
         if not self.learnable:
             return RunActivations.apply(self._kernels, z)
-        from actlab.engine.nets import member_values
-
         out = []
         for start, stop, family in self.runs:
             part = z[start:stop]
