@@ -562,11 +562,14 @@ def test_search_help_states_the_search_configs_own_defaults():
     from actlab.search.config import SearchConfig
 
     options = {opt.name: opt for command, opt in command_options() if command == "search"}
-    for field in ("candidates", "finalists", "confirm_seeds", "confirm_steps", "seed", "units"):
+    fields = ("candidates", "finalists", "confirm_seeds", "confirm_steps", "seed", "units")
+    for field in (*fields, "transfer_seeds", "transfer_steps"):
         default = SearchConfig.model_fields[field].default
         assert re.search(rf"default: {default}\b", options[field].help), field
-    for field in ("proxy", "second"):
-        assert f"default: {SearchConfig.model_fields[field].default})" in options[field].help
+    assert f"default: {SearchConfig.model_fields['proxy'].default})" in options["proxy"].help
+    # no second architecture (None) by default: the others are the transfer's tasks
+    assert SearchConfig.model_fields["second"].default is None
+    assert "default: none:" in options["second"].help
 
 
 def test_profile_says_what_it_will_run_first_and_quick_is_one_flag(tmp_path):

@@ -27,7 +27,8 @@ from actlab.store import PROGRESS
 ACTLAB = Path(sys.executable).parent / "actlab"
 
 # Small enough for seconds: 6 candidates and 2 known activations, two rungs, 2 finalists
-# on 2 fresh seeds.
+# on 2 fresh seeds, on the MLP and the CNN; the transfer on 2 seeds with the quick preset's
+# small studies.
 TINY = """\
 candidates = 6
 known = ["Tanh", "Tanhshrink"]
@@ -36,6 +37,10 @@ rung_seeds = [1, 2]
 finalists = 2
 confirm_seeds = 2
 confirm_steps = 30
+second = "cnn"
+transfer_seeds = 2
+transfer_steps = 20
+transfer_preset = "quick"
 executor = "local"
 max_members = 3
 """
@@ -79,6 +84,8 @@ def test_the_quick_preset_writes_a_complete_search_directory(quick):
         "report.html",
         "figures/search_survival.png",
         "figures/search_shapes.png",
+        "transfer.csv",
+        "transfer/manifest.json",
     ):
         assert (path / name).exists(), name
     manifest = json.loads((path / "search.json").read_text())
@@ -86,6 +93,7 @@ def test_the_quick_preset_writes_a_complete_search_directory(quick):
     assert manifest["funnel"]["entered"] == 24
     # Progress is said stage by stage on stderr.
     assert "rung 1 of 2: 24 candidates" in proc.stderr and "confirmation on the cnn" in proc.stderr
+    assert "transfer: " in proc.stderr
     print(f"quick search: {seconds:.1f} s")
 
 
@@ -174,6 +182,9 @@ def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(qui
     assert "## Finalists against each other" in text and "## Held against the known" in text
     assert "**MLP test accuracy** (Friedman p = " in text
     assert (path / "figures" / "search_critical_differences.png").is_file()
+    # and carried to tasks the search never saw, against the nearest built-ins
+    assert "## Does it transfer?" in text and (path / "transfer.csv").is_file()
+    assert "| activation | MNIST-1D transformer test accuracy |" in text
 
 
 def test_best_is_said_only_where_nemenyi_separates_it():
@@ -221,13 +232,14 @@ def test_actlab_report_rebuilds_a_search_report_identically(quick, tmp_path):
 
 def init_seeds(run_dir: Path) -> set[int]:
     """Every initial-weight stream a run's networks drew from."""
+    from actlab.studies.mnist1d.config import Config
     from actlab.studies.mnist1d.run import init_seed
 
     config = json.loads((run_dir / "manifest.json").read_text())["config"]
     study = config["study_config"]["mnist1d"]
-    shape = {"mlp": {"inputs": 40}, "cnn": {"length": 40}}
+    shape = Config(**study).shape
     return {
-        init_seed(config["seed"], arch, shape[arch], s)
+        init_seed(config["seed"], arch, shape(arch), s)
         for arch in study["architectures"]
         for s in range(config["seeds"])
     }
@@ -240,6 +252,8 @@ def test_confirmation_never_reuses_a_screening_seed_or_sees_the_test_set_in_scre
     screened = set().union(*(init_seeds(p) for p in screening))
     confirmed = set().union(*(init_seeds(p) for p in confirming))
     assert screened and confirmed and not screened & confirmed
+    transferred = init_seeds(path / "transfer")  # issue 29: fresh seeds for the transfer too
+    assert transferred and not transferred & (screened | confirmed)
     for p in screening:
         study = json.loads((p / "manifest.json").read_text())["config"]["study_config"]["mnist1d"]
         assert study["holdout"] == 500  # scored on held-out training samples
@@ -276,7 +290,15 @@ def test_a_killed_search_resumes_to_the_same_leaderboard(reference, tiny_toml, t
         assert json.loads((out / "search.json").read_text())["status"] == "running"
     search(resume=out, report=False)  # what `actlab search --resume` calls
     assert json.loads((out / "search.json").read_text())["status"] == "complete"
-    for name in ("leaderboard.csv", "rungs.csv", "finalists.txt", "candidates.csv", "drops.csv"):
+    for name in (
+        "leaderboard.csv",
+        "rungs.csv",
+        "finalists.txt",
+        "candidates.csv",
+        "drops.csv",
+        "nearest.csv",
+        "transfer.csv",
+    ):
         assert (out / name).read_bytes() == (reference.path / name).read_bytes(), name
 
 
@@ -367,6 +389,15 @@ def test_learnable_constants_are_searched_as_parameters(tiny_toml, tmp_path):
     for line in (result.path / "finalists.txt").read_text().splitlines():
         act = parse_activation_arg(line)
         assert (act.learnable is not None) == act.name.endswith("-learn")
+    # The report shows what each learnable finalist's networks learned (issue 29).
+    from actlab.search.report import write_report
+
+    text = write_report(result, result.leaderboard).read_text()
+    learnable = [n for n in result.leaderboard["name"] if n.endswith("-learn")]
+    assert learnable and "## What the learnable finalists learned" in text
+    for name in learnable:
+        assert f"**{name}**" in text
+    assert "| MNIST-1D mlp | 1 |" in text  # its first layer on the proxy
 
 
 def test_each_finalist_is_held_against_its_nearest_builtin_on_the_same_seeds(reference):
@@ -407,3 +438,75 @@ def test_family_members_are_placed_with_their_builtin_and_a_stranger_with_none()
     assert all(fits[n].error < SAME for n in ("t1", "t2", "s1", "m1"))
     assert fits["t1"].words().startswith(f"{fits['t1'].known} up to scale, sign or shift")
     assert fits["u"].error > 0.05 and fits["u"].words().startswith("no built-in within 5%")
+
+
+# -- does it transfer (issue 29) -------------------------------------------------------------
+
+
+def test_the_finalists_and_their_nearest_builtins_are_carried_to_unseen_tasks(reference):
+    from actlab.search.transfer import tasks_of
+
+    path = reference.path
+    table = pd.read_csv(path / "transfer.csv")
+    board = pd.read_csv(path / "leaderboard.csv")
+    nearest = pd.read_csv(path / "nearest.csv")
+    expected = set(board[board["kind"].isin(["finalist", "nearest"])]["name"]) | {"ReLU"}
+    tasks = tasks_of(reference.config)  # confirmed on the MLP and the CNN: not those
+    assert [t.name for t in tasks] == ["transformer", "digits", "capacity", "stability"]
+    assert list(dict.fromkeys(table["task"])) == [t.name for t in tasks]
+    for task in tasks:
+        here = table[table["task"] == task.name]
+        assert set(here["activation"]) == expected, task.name
+        assert (here["n_seeds"] == 2).all()
+    # each new finalist is compared with the built-in nearest it, on every task
+    relatives = dict(zip(nearest["finalist"], nearest["known"], strict=True))
+    compared = table[table["relative"].notna()]
+    assert set(compared["activation"]) == set(relatives)
+    assert all(relatives[r.activation] == r.relative for r in compared.itertuples())
+    assert compared["p"].notna().all() and len(compared) == len(relatives) * len(tasks)
+    # recomputable from the transfer run: ReLU's digits accuracy is the mean over seeds
+    results = pd.read_csv(path / "transfer" / "results.csv")
+    digits = results[
+        (results["study"] == "real_data")
+        & (results["metric"] == "test_accuracy")
+        & (results["activation"] == "ReLU")
+    ]
+    row = table[(table["task"] == "digits") & (table["activation"] == "ReLU")].iloc[0]
+    assert math.isclose(digits["value"].mean(), row["mean"], rel_tol=1e-5)
+    manifest = json.loads((path / "transfer" / "manifest.json").read_text())["config"]
+    assert manifest["study_config"]["mnist1d"]["architectures"] == ["transformer"]
+    assert manifest["study_config"]["real_data"]["datasets"] == ["digits"]
+
+
+def test_the_transfer_test_favours_the_finalist_in_each_tasks_own_direction():
+    """Capacity's score is a log10 MSE (lower is better): a finalist whose MSE is lower on
+    every seed gets a positive difference; the accuracy tasks the other way round."""
+    from actlab.search.transfer import transfer_table
+
+    board = pd.DataFrame(
+        [
+            {"name": "new", "kind": "finalist", "known": False},
+            {"name": "Tanh", "kind": "nearest", "known": True},
+        ]
+    )
+    seeds = range(8)
+    rows = []
+    for s in seeds:
+        for task, better, worse in (
+            ("transformer", 0.8, 0.7),
+            ("digits", 0.9, 0.95),
+            ("capacity", -2.0, -1.0),
+            ("stability", 4.0, 4.0),
+        ):
+            rows.append({"task": task, "activation": "new", "seed": s, "score": better})
+            rows.append({"task": task, "activation": "Tanh", "seed": s, "score": worse})
+            rows.append({"task": task, "activation": "ReLU", "seed": s, "score": 0.5})
+    scores = pd.DataFrame(rows).assign(diverged=0, of=float("nan"))
+    table = transfer_table(scores, board, {"new": "Tanh"}).set_index(["task", "activation"])
+    assert table.loc[("transformer", "new"), "diff"] == pytest.approx(0.1)
+    assert table.loc[("digits", "new"), "diff"] == pytest.approx(-0.05)
+    assert table.loc[("capacity", "new"), "diff"] == pytest.approx(1.0)  # lower MSE: better
+    assert table.loc[("transformer", "new"), "p_holm"] < 0.05
+    assert table.loc[("stability", "new"), "diff"] == 0
+    assert table.loc[("transformer", "ReLU"), "kind"] == "control"
+    assert math.isnan(table.loc[("transformer", "Tanh"), "diff"])  # a relative is not compared

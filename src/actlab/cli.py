@@ -461,7 +461,7 @@ def export_cmd(
 def search_cmd(
     preset: str = typer.Option(
         None,
-        help="default (1,000 candidates: about 26 min on 2 cores) or quick (under a minute) "
+        help="default (1,000 candidates: about 26 min on 2 cores) or quick (about a minute) "
         "(default: default)",
     ),
     space: str = typer.Option(
@@ -492,7 +492,7 @@ def search_cmd(
     second: str = typer.Option(
         None,
         help="second architecture of the confirmation: cnn, mlp, transformer or none "
-        "(default: cnn)",
+        "(default: none: the architectures not confirmed on are transfer tasks)",
     ),
     finalists: int = typer.Option(None, help="candidates confirmed (top k; default: 5)"),
     known: str = typer.Option(
@@ -503,6 +503,16 @@ def search_cmd(
     confirm_seeds: int = typer.Option(None, help="fresh seeds of the confirmation (default: 10)"),
     confirm_steps: int = typer.Option(
         None, help="training steps of the confirmation (default: 6000)"
+    ),
+    transfer_seeds: int = typer.Option(
+        None,
+        help="fresh seeds of the transfer to unseen tasks (0: no transfer; default: the "
+        "preset's; default: 8, quick: 3)",
+    ),
+    transfer_steps: int = typer.Option(
+        None,
+        help="Adam steps of the MNIST-1D architectures in the transfer (default: the "
+        "preset's; default: 1000, quick: 200)",
     ),
     seed: int = typer.Option(
         None, help="search seed (the sample and every network's seed; default: 0)"
@@ -549,6 +559,8 @@ def search_cmd(
         else [k.strip() for k in known.split(",") if k.strip()],
         "confirm_seeds": confirm_seeds,
         "confirm_steps": confirm_steps,
+        "transfer_seeds": transfer_seeds,
+        "transfer_steps": transfer_steps,
         "seed": seed,
         "executor": executor,
         "workers": workers,

@@ -33,7 +33,7 @@ class Search:
 
     @property
     def config(self) -> SearchConfig:
-        return build(self.manifest["config"], source=f"'{self.path / MANIFEST}'")
+        return build(stored_settings(self.manifest), source=f"'{self.path / MANIFEST}'")
 
     @property
     def leaderboard(self):
@@ -47,6 +47,12 @@ class Search:
 
     def __repr__(self) -> str:
         return f"Search('{self.path}')"
+
+
+def stored_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A search's settings as its manifest stored them; one made before the transfer
+    existed had none (transfer_seeds 0)."""
+    return {"transfer_seeds": 0, **manifest["config"]}
 
 
 def read_search_manifest(path: Path) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from actlab.search.learned import learned_lines
+from actlab.search.transfer import read_transfer, transfer_findings, transfer_lines
 from actlab.stats import SIGNIFICANCE
 
 ARCH_WORDS = {"mlp": "MLP", "cnn": "CNN", "transformer": "transformer"}
@@ -298,7 +300,7 @@ def ranking_lines(verdicts) -> list[str]:
     return out
 
 
-def findings(board, config, n: int, entered: int, nearest=None) -> list[str]:
+def findings(board, config, n: int, entered: int, nearest=None, transfer=None) -> list[str]:
     finalists = board[board["kind"] == "finalist"]
     family = len(board) - 1
     proxy = ARCH_WORDS[config.proxy]
@@ -321,6 +323,7 @@ def findings(board, config, n: int, entered: int, nearest=None) -> list[str]:
         )
     for line in nearest_findings(nearest):
         out.append(line)
+    out += transfer_findings(transfer)
     for r in finalists.to_dict("records"):
         what = "a known activation" if r.get("known", False) else f"`{r['expression']}`"
         text = f"{r['name']} ({what}) on the {proxy}: " + versus_relu(r, "", n, family)
@@ -354,6 +357,8 @@ def write_report(search, board) -> Path:
     survival = plot_survival(rungs, config.controls, figures / "search_survival.png")
     acts = activations_of(board)
     nearest = read_nearest(path)
+    transfer = read_transfer(path)
+    learned = learned_lines(path, config, acts)
     from actlab.report.cd_diagram import plot_cd_diagrams
 
     ranked = ranking(path, config)
@@ -381,7 +386,7 @@ def write_report(search, board) -> Path:
         "",
         "## Findings",
         "",
-        *[f"- {line}" for line in findings(board, config, n, entered, nearest)],
+        *[f"- {line}" for line in findings(board, config, n, entered, nearest, transfer)],
         "",
         "## Confirmation",
         "",
@@ -407,6 +412,12 @@ def write_report(search, board) -> Path:
         "",
         f"![critical differences]({cd.relative_to(path)})",
         "",
+        *(
+            ["## Does it transfer?", "", *transfer_lines(transfer, config), ""]
+            if transfer is not None
+            else []
+        ),
+        *(["## What the learnable finalists learned", "", *learned] if learned else []),
         "## Selection bias",
         "",
         f"Screening scored the last rung at {last} steps on held-out training samples; "

@@ -1,4 +1,4 @@
-"""A search, top to bottom: select -> rungs -> confirm -> leaderboard -> report.
+"""A search, top to bottom: select -> rungs -> confirm -> leaderboard -> transfer -> report.
 
 The search directory:
   search.json       settings, hash, status, the funnel's counts, the seeds used
@@ -8,6 +8,9 @@ The search directory:
   rungs.csv         each rung's score of each candidate and control, and who went on
   confirm/ARCH/     the confirmation runs: finalists and controls on fresh seeds
   leaderboard.csv   the confirmed ranking (see confirm.py)
+  nearest.csv       each new finalist's nearest built-in and the paired test (nearest.py)
+  transfer/         the transfer run: finalists and nearest built-ins on other tasks
+  transfer.csv      its table (see transfer.py)
   finalists.txt     NAME=EXPR lines for --activations and `actlab profile`
   report.md, report.html, figures/
 
@@ -33,6 +36,7 @@ from actlab.search.directory import (
     SearchDir,
     csv_text,
     read_candidates,
+    stored_settings,
 )
 from actlab.search.halving import Rung, RungResult, successive_halving
 from actlab.search.space import Candidate
@@ -245,6 +249,13 @@ def execute(
         )
         board = write_leaderboard(store.path, config, results, by_name, confirmed, known)
         write_nearest(store.path, fits, confirmed[config.proxy])
+        # 5. does it transfer: the finalists and their nearest built-ins on tasks the
+        # search never saw (search/transfer.py)
+        if config.transfer_seeds:
+            from actlab.search.transfer import run_transfer
+
+            relatives = {name: fit.known for name, fit in fits.items()}
+            run_transfer(store.path, config, board, relatives, say, progress, on_start, on_steps)
         # Complete before the report, which shows the manifest: `actlab report` then
         # rebuilds the same page. A search killed while drawing resumes to the report.
         store.mark("complete")
@@ -304,7 +315,7 @@ def search(
     (execute above, runner.execute).
     """
     if resume is not None:
-        stored = SearchDir.open(Path(resume)).manifest["config"]
+        stored = stored_settings(SearchDir.open(Path(resume)).manifest)
         changed = {k: v for k, v in overrides.items() if v is not None}
         if preset is not None:
             changed["preset"] = preset
