@@ -457,3 +457,16 @@ def test_a_learnable_activation_without_its_frozen_twin_says_how_to_add_it():
     assert spec == "q_fixed=x*sigmoid(2.0*x) + 0.5"
     _, check = resolve_activations(["q=x*sigmoid(b*x) + c | b=2.0; c=0.5", spec])
     assert frozen_twin(check["q"], check) == "q_fixed"
+
+
+def test_a_diverged_network_feeding_the_spline_nan_gets_nan_back_not_a_crash():
+    # NaN survives clamp and cast to a huge negative index: the spline crashed the Ray
+    # search's transfer on a diverged transformer before it parked NaN on cell 0.
+    spline = family("Spline")
+    values = spline.initial_values(torch.float32)
+    x = torch.tensor([float("nan"), 0.5, float("inf")])
+    y = spline.apply(x, values)
+    assert torch.isnan(y[0]) and not torch.isfinite(y[2])
+    torch.testing.assert_close(y[1], torch.tensor(0.5))
+    per_unit = {"v": values["v"].expand(3, -1)}
+    assert torch.isnan(spline.apply(x, per_unit)[0])

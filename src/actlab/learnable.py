@@ -100,7 +100,9 @@ class SplineFamily(Family):
         v = values["v"]  # [..., units, knots] (or [knots] at initialisation)
         step = 2 * self.radius / (self.knots - 1)
         position = (x + self.radius) / step
-        index = position.detach().floor().clamp(0, self.knots - 2).long()
+        # A diverged network feeds NaN; NaN survives clamp and casts to a huge negative
+        # index, so it is parked on cell 0 (the output stays NaN through t).
+        index = position.detach().nan_to_num(0.0).floor().clamp(0, self.knots - 2).long()
         t = position - index.to(x.dtype)  # in [0, 1] inside the grid, beyond it outside
         shape = torch.broadcast_shapes(x.shape + (1,), v.shape)
         table = v.expand(shape)
