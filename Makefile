@@ -7,6 +7,11 @@ BIN    := $(VENV)/bin
 # torch is pinned to 2.13.0: on these machines that is a local CPU build (any other spec
 # downloads a multi-GB CUDA build). It is installed first so nothing else pulls another.
 TORCH  := torch==2.13.0
+# This machine's environment sets PYTHONDONTWRITEBYTECODE=1: every Python process would
+# compile actlab and the tests from source again (the suite starts dozens: its workers, the
+# command line's subprocesses, the process pools' workers). Here the first one writes the
+# bytecode cache and the rest read it.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-slow lint venv clean
 
@@ -31,6 +36,10 @@ run: $(VENV)/.installed
 # One worker per core, each test file on one worker (its module fixtures made once). The
 # end-to-end tests marked slow run apart (`make test-slow`; CI runs both), one at a time:
 # they time signals against subprocesses, which two busy workers side by side can upset.
+# One thread per test process: two workers on two cores, each with torch's default of one
+# OpenMP thread per core, oversubscribe the machine, and OpenMP's spinning threads then made
+# the engine tests four times slower (193 s against 42 s for six engine test files, -n 2).
+test test-slow: export OMP_NUM_THREADS := 1
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
 
