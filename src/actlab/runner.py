@@ -22,6 +22,7 @@ from typing import Any
 
 from actlab.config import RunConfig, build_config, load_config
 from actlab.errors import UserError
+from actlab.rundir import check_unchanged
 from actlab.store import CORE_COLUMNS, RunStore, now, read_manifest, read_results
 
 
@@ -474,8 +475,9 @@ def execute(
         # Compare before opening: opening repairs a torn tail, and a refused resume must
         # leave the directory exactly as it was.
         stored_manifest = read_manifest(resume)
-        if stored_manifest["config_hash"] != config.hash():
-            raise UserError(resume_mismatch(resume, stored_manifest, config))
+        check_unchanged(
+            stored_manifest, config.hash(), lambda: resume_mismatch(resume, stored_manifest, config)
+        )
         store = RunStore.open(resume)
         # Each resume is recorded: the code may have moved on since the run began.
         store.manifest.setdefault("resumes", []).append({"at": now(), **provenance()})
@@ -489,7 +491,7 @@ def execute(
         recipes = recipes_for(table, given)
         if recipes:
             store.manifest["activation_recipes"] = recipes
-        store.write_manifest()
+        store.save()
 
     pool = None
     try:

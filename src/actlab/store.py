@@ -27,15 +27,14 @@ import csv
 import io
 import json
 import os
-import platform
-import socket
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from actlab.errors import UserError
+from actlab.rundir import Directory, claim, environment, now, write_atomic
+
+__all__ = ["RunStore", "environment", "now", "read_manifest", "read_results", "write_atomic"]
 
 CORE_COLUMNS = ("study", "trial", "activation", "seed", "metric", "value", "layer", "step")
 NAME_COLUMNS = ("study", "trial", "activation", "metric")
@@ -46,41 +45,6 @@ PROGRESS = "progress.jsonl"
 CREATION_LEFTOVERS = frozenset({RESULTS, PROGRESS, ".write-test", MANIFEST + ".tmp"})
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def environment(device: str) -> dict[str, Any]:
-    import numpy
-    import torch
-
-    from actlab import __version__
-
-    return {
-        "actlab": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "hostname": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
-    }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def format_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -89,10 +53,13 @@ def format_value(value: Any) -> Any:
     return value
 
 
-class RunStore:
+class RunStore(Directory):
+    """A run directory (rundir.Directory: manifest.json) and its results."""
+
+    MANIFEST = MANIFEST
+
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
-        self.path = path
-        self.manifest = manifest
+        super().__init__(path, manifest)
         self.columns: list[str] = manifest["columns"]
         self._done: set[str] = set()
         self._csv_bytes = 0
@@ -102,36 +69,21 @@ class RunStore:
     def create(
         cls, path: Path, config: dict[str, Any], config_hash: str, columns: list[str], device: str
     ) -> RunStore:
-        if path.exists() and (not path.is_dir() or not creation_leftovers_only(path)):
-            raise UserError(
-                f"output directory '{path}' already exists and is not empty; "
-                f"resume it with --resume {path} or choose another --out"
-            )
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as e:
-            raise UserError(
-                f"cannot write to output directory '{path}' ({e.strerror}); choose a writable --out"
-            ) from None
-        manifest = {
-            "format": 1,
-            "status": "running",
-            "started": now(),
-            "finished": None,
-            "config_hash": config_hash,
-            "config": config,
-            "columns": columns,
-            "environment": environment(device),
-        }
+        claim(
+            path,
+            lambda p: not creation_leftovers_only(p),
+            f"output directory '{path}' already exists and is not empty; "
+            f"resume it with --resume {path} or choose another --out",
+            "output directory",
+        )
+        manifest = cls.new_manifest(config, config_hash, device, format=1)
+        manifest["columns"] = columns
         store = cls(path, manifest)
         with open(path / RESULTS, "w", newline="") as f:
             csv.writer(f).writerow(columns)
         (path / PROGRESS).write_text("")  # truncates what a killed creation left
         store._csv_bytes = (path / RESULTS).stat().st_size
-        store.write_manifest()
+        store.save()
         return store
 
     @classmethod
@@ -215,22 +167,13 @@ class RunStore:
             os.fsync(f.fileno())
         self._done.update(trial_keys)
 
-    def write_manifest(self) -> None:
-        write_atomic(self.path / MANIFEST, json.dumps(self.manifest, indent=2) + "\n")
-
-    def mark(self, status: str) -> None:
-        self.manifest["status"] = status
-        if status == "complete":
-            self.manifest["finished"] = now()
-        self.write_manifest()
-
     def write_parquet(self, results=None) -> Path | None:
         """results.parquet from the committed results (`results`: them, already read)."""
         try:
             import pyarrow  # noqa: F401
         except ImportError:  # a dependency, but an install may have left it out
             self.manifest["parquet"] = "not written: pyarrow is not installed (pip install pyarrow)"
-            self.write_manifest()
+            self.save()
             return None
         path = self.path / "results.parquet"
         (read_results(self.path) if results is None else results).to_parquet(path, index=False)

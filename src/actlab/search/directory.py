@@ -1,6 +1,7 @@
-"""The search directory: its manifest (search.json: settings, hash, status, the funnel), its
-CSV files written once and atomically, and reading them back. The layer below the search's
-steps (run.py) and its report (report.py), which both read it.
+"""The search directory: its manifest (search.json: settings, hash, status, the funnel; the
+run directory's layer, rundir.py), its CSV files written once and atomically, and reading
+them back. The layer below the search's steps (run.py) and its report (report.py), which
+both read it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from actlab.errors import UserError
+from actlab.rundir import Directory, check_unchanged, claim, refuse_taken
 from actlab.search.config import SearchConfig, build
 from actlab.search.screen import Drop
 from actlab.search.space import Candidate
-from actlab.store import write_atomic
 
 MANIFEST = "search.json"
 
@@ -82,36 +83,23 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-class SearchDir:
-    """The search directory's files, and its manifest kept up to date."""
+class SearchDir(Directory):
+    """The search directory (rundir.Directory: search.json) and its files."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
-        self.path, self.manifest = path, manifest
+    MANIFEST = MANIFEST
 
     @staticmethod
     def check_free(path: Path) -> None:
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UserError(
-                f"'{path}' already exists and is not an empty directory; continue a search "
-                f"there with `actlab search --resume {path}`, or give another --out"
-            )
+        """Refuse a taken --out before the selection's work (`create` claims it after)."""
+        refuse_taken(path, occupied, taken(path))
 
     @classmethod
     def create(cls, path: Path, config: SearchConfig) -> SearchDir:
-        from actlab.store import environment, now
-
-        cls.check_free(path)
-        path.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "kind": "search",
-            "config": config.model_dump(mode="json"),
-            "config_hash": config.hash(),
-            "status": "running",
-            "started": now(),
-            "finished": None,
-            "environment": environment("cpu"),
-        }
-        self = cls(path, manifest)
+        claim(path, occupied, taken(path), "search directory")
+        self = cls(
+            path,
+            cls.new_manifest(config.model_dump(mode="json"), config.hash(), "cpu", kind="search"),
+        )
         self.save()
         return self
 
@@ -122,16 +110,28 @@ class SearchDir:
             raise UserError(f"'{path}' is not a search directory; give one `actlab search` wrote")
         return cls(path, manifest)
 
-    def save(self) -> None:
-        write_atomic(self.path / MANIFEST, json.dumps(self.manifest, indent=2) + "\n")
+    def check_unchanged(self, config: SearchConfig) -> None:
+        """A resume with other settings is refused before anything is written."""
+        stored = self.manifest["config_hash"]
+        check_unchanged(
+            self.manifest,
+            config.hash(),
+            lambda: (
+                f"search '{self.path}' was made with other settings (hash {stored}, these "
+                f"{config.hash()}); resume it without changing settings, or start a new search"
+            ),
+        )
 
-    def mark(self, status: str) -> None:
-        from actlab.store import now
 
-        self.manifest["status"] = status
-        if status == "complete":
-            self.manifest["finished"] = now()
-        self.save()
+def occupied(path: Path) -> bool:
+    return any(path.iterdir())
+
+
+def taken(path: Path) -> str:
+    return (
+        f"'{path}' already exists and is not an empty directory; continue a search "
+        f"there with `actlab search --resume {path}`, or give another --out"
+    )
 
 
 CANDIDATE_COLUMNS = ["name", "expression"]

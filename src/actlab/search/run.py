@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actlab.errors import UserError
+from actlab.rundir import write_atomic
 from actlab.search.config import SearchConfig, build, search_config
 from actlab.search.directory import (
     CANDIDATE_COLUMNS,
@@ -40,7 +40,6 @@ from actlab.search.directory import (
 )
 from actlab.search.halving import Rung, RungResult, successive_halving
 from actlab.search.space import Candidate
-from actlab.store import write_atomic
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -193,12 +192,7 @@ def execute(
     selection = None
     if resume is not None:
         store = SearchDir.open(resume)
-        if store.manifest["config_hash"] != config.hash():
-            raise UserError(
-                f"search '{resume}' was made with other settings (hash "
-                f"{store.manifest['config_hash']}, these {config.hash()}); resume it without "
-                "changing settings, or start a new search"
-            )
+        store.check_unchanged(config)
     else:
         path = out if out is not None else default_dir(config)
         SearchDir.check_free(path)
