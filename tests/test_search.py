@@ -92,8 +92,8 @@ def test_the_quick_preset_writes_a_complete_search_directory(quick):
     assert manifest["status"] == "complete" and manifest["finished"]
     assert manifest["funnel"]["entered"] == 24
     # Progress is said stage by stage on stderr.
-    assert "rung 1 of 2: 24 candidates" in proc.stderr and "confirmation on the cnn" in proc.stderr
-    assert "transfer: " in proc.stderr
+    assert "rung 1 of 2: 24 candidates" in proc.stderr and "confirmation on the mlp" in proc.stderr
+    assert "transfer: 3 activations x 3 fresh seeds on cnn, transformer" in proc.stderr
     print(f"quick search: {seconds:.1f} s")
 
 
@@ -110,10 +110,11 @@ def test_the_leaderboard_ranks_by_confirmation_and_tests_against_relu(quick):
         "confirm_low",
         "confirm_high",
         "p_vs_relu",
-        "cnn_mean",
-        "cnn_p_vs_relu",
     ):
         assert column in board, column
+    # The quick preset confirms on the proxy only (second = none): the CNN is a transfer task
+    assert "cnn_mean" not in board
+    assert "cnn" in set(pd.read_csv(path / "transfer.csv")["task"])
     assert list(board["rank"]) == list(range(1, len(board) + 1))
     assert board["confirm_mean"].is_monotonic_decreasing
     # The finalists, the controls, and (issue 29) each finalist's nearest built-in that is
@@ -184,7 +185,9 @@ def test_the_report_shows_the_confirmation_the_selection_bias_and_the_funnel(qui
     assert (path / "figures" / "search_critical_differences.png").is_file()
     # and carried to tasks the search never saw, against the nearest built-ins
     assert "## Does it transfer?" in text and (path / "transfer.csv").is_file()
-    assert "| activation | MNIST-1D transformer test accuracy |" in text
+    assert (
+        "| activation | MNIST-1D CNN test accuracy | MNIST-1D transformer test accuracy |" in text
+    )
 
 
 def test_best_is_said_only_where_nemenyi_separates_it():
@@ -373,6 +376,7 @@ def test_learnable_constants_are_searched_as_parameters(tiny_toml, tmp_path):
         space=str(space),
         candidates=4,
         second="none",
+        transfer_seeds=0,  # the learned values are the confirmation's; no transfer needed
         learnable_constants=True,
         out=tmp_path / "s",
         report=False,
@@ -450,7 +454,9 @@ def test_the_finalists_and_their_nearest_builtins_are_carried_to_unseen_tasks(re
     table = pd.read_csv(path / "transfer.csv")
     board = pd.read_csv(path / "leaderboard.csv")
     nearest = pd.read_csv(path / "nearest.csv")
-    expected = set(board[board["kind"].isin(["finalist", "nearest"])]["name"]) | {"ReLU"}
+    # the finalists, every new one's nearest built-in (a control or not) and ReLU
+    relatives = set(pd.read_csv(path / "nearest.csv")["known"])
+    expected = set(board[board["kind"] == "finalist"]["name"]) | relatives | {"ReLU"}
     tasks = tasks_of(reference.config)  # confirmed on the MLP and the CNN: not those
     assert [t.name for t in tasks] == ["transformer", "digits", "capacity", "stability"]
     assert list(dict.fromkeys(table["task"])) == [t.name for t in tasks]
@@ -483,12 +489,7 @@ def test_the_transfer_test_favours_the_finalist_in_each_tasks_own_direction():
     every seed gets a positive difference; the accuracy tasks the other way round."""
     from actlab.search.transfer import transfer_table
 
-    board = pd.DataFrame(
-        [
-            {"name": "new", "kind": "finalist", "known": False},
-            {"name": "Tanh", "kind": "nearest", "known": True},
-        ]
-    )
+    kinds = {"new": "finalist", "Tanh": "nearest", "ReLU": "control"}
     seeds = range(8)
     rows = []
     for s in seeds:
@@ -501,8 +502,8 @@ def test_the_transfer_test_favours_the_finalist_in_each_tasks_own_direction():
             rows.append({"task": task, "activation": "new", "seed": s, "score": better})
             rows.append({"task": task, "activation": "Tanh", "seed": s, "score": worse})
             rows.append({"task": task, "activation": "ReLU", "seed": s, "score": 0.5})
-    scores = pd.DataFrame(rows).assign(diverged=0, of=float("nan"))
-    table = transfer_table(scores, board, {"new": "Tanh"}).set_index(["task", "activation"])
+    scores = pd.DataFrame(rows).assign(diverged=0, networks=1, of=float("nan"))
+    table = transfer_table(scores, kinds, {"new": "Tanh"}).set_index(["task", "activation"])
     assert table.loc[("transformer", "new"), "diff"] == pytest.approx(0.1)
     assert table.loc[("digits", "new"), "diff"] == pytest.approx(-0.05)
     assert table.loc[("capacity", "new"), "diff"] == pytest.approx(1.0)  # lower MSE: better
@@ -510,3 +511,57 @@ def test_the_transfer_test_favours_the_finalist_in_each_tasks_own_direction():
     assert table.loc[("stability", "new"), "diff"] == 0
     assert table.loc[("transformer", "ReLU"), "kind"] == "control"
     assert math.isnan(table.loc[("transformer", "Tanh"), "diff"])  # a relative is not compared
+
+
+def test_a_search_over_one_family_and_a_stranger_places_each_and_drops_its_symmetries(
+    tiny_toml, tmp_path
+):
+    """Issue 29's done-when, end to end: members of the Tanh family and one unrelated
+    function; the members' sign and reflection copies are dropped with those reasons, each
+    member's nearest built-in is the family's, and the stranger has none within 5%."""
+    space = tmp_path / "family.txt"
+    space.write_text(
+        "t_scaled=2*tanh(0.5*x) + 0.1\n"
+        "t_shift=tanh(1 - x)\n"
+        "t_neg=-tanh(1 - x)\n"  # t_shift's sign
+        "t_mirror=tanh(1 + x)\n"  # t_shift's reflection (and t_neg's sign and reflection)
+        "stranger=sin(3*x)*exp(-x*x)\n"
+    )
+    result = search(
+        config=tiny_toml,
+        space=str(space),
+        candidates=5,
+        known=[],
+        rung_steps=[20],
+        rung_seeds=[1],
+        finalists=3,
+        second="none",
+        transfer_seeds=0,
+        out=tmp_path / "s",
+        report=False,
+    )
+    drops = pd.read_csv(result.path / "drops.csv").set_index("name")
+    trio = {"t_shift", "t_neg", "t_mirror"}
+    assert set(drops.index) < trio and len(drops) == 2  # whichever came first is kept
+    symmetric = {
+        "duplicate up to sign",
+        "duplicate up to reflection",
+        "duplicate up to sign and reflection",
+    }
+    assert set(drops["reason"]) <= symmetric
+    kept = (trio - set(drops.index)).pop()
+    assert all(
+        detail.startswith(f"is -{kept}") or f"{kept} at -x" in detail for detail in drops["detail"]
+    )
+    assert "approximate" in drops["detail"].iloc[0]  # the MLP proxy has a residual connection
+    nearest = pd.read_csv(result.path / "nearest.csv").set_index("finalist")
+    assert set(nearest.index) == {"t_scaled", kept, "stranger"}
+    for member in ("t_scaled", kept):
+        # A scaled, shifted Sigmoid is Tanh exactly: either is the family's built-in.
+        assert nearest.loc[member, "known"] in {"Tanh", "Sigmoid"}
+        assert nearest.loc[member, "in_words"].startswith(
+            f"{nearest.loc[member, 'known']} up to scale, sign or shift"
+        )
+    assert nearest.loc["stranger", "in_words"].startswith("no built-in within 5%")
+    funnel = json.loads((result.path / "search.json").read_text())["funnel"]
+    assert sum(funnel["dropped"].get(r, 0) for r in symmetric) == 2

@@ -1,9 +1,10 @@
 """A search's settings, its presets, and its hash (what a resume must leave unchanged).
 
-The default is sized for under 30 minutes on a 2-core laptop (26.1 min measured at 9fdb852, see
-docs/search.md): 1,000 candidates enter the first rung; five rungs of successive halving
+The default is sized for under 30 minutes on a 2-core laptop (26.9 min measured at 163e972,
+see docs/search.md): 1,000 candidates enter the first rung; five rungs of successive halving
 (eta 3) on the MNIST-1D MLP bring them to five finalists; the finalists and the controls are
-confirmed with 10 fresh seeds at the study's full budget (6,000 steps) on the MLP and the CNN.
+confirmed with 10 fresh seeds at the study's full budget (6,000 steps) on the MLP, then
+carried with their nearest built-ins to tasks the search never saw (the transfer, 8 seeds).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import (
 from actlab.errors import UserError
 
 Architecture = Literal["mlp", "cnn", "transformer"]
+ARCH_WORDS = {"mlp": "MLP", "cnn": "CNN", "transformer": "transformer"}  # in prose
 
 # Settings that change how a search is executed, never its numbers.
 NOT_HASHED = ("preset", "description", "executor", "workers", "address", "max_members")
@@ -99,7 +101,10 @@ class SearchConfig(BaseModel):
         8, ge=0, le=1000, description="fresh seeds of the transfer run (0: no transfer)"
     )
     transfer_steps: int = Field(
-        1000, ge=1, description="the MNIST-1D transformer's Adam steps in the transfer"
+        1000,
+        ge=1,
+        description="Adam steps of the MNIST-1D architectures in the transfer (and the "
+        "digits' epochs at most, where fewer than the study's 300)",
     )
     transfer_preset: str = Field(
         "sound", description="the run preset whose capacity and stability settings transfer uses"

@@ -116,7 +116,11 @@ def leaderboard(
         n: {
             "name": n,
             "expression": get_activation(n).formula if n in BUILTINS else by_name[n].expression,
-            "kind": "finalist" if n in finalists else "control" if n in last else "nearest",
+            "kind": "finalist"
+            if n in finalists
+            else "control"
+            if n in config.controls
+            else "nearest",
             "known": n in BUILTINS,
             "screen_score": last.get(n, math.nan),
         }
@@ -149,7 +153,7 @@ def write_leaderboard(
     tables: dict[str, object],
     known: list[str] = (),
 ):
-    from actlab.store import write_atomic
+    from actlab.rundir import write_atomic
 
     board = leaderboard(config, results, by_name, tables, known)
     write_atomic(path / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
@@ -211,7 +215,7 @@ def write_nearest(path: Path, fits: dict, table) -> None:
     """nearest.csv: `nearest_rows`, one per finalist."""
     import pandas as pd
 
-    from actlab.store import write_atomic
+    from actlab.rundir import write_atomic
 
     frame = pd.DataFrame(nearest_rows(fits, table), columns=NEAREST_COLUMNS)
     write_atomic(path / "nearest.csv", frame.to_csv(index=False, float_format="%.6g"))

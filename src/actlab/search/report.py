@@ -13,11 +13,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from actlab.search.config import ARCH_WORDS
 from actlab.search.learned import learned_lines
-from actlab.search.transfer import read_transfer, transfer_findings, transfer_lines
+from actlab.search.transfer import (
+    read_transfer,
+    stored_settings,
+    transfer_findings,
+    transfer_lines,
+)
 from actlab.stats import SIGNIFICANCE
 
-ARCH_WORDS = {"mlp": "MLP", "cnn": "CNN", "transformer": "transformer"}
 EXAMPLES = 3  # drops shown per reason; drops.csv has them all
 
 
@@ -358,7 +363,8 @@ def write_report(search, board) -> Path:
     acts = activations_of(board)
     nearest = read_nearest(path)
     transfer = read_transfer(path)
-    learned = learned_lines(path, config, acts)
+    finalists = set(board[board["kind"] == "finalist"]["name"])
+    learned = learned_lines(path, config, {n: a for n, a in acts.items() if n in finalists})
     from actlab.report.cd_diagram import plot_cd_diagrams
 
     ranked = ranking(path, config)
@@ -413,7 +419,12 @@ def write_report(search, board) -> Path:
         f"![critical differences]({cd.relative_to(path)})",
         "",
         *(
-            ["## Does it transfer?", "", *transfer_lines(transfer, config), ""]
+            [
+                "## Does it transfer?",
+                "",
+                *transfer_lines(transfer, config, stored_settings(path)),
+                "",
+            ]
             if transfer is not None
             else []
         ),

@@ -21,7 +21,8 @@ executor, resumable) of these tasks, each scored by one number per network:
 
 transfer.csv, one row per task and activation: task, activation, kind (finalist, nearest,
 control), relative (a new finalist's nearest built-in), mean, low, high (95% t interval over
-seeds), n_seeds, of (stability: the settings each seed ran), diverged (networks), and for a
+seeds), n_seeds, of (stability: the settings each seed ran), networks (trained: seeds times
+targets or settings), diverged (of those networks), and for a
 new finalist the paired difference from its relative on the same seeds (diff, diff_low,
 diff_high; in the task's unit, oriented so that positive is better), the sign-flip test's p
 and p_holm (Holm over the finalists compared on that task).
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from actlab.search.config import SearchConfig
+from actlab.search.config import ARCH_WORDS, SearchConfig
 
 TRANSFER = "transfer"  # the run's directory in the search directory
 DIGITS_DEPTH = 3
@@ -52,11 +53,17 @@ class Task:
 
 MNIST1D_TASKS = tuple(
     Task(arch, "mnist1d", f"MNIST-1D {words} test accuracy", "%", True, arch)
-    for arch, words in (("mlp", "MLP"), ("cnn", "CNN"), ("transformer", "transformer"))
+    for arch, words in ARCH_WORDS.items()
 )
 OTHER_TASKS = (
     Task("digits", "real_data", "digits test accuracy (3 hidden layers)", "%", True),
-    Task("capacity", "capacity", "capacity: mean log10 test MSE / variance", "log10", False),
+    Task(
+        "capacity",
+        "capacity",
+        "capacity: mean log10 test MSE / variance (lower is better)",
+        "log10",
+        False,
+    ),
     Task("stability", "stability", "stability: settings learned", "settings", True),
 )
 TASKS = {t.name: t for t in (*MNIST1D_TASKS, *OTHER_TASKS)}
@@ -81,18 +88,22 @@ def transfer_seed(config: SearchConfig) -> int:
     return seed
 
 
-def transfer_activations(board) -> tuple[list[str], dict[str, str]]:
-    """The run's activations (finalists best first, then the nearest built-ins, then ReLU)
-    as specs, and each spec's kind."""
+def transfer_activations(board, relatives: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The run's activations as specs (the finalists best first, then the built-ins nearest
+    the new ones, whatever their kind on the leaderboard, then ReLU), and each one's kind by
+    name (finalist, nearest or control)."""
+    specs: dict[str, str] = {}  # name -> spec
     kinds: dict[str, str] = {}
     for r in board.to_dict("records"):
         if r["kind"] == "finalist":
-            kinds[r["name"] if r["known"] else f"{r['name']}={r['expression']}"] = "finalist"
-    for r in board.to_dict("records"):
-        if r["kind"] == "nearest":
-            kinds[r["name"]] = "nearest"
-    kinds.setdefault("ReLU", "control")
-    return list(kinds), kinds
+            specs[r["name"]] = r["name"] if r["known"] else f"{r['name']}={r['expression']}"
+            kinds[r["name"]] = "finalist"
+    for known in relatives.values():
+        if known not in kinds:
+            specs[known], kinds[known] = known, "nearest"
+    if "ReLU" not in kinds:
+        specs["ReLU"], kinds["ReLU"] = "ReLU", "control"
+    return list(specs.values()), kinds
 
 
 def run_config(config: SearchConfig, specs: list[str]):
@@ -149,10 +160,10 @@ def run_transfer(
     on_steps: Callable | None = None,
 ):
     """The transfer run (started, continued or read), and transfer.csv written from it."""
+    from actlab.rundir import write_atomic
     from actlab.search.proxy import run_or_resume
-    from actlab.store import write_atomic
 
-    specs, kinds = transfer_activations(board)
+    specs, kinds = transfer_activations(board, relatives)
     tasks = tasks_of(config)
     header = (
         f"transfer: {len(specs)} activations x {config.transfer_seeds} fresh seeds on "
@@ -167,7 +178,7 @@ def run_transfer(
         on_start=on_start,
         on_steps=on_steps,
     )
-    frame = transfer_table(task_scores(run.results, tasks), board, relatives)
+    frame = transfer_table(task_scores(run.results, tasks), kinds, relatives)
     write_atomic(path / "transfer.csv", frame.to_csv(index=False, float_format="%.6g"))
     return frame
 
@@ -178,7 +189,7 @@ def task_scores(results, tasks: list[Task]):
     import pandas as pd
 
     frames = [scores_of(task, results).assign(task=task.name) for task in tasks]
-    columns = ["task", "activation", "seed", "score", "diverged", "of"]
+    columns = ["task", "activation", "seed", "score", "diverged", "networks", "of"]
     return pd.concat(frames, ignore_index=True).reindex(columns=columns)
 
 
@@ -197,9 +208,10 @@ def accuracy_scores(results, task: Task):
     wide = trial_table(results, task.study, ("test_accuracy", "diverged"), index)
     if task.architecture:
         wide = wide[wide["architecture"] == task.architecture]
-    wide["diverged"] = (wide["diverged"] == 1).astype(int)
-    wide["score"] = wide["test_accuracy"].where(wide["diverged"] == 0, 0.0).fillna(0.0)
-    return wide
+    # A network without a finite accuracy diverged (the studies store NaN for it).
+    gone = (wide["diverged"] == 1) | wide["test_accuracy"].isna()
+    score = wide["test_accuracy"].where(~gone, 0.0)
+    return wide.assign(diverged=gone.astype(int), score=score, networks=1)
 
 
 def capacity_scores(results):
@@ -208,14 +220,14 @@ def capacity_scores(results):
     from actlab.studies.capacity.summary import trial_metrics
 
     wide = trial_metrics(results)
-    diverged = wide["diverged"] == 1
-    ratio = (wide["test_mse"] / wide["target_variance"]).where(~diverged, 1.0)
+    ratio = wide["test_mse"] / wide["target_variance"]
+    diverged = (wide["diverged"] == 1) | ratio.isna()  # no finite error: it diverged
     # An exact fit would be -inf; 1e-12 is far below what float32 training reaches.
-    wide["score"] = np.log10(ratio.fillna(1.0).clip(1e-12, 1.0))
-    wide["diverged"] = diverged.astype(int)
+    score = np.log10(ratio.where(~diverged, 1.0).clip(1e-12, 1.0))
+    wide = wide.assign(score=score, diverged=diverged.astype(int), networks=1)
     return wide.groupby(["activation", "seed"], sort=False, as_index=False)[
-        ["score", "diverged"]
-    ].agg({"score": "mean", "diverged": "sum"})
+        ["score", "diverged", "networks"]
+    ].agg({"score": "mean", "diverged": "sum", "networks": "sum"})
 
 
 def stability_scores(results):
@@ -226,25 +238,22 @@ def stability_scores(results):
         score=(trials["outcome"] == "learned").astype(float),
         diverged=(trials["outcome"] == "diverged").astype(int),
         of=1.0,
+        networks=1,
     )
     return trials.groupby(["activation", "seed"], sort=False, as_index=False)[
-        ["score", "diverged", "of"]
+        ["score", "diverged", "networks", "of"]
     ].sum()
 
 
 # -- the table -------------------------------------------------------------------------------
-def transfer_table(scores, board, relatives: dict[str, str]):
-    """transfer.csv's frame (see the module docstring) from `task_scores`; `relatives`:
-    each new finalist's nearest built-in."""
+def transfer_table(scores, kinds: dict[str, str], relatives: dict[str, str]):
+    """transfer.csv's frame (see the module docstring) from `task_scores`; `kinds`: each
+    activation's kind, in the table's order; `relatives`: each new finalist's nearest
+    built-in."""
     import pandas as pd
 
     from actlab.stats import paired_by_seed, summarize, with_holm
 
-    names = {}  # the run's activation names -> kind and relative
-    for r in board.to_dict("records"):
-        if r["kind"] in ("finalist", "nearest"):
-            names[r["name"]] = (r["kind"], "")
-    names.setdefault("ReLU", ("control", ""))
     rows = []
     for task_name in dict.fromkeys(scores["task"]):
         task = TASKS[task_name]
@@ -258,7 +267,7 @@ def transfer_table(scores, board, relatives: dict[str, str]):
             ]
         )
         tested = {f: t for (f, _), t in zip(pairs, tests, strict=True)}
-        for name, (kind, _) in names.items():
+        for name, kind in kinds.items():
             mine = here[here["activation"] == name]
             if mine.empty:
                 continue
@@ -275,6 +284,7 @@ def transfer_table(scores, board, relatives: dict[str, str]):
                     "high": s.ci_high,
                     "n_seeds": s.n,
                     "of": mine["of"].max(),  # stability: the settings each seed ran
+                    "networks": int(mine["networks"].sum()),
                     "diverged": int(mine["diverged"].sum()),
                     "diff": test.mean_diff if test else math.nan,
                     "diff_low": test.ci_low if test else math.nan,
@@ -296,6 +306,7 @@ TRANSFER_COLUMNS = [
     "high",
     "n_seeds",
     "of",
+    "networks",
     "diverged",
     "diff",
     "diff_low",
@@ -316,9 +327,9 @@ def read_transfer(path: Path):
 
 def value_text(task: Task, mean: float, low: float, high: float, of: float = math.nan) -> str:
     """A task's value with its 95% interval, in the task's unit."""
-    if task.unit == "%":
+    if task.unit == "%":  # a share's interval stays within [0, 1]
         text = f"{100 * mean:.1f}%"
-        rest = f" [{100 * low:.1f}, {100 * high:.1f}]"
+        rest = f" [{100 * max(low, 0.0):.1f}, {100 * min(high, 1.0):.1f}]"
     else:
         digits = 2 if task.unit == "log10" else 1
         text = f"{mean:.{digits}f}" + (f" of {of:g}" if math.isfinite(of) else "")
@@ -356,37 +367,48 @@ def transfer_findings(frame) -> list[str]:
             by_verdict.setdefault(verdict(r), []).append(r["task"])
         said = "; ".join(f"{v} on {', '.join(t)}" for v, t in by_verdict.items())
         n = int(rows["n_seeds"].max())
-        m = int(compared.groupby("task").size().max())
+        m = int(compared.groupby("task").size().max())  # the tested ones (p not NaN)
         reach = ""
         if smallest_adjusted_p(n, m) >= SIGNIFICANCE:
             reach = f"; {n} seeds cannot separate anything here, {seeds_for_family(m)} could"
         out.append(
-            f"{name} against {rows['relative'].iloc[0]} on tasks the search never saw: {said} "
-            f"(paired sign-flip test over {n} fresh seeds, Holm over the finalists per "
-            f"task{reach}; see *Does it transfer?*)."
+            f"{name} against {rows['relative'].iloc[0]} on architectures and tasks the search "
+            f"never trained on: {said} (paired sign-flip test over {n} fresh seeds, Holm over "
+            f"the finalists per task, none across tasks{reach}; see *Does it transfer?*)."
         )
     return out
 
 
-def transfer_lines(frame, config: SearchConfig) -> list[str]:
-    """The section: the tasks, a table of every activation on each, and each new finalist
-    against its nearest built-in."""
+def stored_settings(path: Path) -> dict:
+    """The transfer run's study settings as it stored them (its manifest), so a rebuilt
+    report describes what ran, not today's defaults."""
+    import json
+
+    return json.loads((path / TRANSFER / "manifest.json").read_text())["config"]["study_config"]
+
+
+def transfer_lines(frame, config: SearchConfig, settings: dict) -> list[str]:
+    """The section: what ran (`settings`: `stored_settings`), a table of every activation
+    on each task, and each new finalist against its nearest built-in."""
     from actlab.stats import family_reach
 
     tasks = [TASKS[name] for name in dict.fromkeys(frame["task"])]
     n = int(frame["n_seeds"].max())
-    archs = [t.words.removeprefix("MNIST-1D ").split()[0] for t in tasks if t.architecture]
+    archs = [ARCH_WORDS[t.architecture] for t in tasks if t.architecture]
+    mnist1d = settings.get("mnist1d", {})
+    digits = settings.get("real_data", {})
     lines = [
         "Each finalist, the built-in nearest each new finalist and ReLU, trained again on "
-        f"{n} fresh seeds on tasks the search never saw: "
+        f"{n} fresh seeds on architectures and tasks the search never trained on: "
         + (
-            f"MNIST-1D's {' and '.join(archs)} ({config.transfer_steps} Adam steps); "
+            f"MNIST-1D's {' and '.join(archs)} ({mnist1d.get('steps')} Adam steps); "
             if archs
             else ""
         )
         + f"the digits (8x8 pixels, {DIGITS_DEPTH} hidden layers, full-batch Adam until the "
-        f"validation loss stops falling, {digits_epochs(config)} epochs at most); and the capacity and stability studies with the "
-        f"{config.transfer_preset} preset's settings. Capacity: the mean over its targets of "
+        f"validation loss stops falling, {digits.get('max_epochs')} epochs at most); and the "
+        f"capacity and stability studies with the {config.transfer_preset} preset's settings "
+        "(as stored in `transfer/manifest.json`). Capacity: the mean over its targets of "
         "log10(test MSE / the target's variance), each capped at 0 (the constant "
         "predictor), lower is better; stability: the settings (learning rates and depths) "
         "at which the network learned. Mean and 95% t interval over seeds; a diverged "
@@ -402,23 +424,26 @@ def transfer_lines(frame, config: SearchConfig) -> list[str]:
             r = by_task.get(t.name)
             cell = "–" if r is None else value_text(t, r["mean"], r["low"], r["high"], r["of"])
             if r is not None and r["diverged"]:
-                cell += f" ({int(r['diverged'])} diverged)"
+                cell += f" ({int(r['diverged'])} of {int(r['networks'])} networks diverged)"
             cells.append(cell)
         label = f"{name} ({rows['kind'].iloc[0]})"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     compared = frame[frame["relative"].notna()]
     if compared.empty:
         return lines
-    m = compared.groupby("task").size().max()
+    tested = compared[compared["p"].notna()]
+    m = int(tested.groupby("task").size().max()) if not tested.empty else 0
     lines += [
         "",
         "Each new finalist minus its nearest built-in on the same seeds (positive favours "
         "the finalist: higher accuracy, lower log10 MSE, more settings learned), 95% "
         "interval, and the paired sign-flip test Holm-adjusted over the finalists compared "
-        "on that task.",
+        f"on that task. There is no correction across the {len(tasks)} tasks: over that "
+        "many, one 'better' or 'worse' by chance is not unlikely, so a finding that "
+        "transfers holds on most of them.",
         "",
     ]
-    reach = family_reach(n, int(m), "these comparisons")
+    reach = family_reach(n, m, "these comparisons") if m else None
     if reach:
         lines += [reach, ""]
     lines += [
