@@ -524,7 +524,7 @@ def test_a_mistyped_command_is_one_line_naming_the_commands_and_the_nearest():
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
         "actlab: error: no command 'rnu'; the commands are list, run, report, diff, profile, "
-        "export, search, theory; did you mean 'run'?"
+        "bench, export, search, theory; did you mean 'run'?"
     ]
     far = invoke("serch")
     assert far.exit_code == 2 and len(far.stderr.strip().splitlines()) == 1

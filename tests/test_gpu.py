@@ -75,3 +75,27 @@ def test_a_gpu_run_gives_the_cpu_numbers_with_tf32_off(tmp_path):
     ]
     np.testing.assert_allclose(first[1], first[0], rtol=1e-4)
     assert isinstance(gpu, pd.DataFrame) and gpu["value"].notna().any()
+
+
+def test_a_bench_on_the_gpu_gives_the_cpus_numbers(tmp_path):
+    """Issue 30: `actlab bench --device cuda`, the torch.func stack on the GPU."""
+    from pathlib import Path
+
+    from actlab.bench import bench
+
+    model = f"{Path(__file__).resolve().parents[1]}/examples/digits_cnn.py:make_cnn"
+    losses = {}
+    for device in ("cuda", "cpu"):
+        run = bench(
+            model,
+            activations=["GELU"],
+            seeds=2,
+            steps=20,
+            device=device,
+            executor="local",
+            out=tmp_path / device,
+            report=False,
+        )
+        rows = run.results[(run.results["metric"] == "test_loss") & run.results["step"].isna()]
+        losses[device] = rows.sort_values("seed")["value"].to_numpy()
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-3)

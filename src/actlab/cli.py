@@ -226,25 +226,36 @@ def run_cmd(
     try:
         from actlab.runner import run
 
-        progress = Progress(report=not no_report)
-        with progress:
-            result = run(
-                preset,
-                config=config,
-                out=out,
-                resume=resume,
-                progress=progress.update,
-                report=not no_report,
-                on_start=progress.start,
-                on_steps=progress.steps,
-                **{k: v for k, v in overrides.items() if v is not None},
-            )
+        result = with_progress(
+            Progress(report=not no_report),
+            run,
+            preset,
+            config=config,
+            out=out,
+            resume=resume,
+            report=not no_report,
+            **{k: v for k, v in overrides.items() if v is not None},
+        )
     except UserError as e:
         fail(str(e))
     except KeyboardInterrupt as e:
         interrupted(e, resume)
-    progress.finish()
     finished(result, report=not no_report)
+
+
+def with_progress(progress: Progress, work, *args, **kwargs):
+    """`work(*args, **kwargs)` with the progress bar on stderr fed by its hooks; the bar is
+    closed once the work returns (an error leaves it to the caller's one line)."""
+    with progress:
+        result = work(
+            *args,
+            progress=progress.update,
+            on_start=progress.start,
+            on_steps=progress.steps,
+            **kwargs,
+        )
+    progress.finish()
+    return result
 
 
 def finished(result, report: bool) -> None:
@@ -410,24 +421,116 @@ def profile_cmd(
             err=True,
         )
         overrides = {"seeds": seeds, "executor": executor}
-        progress = Progress()
-        with progress:
-            result = profile(
-                activation,
-                name=name,
-                against=baselines,
-                preset=preset,
-                out=out,
-                progress=progress.update,
-                on_start=progress.start,
-                on_steps=progress.steps,
-                **{k: v for k, v in overrides.items() if v is not None},
-            )
+        result = with_progress(
+            Progress(),
+            profile,
+            activation,
+            name=name,
+            against=baselines,
+            preset=preset,
+            out=out,
+            **{k: v for k, v in overrides.items() if v is not None},
+        )
     except UserError as e:
         fail(str(e))
     except KeyboardInterrupt as e:
         interrupted(e, None)
-    progress.finish()
+    finished(result, report=True)
+
+
+@app.command("bench", cls=OneLineUsageErrors)
+def bench_cmd(
+    model: str = typer.Argument(
+        None,
+        help="a model factory: module:attr or path/file.py:attr (with act_layer, or with "
+        "activation modules to replace)",
+    ),
+    data: str = typer.Option(
+        "digits", help="a built-in (digits, mnist1d) or module:attr returning the splits"
+    ),
+    activations: str = typer.Option(
+        "ReLU,GELU,Swish,Tanh", help="comma-separated activations (names, expressions in x)"
+    ),
+    seeds: int = typer.Option(5, help="seeds per activation"),
+    steps: int = typer.Option(None, help="optimiser steps per network (default: 500)"),
+    lr: float = typer.Option(None, help="learning rate (default: 0.001)"),
+    batch: int = typer.Option(None, help="training samples per step (default: 64)"),
+    optimizer: str = typer.Option(None, help="adam, adamw or sgd (default: adam)"),
+    weight_decay: float = typer.Option(None, help="weight decay (default: 0)"),
+    clip: float = typer.Option(None, help="clip each network's gradient norm (default: none)"),
+    eval_every: int = typer.Option(None, help="steps between test evaluations (default: 50)"),
+    task: str = typer.Option(
+        None, help="classification or regression (default: from the labels' type)"
+    ),
+    replace: str = typer.Option(
+        None,
+        help="comma-separated module types to replace (default: torch.nn's activations)",
+    ),
+    train: str = typer.Option(
+        None,
+        help="module:attr: your train function (model, data, seed, device) -> metrics "
+        "(default: actlab's loop)",
+    ),
+    stack: bool = typer.Option(
+        None,
+        "--stack/--no-stack",
+        help="train a seed's networks as one torch.func stack where the model allows it "
+        "(default: --stack)",
+    ),
+    device: str = typer.Option(None, help="cpu or cuda (default: cpu)"),
+    executor: str = typer.Option(
+        None, help="local, process or ray (default: a process pool when there are several cores)"
+    ),
+    workers: int = typer.Option(None, help="worker processes (default: one per core)"),
+    out: Path = typer.Option(None, help="run directory (default: runs/bench-<time>)"),
+    resume: Path = typer.Option(
+        None, help="continue an interrupted bench in this directory (default: a new one)"
+    ),
+) -> None:
+    """Put your own PyTorch model and data on the bench: every activation on the same
+    seeds, paired tests, rankings and a report, like any run."""
+    from actlab.errors import UserError
+
+    if model is None and resume is None:
+        fail("give a model (module:attr or path/file.py:attr), or --resume DIR")
+    settings = {
+        "steps": steps,
+        "lr": lr,
+        "batch": batch,
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "clip": clip,
+        "eval_every": eval_every,
+        "task": task,
+        "replace": None if replace is None else split_top_level(replace),
+        "train": train,
+        "stack": stack,
+        "device": device,
+        "executor": executor,
+        "workers": workers,
+    }
+    try:
+        from actlab.bench import bench
+
+        if resume is None:
+            from actlab.studies.bench.model import how_placed
+
+            typer.echo(f"actlab: {how_placed(model, settings['replace'] or [])}", err=True)
+        result = with_progress(
+            Progress(),
+            bench,
+            model,
+            data=data,
+            activations=split_top_level(activations),
+            seeds=seeds,
+            out=out,
+            resume=resume,
+            **{k: v for k, v in settings.items() if v is not None},
+        )
+    except UserError as e:
+        fail(str(e))
+    except KeyboardInterrupt as e:
+        interrupted(e, resume)
     finished(result, report=True)
 
 

@@ -80,6 +80,8 @@ def evidence_anchors(parts) -> dict[str, str]:
 
 def networks_words(studies: list[str]) -> str:
     """What the run's networks are, for the introduction."""
+    if studies == ["bench"]:
+        return "your own model on your own data"
     toy = "small fully connected networks"
     real = "real architectures (MLP, CNN, transformer) on MNIST-1D"
     if "mnist1d" not in studies:

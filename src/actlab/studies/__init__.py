@@ -21,6 +21,7 @@ STUDY_MODULES: dict[str, str] = {
     "real_data": "actlab.studies.real_data",
     "remedies": "actlab.studies.remedies",
     "mnist1d": "actlab.studies.mnist1d",
+    "bench": "actlab.studies.bench",
 }
 
 
