@@ -64,7 +64,7 @@ def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
     curves = results[(results["metric"] == "test_accuracy") & results["step"].notna()]
     assert sorted(set(curves["step"])) == [20, 40]
     stacked = results[results["metric"] == "stacked"]["value"]
-    assert (stacked == 1).all()  # no buffers: each seed's members in one torch.func stack
+    assert (stacked == 1).all()  # no buffers: each activation's seeds in one torch.func stack
     verdicts = pd.read_csv(path / "verdicts.csv")
     assert "your model's test accuracy" in set(verdicts["property"])
 

@@ -1,8 +1,8 @@
 """`actlab.bench`: your model and data on the bench. A run of the bench study
-(studies/bench/): every activation on the same seeds, each seed's members from the same
-initial weights and batches, stacked with torch.func where the model allows it; the run
-directory, resume, executors, verdicts and report are a run's. `actlab bench` on the
-command line is this function.
+(studies/bench/): every activation on the same seeds, every activation of a seed from the
+same initial weights and batches, an activation's seeds stacked with torch.func where the
+model allows it; the run directory, resume, executors, verdicts and report are a run's.
+`actlab bench` on the command line is this function.
 
     >>> actlab.bench("examples/digits_cnn.py:make_cnn", data="digits",
     ...              activations=["ReLU", "GELU", "Tanhshrink"], seeds=5)

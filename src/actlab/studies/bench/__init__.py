@@ -3,7 +3,7 @@
 `actlab bench MODEL --data DATA` is an ordinary run of this study: its trials are
 (activation, seed); each seed's members start from the same initial weights and see the
 same batches whatever their activation (model.py, run.py), so every comparison is paired;
-a seed's members train as one torch.func stack where the model allows it. The run
+an activation's seeds train as one torch.func stack where the model allows it. The run
 directory, resume, the process pool and Ray, the verdicts and the report are a run's.
 """
 
