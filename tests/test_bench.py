@@ -67,6 +67,38 @@ def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
     assert (stacked == 1).all()  # no buffers: each activation's seeds in one torch.func stack
     verdicts = pd.read_csv(path / "verdicts.csv")
     assert "your model's test accuracy" in set(verdicts["property"])
+    # Units and gradients per site and module: 3 activation sites, 4 parameterised modules
+    ours = results[results["step"].isna()]
+    for metric, sites in (("zero_slope_rate_init", 3), ("saturated_rate", 3), ("grad_norm", 4)):
+        per = ours[(ours["metric"] == metric) & ours["layer"].notna()]
+        assert per.groupby(["activation", "seed"])["layer"].apply(sorted).map(len).eq(sites).all()
+    assert "**Units and gradients.**" in text and "| ReLU | " in text.split("Units and")[1]
+
+
+def test_dead_and_saturated_units_are_the_ones_whose_slope_is_flat_on_every_sample():
+    """A hand-built site: of 4 units, one has a bias so negative that ReLU is 0 on every
+    input (dead), one so positive it is linear; Tanh's unit at a bias of 6 is saturated
+    but not dead; the stack's members give the same counts as the modules themselves."""
+    from torch import nn
+
+    from actlab.nn import Activation
+    from actlab.studies.bench.run import InTurn, Stack
+    from actlab.studies.bench.units import site_slopes
+
+    def model(act: str, bias: list[float]):
+        layer = nn.Linear(3, 4)
+        with torch.no_grad():
+            layer.weight.fill_(0.1)
+            layer.bias.copy_(torch.tensor(bias))
+        return nn.Sequential(layer, Activation(act), nn.Linear(4, 2))
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)).clamp(-2, 2)
+    relu = model("ReLU", [-100.0, 0.0, 100.0, -100.0])
+    assert site_slopes(relu, x) == [(0.5, 0.5)]  # units 0 and 3
+    tanh = model("Tanh", [6.0, 0.0, 0.0, 0.0])
+    assert site_slopes(tanh, x) == [(0.0, 0.25)]  # slope 1 - tanh(6 +- 0.6)^2 < 1e-4, not 0
+    members = [model("ReLU", [-100.0, 0, 0, 0]), model("ReLU", [0.0, 0, 0, 0])]
+    assert Stack(members).slopes(x) == InTurn(members).slopes(x) == [[(0.25, 0.25)], [(0.0, 0.0)]]
 
 
 def test_every_activation_of_a_seed_starts_from_the_same_weights():
@@ -110,8 +142,8 @@ def test_the_torch_func_stack_and_the_one_at_a_time_loop_agree():
     stacked = trained(Stack, [1, 2, 3], cfg)
     in_turn = trained(InTurn, [1, 2, 3], cfg)
     for a, b in zip(stacked, in_turn, strict=True):
-        values_a = {(r["metric"], r.get("step")): r["value"] for r in a}
-        values_b = {(r["metric"], r.get("step")): r["value"] for r in b}
+        values_a = {(r["metric"], r.get("step"), r.get("layer")): r["value"] for r in a}
+        values_b = {(r["metric"], r.get("step"), r.get("layer")): r["value"] for r in b}
         assert values_a.keys() == values_b.keys()
         for key, value in values_a.items():
             if key[0] in TIMING | {"stacked"}:

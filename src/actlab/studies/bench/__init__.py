@@ -27,6 +27,8 @@ from actlab.studies.base import (
 from actlab.studies.bench.config import Config
 
 SCALARS = ("test_accuracy", "test_loss", "train_loss", "diverged", "seconds_per_step", "stacked")
+# Means over the activation sites (units.py), on the initial weights and after training.
+UNIT_METRICS = ("zero_slope_rate_init", "zero_slope_rate", "saturated_rate_init", "saturated_rate")
 
 
 @cache
@@ -99,7 +101,22 @@ class Bench(Study):
         )
         cells = cells.merge(extra.reset_index(), on="activation")
         rows = results[(results["study"] == self.name) & results["step"].notna()]
-        return {"trials": wide, "cells": cells, "metric": metric, "curves": rows}
+        units = trial_table(results, self.name, UNIT_METRICS, ["activation", "seed"])
+        units = units.groupby("activation", sort=False)[list(UNIT_METRICS)].mean()
+        ours = results[(results["study"] == self.name) & results["layer"].notna()]
+        grads = (
+            ours[ours["metric"].isin(["grad_norm_init", "grad_norm"])]
+            .groupby(["activation", "metric", "layer"], sort=False)["value"]
+            .median()
+        )
+        return {
+            "trials": wide,
+            "cells": cells,
+            "metric": metric,
+            "curves": rows,
+            "units": units,
+            "grads": grads,
+        }
 
     def report(self, summary, figure_dir: Path, rctx: ReportContext) -> Section:
         from actlab.studies.bench.report import report_markdown

@@ -90,6 +90,7 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
         ),
         "",
     ]
+    lines += units_lines(summary.get("units"), summary.get("grads"), names)
     figures = []
     curves = summary["curves"]
     if not curves.empty:
@@ -97,3 +98,46 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
         figures.append(figure)
         lines += [f"![training curves](figures/{figure.name})", ""]
     return "\n".join(lines), figures
+
+
+def share(x: float) -> str:
+    return f"{100 * x:.1f}%" if math.isfinite(x) else "–"
+
+
+def units_lines(units, grads, names: list[str]) -> list[str]:
+    """Dead and saturated units at the activation sites, on the initial weights and after
+    training, and the gradient norm of the first and last parameterised module at the
+    first and last step: medians and means over seeds, no ranking (descriptive)."""
+    if units is None or units.dropna(how="all").empty:
+        return []
+    lines = [
+        "**Units and gradients.** At each activation actlab placed, on 512 test samples: the "
+        "share of units (features of a Linear layer, channels of a convolution) whose slope "
+        "is exactly 0 on every sample (dead) and whose |slope| is below 1e-3 on every "
+        "sample (saturated, dead ones included), on the initial weights and after training, "
+        "mean over the sites and seeds; and the gradient norm of the first and the last "
+        "parameterised module (nearest the input, nearest the output) at the first step and "
+        "at the last, median over seeds.",
+        "",
+        "| activation | dead: initial → trained | saturated: initial → trained | "
+        "gradient norm, first / last module: step 1 | at the last step |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        if name not in units.index:
+            continue
+        u = units.loc[name]
+        lines.append(
+            f"| {name} | {share(u['zero_slope_rate_init'])} → {share(u['zero_slope_rate'])} | "
+            f"{share(u['saturated_rate_init'])} → {share(u['saturated_rate'])} | "
+            f"{ends(grads, name, 'grad_norm_init')} | {ends(grads, name, 'grad_norm')} |"
+        )
+    return [*lines, ""]
+
+
+def ends(grads, name: str, metric: str) -> str:
+    """'first / last' of one activation's per-module gradient norms."""
+    if grads is None or (name, metric) not in grads.index.droplevel("layer"):
+        return "–"
+    per_layer = grads.loc[(name, metric)].sort_index()
+    return f"{per_layer.iloc[0]:.3g} / {per_layer.iloc[-1]:.3g}"

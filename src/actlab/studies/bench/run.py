@@ -16,7 +16,9 @@ so every activation of a seed sees the same batches in the same order.
 Rows per trial: test_accuracy (classification), test_loss, train_loss (on the whole
 training split), diverged, steps, stacked (1 if trained in a stack), seconds_per_step (the
 stack's step time over its members); per evaluation step: test_loss, test_accuracy and
-loss (the training batch's).
+loss (the training batch's). Per activation site and parameterised module (units.py):
+zero_slope_rate and saturated_rate on the initial weights (`_init`) and after training,
+grad_norm_init (the first step's gradients) and grad_norm (the last step's).
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ import time
 from typing import Any
 
 from actlab.studies.base import RunContext, Trial, nan_if
+from actlab.studies.bench.units import (
+    PROBE,
+    grad_rows,
+    layer_grad_norms,
+    site_slopes,
+    slope_rows,
+)
 
 EVAL_CHUNK = 4096  # test samples evaluated at once
 
@@ -50,8 +59,11 @@ def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]
             for m, t in zip(models, trials, strict=True)
         ]
     orders = [torch.Generator().manual_seed(order) for _, order in seeds]
+    probe = data.x_test[:PROBE].to(device)
+    at_init = InTurn(models).slopes(probe)  # before the stack copies the weights
     members = Stack(models) if cfg.stack and stackable(models[0]) else InTurn(models)
-    return train(members, data, orders, cfg, device)
+    trained = train(members, data, orders, cfg, device)
+    return [rows + slope_rows(s, "_init") for rows, s in zip(trained, at_init, strict=True)]
 
 
 _DATA: dict[tuple, Any] = {}
@@ -97,6 +109,7 @@ class Stack:
         params, _ = stack_module_state(models)
         self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         self.base = copy.deepcopy(models[0]).to("meta")
+        self.template = models[0]  # a real module to call one member's parameters in
 
     def parameters(self) -> list:
         return list(self.params.values())
@@ -125,8 +138,18 @@ class Stack:
                 shape = (self.n,) + (1,) * (p.dim() - 1)
                 p.grad.mul_(factors.to(p.grad.device, p.grad.dtype).reshape(shape))
 
+    def named_grads(self):
+        return [(k, p.grad) for k, p in self.params.items()]
+
+    def slopes(self, x) -> list:
+        return [
+            site_slopes(self.template, x, {k: v[i].detach() for k, v in self.params.items()})
+            for i in range(self.n)
+        ]
+
     def train(self, mode: bool) -> None:
         self.base.train(mode)
+        self.template.train(mode)
 
 
 class InTurn:
@@ -161,6 +184,25 @@ class InTurn:
             for p in m.parameters():
                 if p.grad is not None:
                     p.grad.mul_(f)
+
+    def named_grads(self):
+        import torch
+
+        grads = []
+        for name, first in self.models[0].named_parameters():
+            each = [dict(m.named_parameters())[name].grad for m in self.models]
+            if all(g is None for g in each):
+                grads.append((name, None))
+            else:
+                zero = torch.zeros_like(first)
+                grads.append((name, torch.stack([zero if g is None else g for g in each])))
+        return grads
+
+    def slopes(self, x) -> list:
+        self.train(False)
+        found = [site_slopes(m, x) for m in self.models]
+        self.train(True)
+        return found
 
     def train(self, mode: bool) -> None:
         for m in self.models:
@@ -242,6 +284,10 @@ def train(members, data, orders, cfg, device) -> list[list[dict[str, Any]]]:
         opt.zero_grad(set_to_none=True)
         loss = losses(members(xb), yb, data.task)
         loss.sum().backward()
+        if step in (1, cfg.steps):  # each module's gradient, before clipping
+            grad_last = layer_grad_norms(members.named_grads(), members.n)
+            if step == 1:
+                grad_first = grad_last
         # 3. clip by each member's own gradient norm
         if cfg.clip:
             norms = members.member_norms()
@@ -267,6 +313,9 @@ def train(members, data, orders, cfg, device) -> list[list[dict[str, Any]]]:
     # 5. the final measurements
     test_loss, test_acc = evaluate(members, x_test, y_test, data.task)
     train_loss, _ = evaluate(members, x_train, y_train, data.task)
+    members.train(False)
+    slopes = members.slopes(x_test[:PROBE])
+    members.train(True)
     out = []
     for m in range(members.n):
         gone = bool(diverged[m]) or not math.isfinite(float(test_loss[m]))
@@ -280,6 +329,9 @@ def train(members, data, orders, cfg, device) -> list[list[dict[str, Any]]]:
         ]
         if data.task == "classification":
             rows.append({"metric": "test_accuracy", "value": nan_if(gone, test_acc[m])})
+        rows += grad_rows(grad_first[m], "grad_norm_init")
+        if not gone:  # a diverged network's units and gradients are not measurements
+            rows += grad_rows(grad_last[m], "grad_norm") + slope_rows(slopes[m])
         out.append(rows + curves[m])
     return out
 
