@@ -474,7 +474,7 @@ def bench_cmd(
     stack: bool = typer.Option(
         None,
         "--stack/--no-stack",
-        help="train a seed's networks as one torch.func stack where the model allows it "
+        help="train an activation's seeds as one torch.func stack where the model allows it "
         "(default: --stack)",
     ),
     device: str = typer.Option(None, help="cpu or cuda (default: cpu)"),

@@ -29,7 +29,7 @@ class Config(BaseModel):
     clip: float | None = Field(None, gt=0, description="gradient norm clipped to, per member")
     eval_every: int = Field(50, ge=1, description="steps between test evaluations")
     loss_limit: float = Field(1e6, gt=0, description="loss that marks a member diverged")
-    stack: bool = Field(True, description="stack a seed's members with torch.func")
+    stack: bool = Field(True, description="stack an activation's seeds with torch.func")
     train: str | None = Field(
         None, description="module:attr: a train function (model, data, seed, device) -> metrics"
     )
