@@ -266,3 +266,10 @@ def test_a_run_with_flush_denormals_sets_the_mode_around_each_batch(tmp_path, mo
         report=False,
     )
     assert calls == []
+
+
+def test_the_tutorials_stack_is_a_stack_the_loop_and_optimisers_take():
+    from actlab.engine.protocol import Stack
+
+    model = StackedMLP(members_for(2, [(1, 8), (8, 1)]), [torch.tanh, torch.relu])
+    assert isinstance(model, Stack)

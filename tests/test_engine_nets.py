@@ -121,3 +121,32 @@ def test_diverged_members_leave_the_classifier_stack_without_changing_a_number(
     assert dropped.eval_steps == kept.eval_steps == [10, 20, 30, 40]
     for m in (0, 2, 3):
         assert torch.equal(dropped_net.flat[m], kept_net.flat[m])
+
+
+@pytest.mark.parametrize("stacked, module_class", [a[:2] for a in ARCHITECTURES])
+@pytest.mark.parametrize("exact", [True, False])
+def test_every_architecture_is_a_stack_the_loop_can_clip_and_check(stacked, module_class, exact):
+    """Issue 30: train() and the optimisers take the typed Stack protocol (engine/protocol.py),
+    and every architecture's stack has all of it: the gradient rule's largest |gradient| and
+    per-member clipping equal torch's clip_grad_norm_ on each reference module."""
+    from actlab.engine.protocol import Stack
+
+    data = mnist1d_dataset()
+    members = [stacked.initial({}, seed) for seed in (3, 4)]
+    net = stacked({}, members, [F.relu, torch.tanh], exact=exact)
+    assert isinstance(net, Stack)
+    x, y = data["x"][:50], data["y"][:50]
+    net.zero_grad()
+    F.cross_entropy(net.forward(x).flatten(0, 1), y.repeat(2), reduction="sum").backward()
+    grad_max = net.grad_abs_max()
+    net.clip_grad_norm(0.5)
+    for m, act in enumerate([F.relu, torch.tanh]):
+        module = module_class(act)
+        module.load_state_dict(members[m])
+        F.cross_entropy(module(x), y, reduction="sum").backward()
+        largest = max(float(p.grad.abs().max()) for p in module.parameters())
+        assert float(grad_max[m]) == pytest.approx(largest, rel=1e-5)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 0.5, foreach=False)
+        clipped = dict(zip(net.params.names, net.parameters(), strict=True))
+        for name, p in module.named_parameters():
+            torch.testing.assert_close(clipped[name].grad[m], p.grad, rtol=1e-5, atol=1e-7)

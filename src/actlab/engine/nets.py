@@ -60,6 +60,12 @@ class StackedNet:
     def zero_grad(self) -> None:
         self.params.zero_grad()
 
+    def grad_abs_max(self) -> torch.Tensor:
+        return self.params.grad_abs_max()
+
+    def clip_grad_norm(self, max_norm: float) -> None:
+        self.params.clip_grad_norm(max_norm, exact=self.exact)
+
     def member(self, m: int) -> dict[str, torch.Tensor]:
         return self.params.member(m)
 

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import torch
 
-from actlab.engine.stack import StackedMLP
+from actlab.engine.protocol import Stack
 
 
 class _StackedOptimizer:
-    def __init__(self, model: StackedMLP, lr: float | Sequence[float]) -> None:
+    def __init__(self, model: Stack, lr: float | Sequence[float]) -> None:
         self.model = model
         m = model.n_members
         lrs = [float(lr)] * m if isinstance(lr, int | float) else [float(v) for v in lr]
@@ -45,7 +45,7 @@ class _StackedOptimizer:
         elif members:
             self._fast_update(active, members)
 
-    def subset(self, model: StackedMLP, rows: Sequence[int]) -> _StackedOptimizer:
+    def subset(self, model: Stack, rows: Sequence[int]) -> _StackedOptimizer:
         """This optimizer for `model` = the stack's subset(rows), its state copied."""
         sub = self._new(model, [self.lr[r] for r in rows])
         sub.steps = [self.steps[r] for r in rows]
@@ -56,7 +56,7 @@ class _StackedOptimizer:
         for i, r in enumerate(rows):
             self.steps[r] = sub.steps[i]
 
-    def _new(self, model: StackedMLP, lrs: list[float]) -> _StackedOptimizer:
+    def _new(self, model: Stack, lrs: list[float]) -> _StackedOptimizer:
         return type(self)(model, lrs)
 
     def _exact_update(self, m: int, i: int, p: torch.Tensor, g: torch.Tensor) -> None:
@@ -160,7 +160,7 @@ class StackedAdam(_StackedOptimizer):
 OPTIMIZERS = {"sgd": StackedSGD, "adam": StackedAdam}
 
 
-def make_optimizer(name: str, model: StackedMLP, lr: float | Sequence[float]):
+def make_optimizer(name: str, model: Stack, lr: float | Sequence[float]):
     try:
         cls = OPTIMIZERS[name.lower()]
     except KeyError:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from actlab.engine.stack import aligned
+from actlab.engine.stack import aligned, clip_member_grads
 
 
 class ParamStack:
@@ -70,6 +70,13 @@ class ParamStack:
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
+
+    def clip_grad_norm(self, max_norm: float, *, exact: bool = False) -> None:
+        clip_member_grads(self.parameters(), self.flat_grad, max_norm, exact=exact)
+
+    def grad_abs_max(self) -> torch.Tensor:
+        """Largest absolute gradient entry of any parameter, per member, `[M]`."""
+        return self.flat_grad.abs().amax(dim=1)
 
     def write_rows_to(self, other: ParamStack, rows: Sequence[int]) -> None:
         """Members `rows` of `other` := this stack's parameters."""

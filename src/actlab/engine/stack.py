@@ -361,6 +361,28 @@ class _StackedMSE(torch.autograd.Function):
         return (diff * ctx.alpha) * grad[:, None, None], None
 
 
+@torch.no_grad()
+def clip_member_grads(
+    params: Sequence[torch.Tensor], flat_grad: torch.Tensor, max_norm: float, *, exact: bool
+) -> None:
+    """Scale each member's gradients so their total L2 norm is at most max_norm, as
+    torch.nn.utils.clip_grad_norm_(foreach=False) does for one network: coefficient
+    max_norm / (norm + 1e-6), clamped to 1, always multiplied in. Exact: the norm of the
+    per-parameter norms, torch's order of operations; otherwise one norm per row of the
+    flat gradient buffer (its padding is zero, so a row's norm is the member's)."""
+    if exact:
+        for m in range(flat_grad.shape[0]):
+            grads = [p.grad[m] for p in params]
+            norms = [torch.linalg.vector_norm(g, 2.0) for g in grads]
+            total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+            coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(coef)
+        return
+    total = torch.linalg.vector_norm(flat_grad, 2.0, dim=1, keepdim=True)
+    flat_grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
 class StackedMLP:
     def __init__(
         self,
@@ -517,24 +539,8 @@ class StackedMLP:
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
 
-    @torch.no_grad()
     def clip_grad_norm(self, max_norm: float) -> None:
-        """Scale each member's gradients so their total L2 norm is at most max_norm, as
-        torch.nn.utils.clip_grad_norm_(foreach=False) does for one network: coefficient
-        max_norm / (norm + 1e-6), clamped to 1, always multiplied in."""
-        if self.exact:
-            params = self.parameters()
-            for m in range(self.n_members):
-                grads = [p.grad[m] for p in params]
-                norms = [torch.linalg.vector_norm(g, 2.0) for g in grads]
-                total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
-                coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-                for g in grads:
-                    g.mul_(coef)
-            return
-        # The padding of the flat gradient buffer is zero, so a row's norm is the member's.
-        total = torch.linalg.vector_norm(self.flat_grad, 2.0, dim=1, keepdim=True)
-        self.flat_grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+        clip_member_grads(self.parameters(), self.flat_grad, max_norm, exact=self.exact)
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, capture: Captured | None = None) -> torch.Tensor:

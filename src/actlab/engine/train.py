@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from actlab.engine.protocol import Stack
+
 Loss = Callable[[object, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -123,7 +125,7 @@ class Training:
 
 
 def train(
-    model,
+    model: Stack,
     data,
     loss: Loss,
     optimizer,
