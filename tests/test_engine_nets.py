@@ -150,3 +150,26 @@ def test_every_architecture_is_a_stack_the_loop_can_clip_and_check(stacked, modu
         clipped = dict(zip(net.params.names, net.parameters(), strict=True))
         for name, p in module.named_parameters():
             torch.testing.assert_close(clipped[name].grad[m], p.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_an_architecture_is_its_file_and_one_registry_entry():
+    """Issue 30: everything the study, the search and the reports know of an architecture
+    comes from its StackedNet subclass and its entry in engine/architectures.py."""
+    from actlab.engine.architectures import ARCHITECTURES, NAMES, describe, get_architecture
+    from actlab.engine.nets import StackedNet
+    from actlab.search.config import ARCH_WORDS
+    from actlab.search.transfer import MNIST1D_TASKS
+    from actlab.studies.mnist1d.config import Config
+
+    for name in NAMES:
+        stack = get_architecture(name)
+        assert issubclass(stack, StackedNet) and stack.name == name
+        shape = Config(architectures=[name]).shape(name)
+        assert shape == stack.shape_for(40, 4)
+        module = stack.reference(torch.tanh, **shape)
+        assert stack.n_params(shape) == sum(p.numel() for p in module.parameters())
+        words = describe(name, shape)
+        assert words and "{" not in words
+        assert ARCH_WORDS[name] == ARCHITECTURES[name].word
+    assert [t.architecture for t in MNIST1D_TASKS] == list(NAMES)
+    assert Config().architectures == list(NAMES)

@@ -1,4 +1,7 @@
-"""The architectures the engine stacks, by name: one file each beside this one.
+"""The architectures the engine stacks, by name: one file each beside this one, and one
+entry here. A new architecture is its file (a StackedNet subclass: its reference module,
+`initial`, `_fast`, `flops`, `bytes`, `shape_for`) plus one line below; the MNIST-1D study,
+the search and their reports take every name, word and description from the entry.
 
     mlp          the MNIST-1D repository's MLP (mlp.py)
     cnn          its ConvBase, three Conv1d layers and a linear head (conv.py)
@@ -12,12 +15,47 @@ member that the planner asks for.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import Any
 
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "mlp": ("actlab.engine.mlp", "ResidualMLP"),
-    "cnn": ("actlab.engine.conv", "StackedCNN"),
-    "transformer": ("actlab.engine.transformer", "StackedTransformer"),
+
+@dataclass(frozen=True)
+class Architecture:
+    """Where an architecture's stack lives, and how prose names it."""
+
+    module: str
+    attr: str
+    word: str  # in a sentence or a table heading: "MNIST-1D MLP", "the CNN"
+    noun: str  # with its article: "a residual MLP"
+    description: str  # what it is; `{...}` filled from its shape (StackedNet.shape_for)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "mlp": Architecture(
+        "actlab.engine.mlp",
+        "ResidualMLP",
+        "MLP",
+        "a residual MLP",
+        "the MNIST-1D repository's residual MLP ({inputs} -> 100 -> 100 -> 10)",
+    ),
+    "cnn": Architecture(
+        "actlab.engine.conv",
+        "StackedCNN",
+        "CNN",
+        "a CNN",
+        "the MNIST-1D repository's CNN (three Conv1d layers of 25 channels, kernels 5, 3, 3, "
+        "stride 2, then a linear layer)",
+    ),
+    "transformer": Architecture(
+        "actlab.engine.transformer",
+        "StackedTransformer",
+        "transformer",
+        "a transformer",
+        "a small pre-norm transformer encoder of ours (tokens of {patch} samples with learned "
+        "positions, width 32, 2 heads, 2 layers, feed-forward width 128, mean pooling)",
+    ),
 }
+NAMES = tuple(ARCHITECTURES)
 
 
 def get_architecture(name: str):
@@ -25,9 +63,14 @@ def get_architecture(name: str):
     from actlab.errors import UserError
 
     try:
-        module, attr = ARCHITECTURES[name]
+        entry = ARCHITECTURES[name]
     except KeyError:
         raise UserError(
             f"unknown architecture '{name}'; available: {', '.join(ARCHITECTURES)}"
         ) from None
-    return getattr(importlib.import_module(module), attr)
+    return getattr(importlib.import_module(entry.module), entry.attr)
+
+
+def describe(name: str, shape: dict[str, Any]) -> str:
+    """What architecture `name` is, with its shape's numbers."""
+    return ARCHITECTURES[name].description.format(**shape)

@@ -34,6 +34,11 @@ class StackedCNN(StackedNet):
     name = "cnn"
     reference = staticmethod(_reference)
 
+    @classmethod
+    def shape_for(cls, length: int, patch: int) -> dict:
+        """The reference module's keyword arguments for sequences of `length`."""
+        return {"length": length}
+
     def _fast(self, x: torch.Tensor) -> torch.Tensor:
         p = self.params
         m, batch = self.n_members, x.shape[0]

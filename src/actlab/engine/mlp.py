@@ -20,6 +20,11 @@ class ResidualMLP(StackedNet):
     name = "mlp"
     reference = staticmethod(_reference)
 
+    @classmethod
+    def shape_for(cls, length: int, patch: int) -> dict:
+        """The reference module's keyword arguments for sequences of `length`."""
+        return {"inputs": length}
+
     def _fast(self, x: torch.Tensor) -> torch.Tensor:
         p = self.params
         h = self.act("act1", ops.linear(x, p["linear1.weight"], p["linear1.bias"]))

@@ -31,6 +31,7 @@ from actlab.engine.stack import activation_runs
 class StackedNet:
     name: ClassVar[str]
     reference: ClassVar[Callable[..., torch.nn.Module]]
+    # and, per architecture: shape_for(length, patch) -> the reference's keyword arguments
 
     def __init__(
         self,

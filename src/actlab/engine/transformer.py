@@ -217,6 +217,11 @@ class StackedTransformer(StackedNet):
     name = "transformer"
     reference = staticmethod(_reference)
 
+    @classmethod
+    def shape_for(cls, length: int, patch: int) -> dict:
+        """The reference module's keyword arguments for sequences of `length`."""
+        return {"length": length, "patch": patch}
+
     def __init__(self, shape, members, activations, **options) -> None:
         # The reference's own checks, e.g. a patch size that does not divide the length.
         type(self).n_params(shape)

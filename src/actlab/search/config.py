@@ -23,10 +23,11 @@ from pydantic import (
     model_validator,
 )
 
+from actlab.engine.architectures import ARCHITECTURES, NAMES
 from actlab.errors import UserError
 
-Architecture = Literal["mlp", "cnn", "transformer"]
-ARCH_WORDS = {"mlp": "MLP", "cnn": "CNN", "transformer": "transformer"}  # in prose
+Architecture = Literal[NAMES]  # every registered architecture
+ARCH_WORDS = {name: entry.word for name, entry in ARCHITECTURES.items()}  # in prose
 
 # Settings that change how a search is executed, never its numbers.
 NOT_HASHED = ("preset", "description", "executor", "workers", "address", "max_members")

@@ -28,6 +28,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from actlab.engine.architectures import ARCHITECTURES as REGISTRY
 from actlab.studies.base import (
     PropertySpec,
     ReportContext,
@@ -48,19 +49,11 @@ def data_columns(config: Config) -> dict[str, Any]:
     }
 
 
-ARCH_NOUNS = {"mlp": "a residual MLP", "cnn": "a CNN", "transformer": "a transformer"}
-
-
 def architecture_words(config: Config, arch: str) -> str:
-    """One architecture as the conditions name it."""
-    length = config.data_arguments()["final_seq_length"]
-    return {
-        "mlp": f"the MNIST-1D repository's residual MLP ({length} -> 100 -> 100 -> 10)",
-        "cnn": "the MNIST-1D repository's CNN (three Conv1d layers of 25 channels, then a "
-        "linear layer)",
-        "transformer": f"a small pre-norm transformer encoder (tokens of {config.patch} "
-        "samples, width 32, 2 heads, 2 layers)",
-    }[arch]
+    """One architecture as the conditions name it (its entry in engine/architectures.py)."""
+    from actlab.engine.architectures import describe
+
+    return describe(arch, config.shape(arch))
 
 
 def condition_words(config: Config, arch: str) -> str:
@@ -180,7 +173,7 @@ class Mnist1d(Study):
             f"MNIST-1D accuracy ({arch})",
             f"test accuracy on MNIST-1D after training, {arch}",
             "higher",
-            situation=f"accuracy in {ARCH_NOUNS[arch]}",
+            situation=f"accuracy in {REGISTRY[arch].noun}",
         )
         for arch in ARCHITECTURES
     )

@@ -6,8 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ARCHITECTURES = ("mlp", "cnn", "transformer")
-ArchitectureName = Literal["mlp", "cnn", "transformer"]
+from actlab.engine.architectures import NAMES as ARCHITECTURES
+
+ArchitectureName = Literal[ARCHITECTURES]  # every registered architecture
 
 # Test accuracies published with the data set: Greydanus & Kobak, "Scaling down deep
 # learning" (2020, arXiv:2011.14439), and the table in the README of
@@ -123,9 +124,7 @@ class Config(BaseModel):
 
     def shape(self, architecture: str) -> dict[str, Any]:
         """The reference module's keyword arguments for this data set."""
+        from actlab.engine.architectures import get_architecture
+
         length = self.data_arguments()["final_seq_length"]
-        if architecture == "mlp":
-            return {"inputs": length}
-        if architecture == "cnn":
-            return {"length": length}
-        return {"length": length, "patch": self.patch}
+        return get_architecture(architecture).shape_for(length, self.patch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from actlab.engine.architectures import describe
 from actlab.render.text import pct
 from actlab.studies.compare import (
     all_pairs,
@@ -362,7 +363,7 @@ def report_markdown(summary, activations, architectures, rctx, accuracy, curves)
         f"(never downloaded): {described}; {n_train} training and "
         f"{arguments['num_samples'] - n_train} test sequences of length "
         f"{arguments['final_seq_length']}, 10 classes. Architectures: "
-        + "; ".join(ARCH_WORDS[a] for a in architectures)
+        + "; ".join(f"{a}, {describe(a, cfg.shape(a))}" for a in architectures)
         + f". The repository's protocol: PyTorch's default initialisation, Adam (learning "
         f"rate {cfg.lr:g}), cross-entropy, batches of {cfg.batch} taken in order, "
         f"{cfg.steps} steps; test accuracy every {cfg.eval_every} steps. A run whose loss "
@@ -382,12 +383,3 @@ def report_markdown(summary, activations, architectures, rctx, accuracy, curves)
     for arch in architectures:
         lines += architecture_lines(summary, arch, activations, rctx)
     return "\n".join(lines)
-
-
-ARCH_WORDS = {
-    "mlp": "mlp, the repository's MLP (40 -> 100 -> 100 with a residual connection -> 10)",
-    "cnn": "cnn, its ConvBase (three Conv1d layers of 25 channels, kernels 5, 3, 3, stride 2, "
-    "then a linear layer)",
-    "transformer": "transformer, a pre-norm encoder of ours (patches of 4 samples as tokens "
-    "with learned positions, width 32, 2 heads, 2 layers, MLP ratio 4, mean pooling)",
-}
