@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from actlab import cli
 from actlab import progress as progress_module
 from actlab.cli import app
-from actlab.runner import RunStart, git_state
+from actlab.provenance import git_state
+from actlab.runner import RunStart
 
 ACTLAB = Path(sys.executable).parent / "actlab"  # the installed console script
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,7 @@ def expected_git(directory: Path) -> tuple[str | None, bool]:
     if shutil.which("git") is None:
         return None, False
     tracked = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "--", "runner.py"],
+        ["git", "ls-files", "--error-unmatch", "--", "provenance.py"],
         cwd=directory,
         capture_output=True,
     )

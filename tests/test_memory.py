@@ -8,7 +8,7 @@ import re
 import pytest
 
 import actlab
-from actlab import runner
+from actlab import preflight
 from actlab.config import load_config
 from actlab.errors import UserError
 from actlab.plan import plan
@@ -40,12 +40,12 @@ def test_a_run_no_machine_can_hold_is_refused_before_anything_is_written(tmp_pat
 
 
 def test_the_limit_is_the_memory_available_now(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "available_memory", lambda device="cpu": 500 * 10**6)
+    monkeypatch.setattr(preflight, "available_memory", lambda device="cpu": 500 * 10**6)
     with pytest.raises(UserError, match=r"needs about [\d.]+ GB .*has 500 MB available"):
         actlab.run(config=config(MODERATE), out=tmp_path / "run", report=False)
     assert not (tmp_path / "run").exists()
 
-    monkeypatch.setattr(runner, "available_memory", lambda device="cpu": 64 * 10**9)
+    monkeypatch.setattr(preflight, "available_memory", lambda device="cpu": 64 * 10**9)
     shrunk = {**MODERATE, "depths": [2], "width": 8, "n_samples": 8}
     actlab.run(config=config(shrunk), out=tmp_path / "ok", report=False)  # fits: runs
 
@@ -71,18 +71,18 @@ def test_a_process_pool_counts_the_batches_it_runs_at_once(monkeypatch):
     study = get_study("gradient_flow")
     biggest = max(
         max(2, len(b.trials))
-        * runner.network_bytes(study, b.trials[0], cfg.study(b.study), "float32")
+        * preflight.network_bytes(study, b.trials[0], cfg.study(b.study), "float32")
         for b in batches
     )
-    monkeypatch.setattr(runner, "available_memory", lambda device="cpu": int(biggest * 1.5))
+    monkeypatch.setattr(preflight, "available_memory", lambda device="cpu": int(biggest * 1.5))
     with pytest.raises(UserError, match="with 4 worker processes running batches at once"):
-        runner.check_memory(cfg, batches, Pool())
-    runner.check_memory(cfg, batches, object())  # one batch at a time fits
+        preflight.check_memory(cfg, batches, Pool())
+    preflight.check_memory(cfg, batches, object())  # one batch at a time fits
 
 
 @pytest.mark.parametrize("preset", ["quick", "tutorial"])
 def test_the_presets_fit_in_a_small_machine(preset, monkeypatch):
     """The estimate must not refuse ordinary work: each preset fits in 2 GB, 4 workers."""
-    monkeypatch.setattr(runner, "available_memory", lambda device="cpu": 2 * 10**9)
+    monkeypatch.setattr(preflight, "available_memory", lambda device="cpu": 2 * 10**9)
     cfg = load_config(preset)
-    runner.check_memory(cfg, batches_of(cfg), Pool())
+    preflight.check_memory(cfg, batches_of(cfg), Pool())

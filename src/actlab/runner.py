@@ -1,6 +1,12 @@
 """A run, top to bottom: config -> trials -> batches -> executor -> store -> report.
 
-`actlab.run(...)` and the `actlab run` command both land in `execute`.
+`actlab.run(...)`, the `actlab run` command and every study's run (the bench, a search's
+rungs) land in `execute`, four steps read top to bottom:
+  1. prepare      resolve and check everything (preflight.py), list the trials, plan the
+                  batches: a bad run is refused here, before anything is written;
+  2. open_store   a new run directory, or the stored one after its settings' hash check;
+  3. compute      the batches not yet stored, on the executor, each stored as it comes;
+  4. finish       complete, parquet, the report (or only the verdicts), the timings.
 
 Test-only hook: the environment variable ACTLAB_TEST_BATCH_DELAY (seconds) makes `execute`
 sleep after each batch is computed and before it is committed, so the kill and interrupt
@@ -22,6 +28,8 @@ from typing import Any
 
 from actlab.config import RunConfig, build_config, load_config
 from actlab.errors import UserError
+from actlab.preflight import check_device, check_learnable, check_memory
+from actlab.provenance import provenance
 from actlab.rundir import check_unchanged
 from actlab.store import CORE_COLUMNS, RunStore, now, read_manifest, read_results
 
@@ -121,16 +129,6 @@ def report(run: Any, *, html: bool = True) -> Path:
             pool.shutdown(cancel_futures=True)
 
 
-def check_device(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(
-                "--device cuda was given but this machine has no CUDA device; use --device cpu"
-            )
-
-
 def prepare_device(device: str) -> None:
     """Full float32 matmuls on a GPU: TF32 (10-bit mantissa) would make GPU numbers differ
     from CPU ones far beyond rounding. Run in every process that runs batches."""
@@ -159,165 +157,6 @@ def columns_for(config: RunConfig) -> list[str]:
     for name in config.studies:
         cols += [c for c in get_study(name).columns(config.study(name)) if c not in cols]
     return cols
-
-
-def available_memory(device: str = "cpu") -> int | None:
-    """Bytes this process can still allocate without swapping (MemAvailable, capped by a
-    cgroup v2 limit), or free memory on the CUDA device; None when unknown."""
-    if device == "cuda":
-        import torch
-
-        return int(torch.cuda.mem_get_info()[0])
-    available = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError, IndexError):
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            available = None
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-        if limit.isdigit() and used.isdigit():
-            room = max(int(limit) - int(used), 0)
-            available = room if available is None else min(available, room)
-    except OSError:
-        pass
-    return available
-
-
-def network_bytes(study, trial, study_cfg, dtype: str) -> int:
-    """A rough peak size of one network of a trial while it trains: the study's estimate of
-    the activations kept for the backward pass, plus its parameters four times over
-    (weights, gradients and two Adam moments)."""
-    scale = 2 if dtype == "float64" else 1
-    n_params = study.param_count(trial, study_cfg)
-    return scale * (study.member_bytes(trial, study_cfg) + 4 * 4 * n_params)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
-        n /= 1000
-    raise AssertionError  # unreachable
-
-
-def check_memory(config: RunConfig, batches, executor) -> None:
-    """Refuse, before anything is written, a run whose biggest batch (or, with a process
-    pool, whose biggest batches running at once) cannot fit in the memory available now."""
-    from actlab.studies import get_study
-
-    available = available_memory(config.device)
-    if available is None or not batches:
-        return
-    sizes = []
-    for batch in batches:
-        study = get_study(batch.study)
-        one = network_bytes(study, batch.trials[0], config.study(batch.study), config.dtype)
-        # A lone trial runs beside a copy of itself (run_batch) unless in exact mode.
-        members = len(batch.trials) if config.exact else max(2, len(batch.trials))
-        sizes.append((members * one, members, one, batch))
-    sizes.sort(key=lambda s: s[0], reverse=True)
-    at_once = min(getattr(executor, "workers", 1), len(sizes))
-    need = sum(s[0] for s in sizes[:at_once])
-    if need <= available:
-        return
-    _, members, one, batch = sizes[0]
-    p = batch.trials[0].params
-    shape = ", ".join(f"{k} {p[k]}" for k in ("architecture", "depth", "width", "in_dim") if k in p)
-    study_cfg = config.study(batch.study)
-    for name in ("n_samples", "n_points", "n_train"):
-        if hasattr(study_cfg, name):
-            shape += f", {name} {getattr(study_cfg, name)}"
-            break
-    networks = (
-        f"{members} networks of {batch.study}" if members > 1 else f"one {batch.study} network"
-    )
-    what = f"{networks} ({shape}; about {human_bytes(one)} each)"
-    if at_once > 1 and sizes[0][0] <= available:
-        raise UserError(
-            f"this run needs about {human_bytes(need)} with {at_once} worker processes "
-            f"running batches at once (the biggest: {what}); the machine has "
-            f"{human_bytes(available)} available; use fewer --workers or --executor local"
-        )
-    raise UserError(
-        f"this run needs about {human_bytes(sizes[0][0])} for {what}; the machine has "
-        f"{human_bytes(available)} available; reduce width, depth or the number of samples"
-    )
-
-
-def check_learnable(studies: list[str], table: dict) -> None:
-    """Refuse a learnable activation in a study that cannot train its parameters."""
-    from actlab.studies import available, get_study
-
-    learnable = [name for name, act in table.items() if act.learnable is not None]
-    if not learnable:
-        return
-    accepting = [s for s in available() if get_study(s).learnable_activations]
-    for study_name in studies:
-        if get_study(study_name).learnable_activations is None:
-            raise UserError(
-                f"activation '{learnable[0]}' is learnable, and study '{study_name}' cannot "
-                "train activation parameters yet; learnable activations run in "
-                f"{', '.join(accepting)}: choose those with --studies, or a fixed activation"
-            )
-
-
-# Seconds the manifest's git commit may take to find; a slow or missing git leaves it out.
-GIT_TIMEOUT = 3.0
-
-
-def git_state(directory: Path | None = None, timeout: float = GIT_TIMEOUT) -> dict[str, Any]:
-    """{'git_commit': HEAD, 'git_dirty': uncommitted changes to tracked files} of the git
-    checkout actlab's code runs from; both None when it is not a checkout's tracked file
-    (an installed wheel), or git is missing, refuses or is slow. Never raises."""
-    import subprocess
-
-    directory = directory or Path(__file__).resolve().parent
-    unknown = {"git_commit": None, "git_dirty": None}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_OPTIONAL_LOCKS="0", LC_ALL="C")  # never take the index lock
-    deadline = time.monotonic() + timeout
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", *args],
-            cwd=directory,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=max(deadline - time.monotonic(), 0.01),
-        )
-
-    try:
-        # This file tracked in that checkout: the code is the checkout's, not a copy
-        # installed somewhere inside another repository.
-        if git("ls-files", "--error-unmatch", "--", Path(__file__).name).returncode != 0:
-            return unknown
-        head = git("rev-parse", "--verify", "HEAD")
-        if head.returncode != 0:
-            return unknown
-        status = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return unknown
-    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
-    return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
-
-
-def provenance() -> dict[str, Any]:
-    """What the manifest records of how a run was started: the command line as run
-    (sys.argv), the working directory its relative paths mean, and the code's git commit."""
-    import shlex
-    import sys
-
-    return {"command": shlex.join(sys.argv), "cwd": os.getcwd(), **git_state()}
 
 
 def resume_mismatch(resume: Path, stored: dict[str, Any], config: RunConfig) -> str:
@@ -370,46 +209,53 @@ def deferred_sigint() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def execute(
-    config: RunConfig,
-    *,
-    out: Path | None = None,
-    resume: Path | None = None,
-    extra_activations: dict[str, Any] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-    report: bool = True,
-    verdicts: bool = True,
-    on_start: Callable[[RunStart], None] | None = None,
-    on_steps: Callable[[dict[str, float]], None] | None = None,
-) -> Run:
-    """`progress(done, total, what)` is called as batches are stored (`what`: the study)
-    and once more when the report is being written (`what`: "writing the report").
-    `on_start(RunStart)` is called once, before the first trial is computed.
-    `on_steps(in_flight)` is called while batches train, a few times a second, and again
-    before `progress` when one is stored: per study, the trials' worth of training done in
-    the batches not yet stored (half of a batch of 64 counts 32; the process pool and the
-    local executor report within a batch, Ray per batch only).
-    Without a report, verdicts.csv is still written unless `verdicts` is False (a search's
-    rungs: their numbers are read by the search, which states its own verdicts)."""
+@dataclass
+class Prepared:
+    """A run checked and planned, nothing written yet (`prepare`)."""
+
+    config: RunConfig
+    names: list[str]
+    table: dict[str, Any]  # name -> Activation
+    given: dict[str, Any]  # the callables given by the caller, by name
+    trials_by_study: dict[str, list]
+    contexts: dict[str, Any]  # study -> RunContext
+    signatures: dict[str, Any]  # name -> learnable signature (stacks never mix them)
+
+    @property
+    def all_keys(self) -> set[str]:
+        return {t.key for trials in self.trials_by_study.values() for t in trials}
+
+    def planned(self, done: set[str]) -> list:
+        """The batches of every trial not in `done`, study by study."""
+        from actlab.plan import plan
+        from actlab.studies import get_study
+
+        config, batches = self.config, []
+        for study_name, trials in self.trials_by_study.items():
+            batches += plan(
+                get_study(study_name),
+                [t for t in trials if t.key not in done],
+                self.names,
+                config.max_members,
+                max_bytes=config.batch_memory_mb * 2**20,
+                config=config.study(study_name),
+                signatures=self.signatures,
+            )
+        return batches
+
+
+def prepare(
+    config: RunConfig, resume: Path | None, extra_activations: dict[str, Any] | None
+) -> Prepared:
+    """Resolve the activations, check them, the device and each study's settings, list the
+    trials and plan the batches: everything that can refuse the run does so here, before
+    anything is written."""
     from actlab.activations import resolve_activations
-    from actlab.executors import (
-        LocalExecutor,
-        batch_cost,
-        choose_executor,
-        may_use_pool,
-        report_pool,
-        start_fork_server,
-    )
-    from actlab.plan import balance, plan, study_major
-    from actlab.recipes import rebuild, recipes_for
+    from actlab.executors import choose_executor
+    from actlab.recipes import rebuild
     from actlab.studies import get_study
     from actlab.studies.base import RunContext
-    from actlab.timing import Timings
 
-    timings = Timings()
-    started = time.perf_counter()
-    if may_use_pool(config):
-        start_fork_server()  # it imports torch while this process does the same
     # A callable is known to the config by its name: given again now, or rebuilt from the
     # recipe the run stored for it (recipes.py).
     given = extra_activations or {}
@@ -427,9 +273,8 @@ def execute(
 
     contexts, trials_by_study = {}, {}
     for study_name in config.studies:
-        study = get_study(study_name)
         study_cfg = config.study(study_name)
-        trials = study.trials(study_cfg, names, config.seeds)
+        trials = get_study(study_name).trials(study_cfg, names, config.seeds)
         keys = [t.key for t in trials]
         if len(set(keys)) != len(keys):
             raise AssertionError(f"study {study_name} produced duplicate trial keys")
@@ -443,34 +288,26 @@ def execute(
             exact=config.exact,
             flush_denormals=config.flush_denormals,
         )
-    all_keys = {t.key for trials in trials_by_study.values() for t in trials}
     signatures = {
         name: act.learnable.signature() if act.learnable is not None else None
         for name, act in table.items()
     }
-
-    def planned(done: set[str]) -> list:
-        batches = []
-        for study_name, trials in trials_by_study.items():
-            batches += plan(
-                get_study(study_name),
-                [t for t in trials if t.key not in done],
-                names,
-                config.max_members,
-                max_bytes=config.batch_memory_mb * 2**20,
-                config=config.study(study_name),
-                signatures=signatures,
-            )
-        return batches
-
-    # Everything that can refuse the run does so before anything is written.
-    everything = planned(set())
+    prepared = Prepared(config, names, table, given, trials_by_study, contexts, signatures)
+    everything = prepared.planned(set())
     check_memory(
         config,
         everything,
         choose_executor(config.executor, config.workers, contexts, everything, config.address),
     )
+    return prepared
 
+
+def open_store(prepared: Prepared, out: Path | None, resume: Path | None) -> RunStore:
+    """The run directory: the stored one (after its settings' hash is checked; each resume
+    recorded), or a new one with the manifest, provenance and recipes of callables."""
+    from actlab.recipes import recipes_for
+
+    config = prepared.config
     if resume is not None:
         # Compare before opening: opening repairs a torn tail, and a refused resume must
         # leave the directory exactly as it was.
@@ -488,44 +325,202 @@ def execute(
             path, config.model_dump(mode="json"), config.hash(), columns_for(config), config.device
         )
         store.manifest.update(started_by)
-        recipes = recipes_for(table, given)
+        recipes = recipes_for(prepared.table, prepared.given)
         if recipes:
             store.manifest["activation_recipes"] = recipes
         store.save()
+    return store
 
+
+def schedule(prepared: Prepared, store: RunStore):
+    """(batches in the order they run, the executor for the shared ones): the batches not
+    yet stored, balanced over the workers, study by study; studies that time things run
+    alone, in this process, after the parallel work."""
+    from actlab.executors import batch_cost, choose_executor
+    from actlab.plan import balance, study_major
+    from actlab.studies import get_study
+
+    config = prepared.config
+    batches = prepared.planned(store.done)
+    alone = [b for b in batches if get_study(b.study).exclusive]
+    shared = [b for b in batches if not get_study(b.study).exclusive]
+    executor = choose_executor(
+        config.executor, config.workers, prepared.contexts, shared, config.address
+    )
+    shared = balance(shared, getattr(executor, "workers", 1), batch_cost)
+    shared = study_major(shared, batch_cost)
+    return shared, alone, executor
+
+
+def run_start(prepared: Prepared, store: RunStore, batches, executor, resumed, report):
+    """What `on_start` is told: the trials to compute and their cost per study."""
+    from actlab.executors import batch_cost
+
+    work: dict[str, tuple[int, float]] = {}
+    for b in batches:
+        n, cost = work.get(b.study, (0, 0.0))
+        work[b.study] = (n + len(b.trials), cost + batch_cost(b))
+    return RunStart(
+        store.path,
+        sum(len(b.trials) for b in batches),
+        len(store.done & prepared.all_keys),
+        resumed,
+        work,
+        workers=getattr(executor, "workers", 1),
+        report=report,
+    )
+
+
+def compute(
+    prepared: Prepared,
+    store: RunStore,
+    shared: list,
+    alone: list,
+    executor,
+    builder,
+    timings,
+    progress: Callable[[int, int, str], None] | None,
+    on_steps: Callable[[dict[str, float]], None] | None,
+) -> tuple[int, int]:
+    """Run the batches (the shared ones on the executor, then the alone ones here) and
+    store each as it comes, with the trial's identity on every row; (trials stored, total).
+    A study whose last batch is stored has its report part built while others compute."""
+    from actlab.executors import LocalExecutor
+
+    batches = shared + alone
+    total = sum(len(b.trials) for b in batches)
+    finished = 0
+    delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
+    unstored = {}  # batches not yet stored, per study: a study at 0 is complete
+    for batch in batches:
+        unstored[batch.study] = unstored.get(batch.study, 0) + 1
+    flying: dict[int, tuple[str, float]] = {}  # id(batch): (study, trials' worth done)
+
+    def in_flight() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for study_name, worth in flying.values():
+            out[study_name] = out.get(study_name, 0.0) + worth
+        return out
+
+    def stepped(batch, fraction: float) -> None:
+        flying[id(batch)] = (batch.study, len(batch.trials) * min(max(fraction, 0.0), 1.0))
+        on_steps(in_flight())
+
+    steps = stepped if on_steps is not None else None
+    streams = in_turn(
+        executor.map(shared, prepared.contexts, timed_batch, on_steps=steps),
+        LocalExecutor().map(alone, prepared.contexts, timed_batch, on_steps=steps),
+    )
+    with closing(streams) as results:
+        for batch, (per_trial_rows, seconds) in results:
+            timings.add_study(batch.study, seconds)
+            if delay:
+                time.sleep(delay)  # test-only: computed, not yet committed
+            rows = []
+            for trial, trial_rows in zip(batch.trials, per_trial_rows, strict=True):
+                ident = {
+                    "study": trial.study,
+                    "trial": trial.key,
+                    "activation": trial.activation,
+                    "seed": trial.seed,
+                    **trial.params,
+                }
+                rows += [{**ident, **row} for row in trial_rows]
+            with deferred_sigint():
+                store.append(batch.keys, rows)
+            finished += len(batch.trials)
+            unstored[batch.study] -= 1
+            if builder.pool is not None:
+                if unstored[batch.study] == 0 and finished < total:
+                    # Its part is built while the other studies compute.
+                    builder.stored(batch.study, lambda: read_results(store.path))
+                builder.poll()
+            if on_steps is not None and flying.pop(id(batch), None) is not None:
+                on_steps(in_flight())  # the stored batch's work now counts as done
+            if progress is not None:
+                progress(finished, total, batch.study)
+    return finished, total
+
+
+def finish(
+    prepared: Prepared,
+    store: RunStore,
+    builder,
+    timings,
+    *,
+    report: bool,
+    verdicts: bool,
+    announce: Callable[[], None] | None,
+) -> Run:
+    """Mark the run complete, write the results as parquet, then the report (or only the
+    verdicts) and the timings."""
+    with timings.phase("store"):
+        store.mark("complete")
+        stored = read_results(store.path)  # read once: for parquet and the report
+        store.write_parquet(stored)
+    run = Run(store.path)
+    if report:
+        from actlab.report.pipeline import build_report
+
+        if announce is not None:
+            announce()
+        with timings.phase("report"):
+            build_report(
+                run, prepared.table, results=stored, builder=builder, timings=timings.report
+            )
+    elif verdicts:  # the verdicts are data, not report: written either way
+        from actlab.report.pipeline import write_verdicts
+
+        with timings.phase("verdicts"):
+            write_verdicts(run, prepared.table, results=stored, builder=builder)
+    timings.early_parts = list(builder.early)
+    timings.save(store.path)
+    return run
+
+
+def execute(
+    config: RunConfig,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    extra_activations: dict[str, Any] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    report: bool = True,
+    verdicts: bool = True,
+    on_start: Callable[[RunStart], None] | None = None,
+    on_steps: Callable[[dict[str, float]], None] | None = None,
+) -> Run:
+    """A run in four steps: prepare (refuses a bad run before anything is written), open
+    the store, compute, finish.
+
+    `progress(done, total, what)` is called as batches are stored (`what`: the study)
+    and once more when the report is being written (`what`: "writing the report").
+    `on_start(RunStart)` is called once, before the first trial is computed.
+    `on_steps(in_flight)` is called while batches train, a few times a second, and again
+    before `progress` when one is stored: per study, the trials' worth of training done in
+    the batches not yet stored (half of a batch of 64 counts 32; the process pool and the
+    local executor report within a batch, Ray per batch only).
+    Without a report, verdicts.csv is still written unless `verdicts` is False (a search's
+    rungs: their numbers are read by the search, which states its own verdicts)."""
+    from actlab.executors import may_use_pool, report_pool, start_fork_server
+    from actlab.timing import Timings
+
+    timings = Timings()
+    started = time.perf_counter()
+    if may_use_pool(config):
+        start_fork_server()  # it imports torch while this process does the same
+    # 1. prepare: checks, trials, plan; nothing written
+    prepared = prepare(config, resume, extra_activations)
+    # 2. open the store: a new run directory, or the stored one after its hash check
+    store = open_store(prepared, out, resume)
     pool = None
     try:
-        batches = planned(store.done)
-        # Studies that time things need the machine to themselves: their batches run one
-        # at a time in this process, after the parallel work.
-        alone = [b for b in batches if get_study(b.study).exclusive]
-        shared = [b for b in batches if not get_study(b.study).exclusive]
-        executor = choose_executor(
-            config.executor, config.workers, contexts, shared, config.address
-        )
-        shared = balance(shared, getattr(executor, "workers", 1), batch_cost)
-        shared = study_major(shared, batch_cost)
-        batches = shared + alone
-        total = sum(len(b.trials) for b in batches)
-        finished = 0
+        # 3. compute the batches not yet stored, storing each as it comes
+        shared, alone, executor = schedule(prepared, store)
         if on_start is not None:
-            work: dict[str, tuple[int, float]] = {}
-            for b in batches:
-                n, cost = work.get(b.study, (0, 0.0))
-                work[b.study] = (n + len(b.trials), cost + batch_cost(b))
-            stored_trials = len(store.done & all_keys)
             on_start(
-                RunStart(
-                    store.path,
-                    total,
-                    stored_trials,
-                    resume is not None,
-                    work,
-                    workers=getattr(executor, "workers", 1),
-                    report=report,
-                )
+                run_start(prepared, store, shared + alone, executor, resume is not None, report)
             )
-        delay = _test_delay("ACTLAB_TEST_BATCH_DELAY")
         store.mark("running")
         if getattr(executor, "name", None) == "process" and (report or verdicts):
             # The report's parts are built beside the compute, in workers of their own
@@ -536,80 +531,26 @@ def execute(
             threading.Thread(target=warm_report_imports, args=(report,), daemon=True).start()
         from actlab.report.parts import PartBuilder
 
-        builder = PartBuilder(config, table, store.path / "figures" if report else None, pool)
-        unstored = {}  # batches not yet stored, per study: a study at 0 is complete
-        for batch in batches:
-            unstored[batch.study] = unstored.get(batch.study, 0) + 1
+        builder = PartBuilder(
+            config, prepared.table, store.path / "figures" if report else None, pool
+        )
         timings.phases["plan"] = time.perf_counter() - started
         compute_started = time.perf_counter()
-        flying: dict[int, tuple[str, float]] = {}  # id(batch): (study, trials' worth done)
-
-        def in_flight() -> dict[str, float]:
-            out: dict[str, float] = {}
-            for study_name, worth in flying.values():
-                out[study_name] = out.get(study_name, 0.0) + worth
-            return out
-
-        def stepped(batch, fraction: float) -> None:
-            flying[id(batch)] = (batch.study, len(batch.trials) * min(max(fraction, 0.0), 1.0))
-            on_steps(in_flight())
-
-        steps = stepped if on_steps is not None else None
-        streams = in_turn(
-            executor.map(shared, contexts, timed_batch, on_steps=steps),
-            LocalExecutor().map(alone, contexts, timed_batch, on_steps=steps),
+        finished, total = compute(
+            prepared, store, shared, alone, executor, builder, timings, progress, on_steps
         )
-        with closing(streams) as results:
-            for batch, (per_trial_rows, seconds) in results:
-                timings.add_study(batch.study, seconds)
-                if delay:
-                    time.sleep(delay)  # test-only: computed, not yet committed
-                rows = []
-                for trial, trial_rows in zip(batch.trials, per_trial_rows, strict=True):
-                    ident = {
-                        "study": trial.study,
-                        "trial": trial.key,
-                        "activation": trial.activation,
-                        "seed": trial.seed,
-                        **trial.params,
-                    }
-                    rows += [{**ident, **row} for row in trial_rows]
-                with deferred_sigint():
-                    store.append(batch.keys, rows)
-                finished += len(batch.trials)
-                unstored[batch.study] -= 1
-                if pool is not None:
-                    if unstored[batch.study] == 0 and finished < total:
-                        # Its part is built while the other studies compute.
-                        builder.stored(batch.study, lambda: read_results(store.path))
-                    builder.poll()
-                if on_steps is not None and flying.pop(id(batch), None) is not None:
-                    on_steps(in_flight())  # the stored batch's work now counts as done
-                if progress is not None:
-                    progress(finished, total, batch.study)
         timings.phases["compute"] = time.perf_counter() - compute_started
-        with timings.phase("store"):
-            store.mark("complete")
-            stored = read_results(store.path)  # read once: for parquet and the report
-            store.write_parquet(stored)
-        run = Run(store.path)
-        if report:
-            from actlab.report.pipeline import build_report
-
-            if progress is not None:
-                progress(finished, total, "writing the report")
-            with timings.phase("report"):
-                build_report(run, table, results=stored, builder=builder, timings=timings.report)
-        elif verdicts:  # the verdicts are data, not report: written either way
-            from actlab.report.pipeline import write_verdicts
-
-            with timings.phase("verdicts"):
-                write_verdicts(run, table, results=stored, builder=builder)
-        timings.early_parts = list(builder.early)
-        timings.save(store.path)
+        # 4. finish: complete, parquet, the report or the verdicts, the timings
+        announce = None
+        if progress is not None:
+            announce = lambda: progress(finished, total, "writing the report")  # noqa: E731
+        run = finish(
+            prepared, store, builder, timings, report=report, verdicts=verdicts, announce=announce
+        )
     except KeyboardInterrupt:
         if store.manifest.get("status") != "complete":
             store.mark("interrupted")
+        all_keys = prepared.all_keys
         raise Interrupted(store.path, len(store.done & all_keys), len(all_keys)) from None
     finally:
         if pool is not None:
