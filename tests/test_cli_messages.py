@@ -339,13 +339,13 @@ def test_git_state_in_a_checkout_names_head_and_uncommitted_changes(tmp_path):
         ).stdout.strip()
 
     git("init", "-q")
-    (repo / "runner.py").write_text("# the code\n")
-    git("add", "runner.py")
+    (repo / "provenance.py").write_text("# the code\n")
+    git("add", "provenance.py")
     git("commit", "-q", "-m", "first")
     head = git("rev-parse", "HEAD")
     assert git_state(repo) == {"git_commit": head, "git_dirty": False}
-    (repo / "runner.py").write_text("# changed\n")
+    (repo / "provenance.py").write_text("# changed\n")
     assert git_state(repo) == {"git_commit": head, "git_dirty": True}
-    (repo / "runner.py").write_text("# the code\n")
+    (repo / "provenance.py").write_text("# the code\n")
     (repo / "untracked.txt").write_text("runs and notes are not code changes\n")
     assert git_state(repo) == {"git_commit": head, "git_dirty": False}
