@@ -153,8 +153,10 @@ def test_a_search_on_ray_gives_the_local_leaderboard(tmp_path, ray_instance):
     settings.write_text(
         "candidates = 5\nrung_steps = [20, 40]\nrung_seeds = [1, 2]\nfinalists = 2\n"
         "confirm_seeds = 2\nconfirm_steps = 30\nmax_members = 3\n"
+        # the transfer small too (its defaults are the default search's 14 minutes)
+        'transfer_seeds = 2\ntransfer_steps = 20\ntransfer_preset = "quick"\n'
     )
     local = search(config=settings, out=tmp_path / "local", executor="local", report=False)
     on_ray = search(config=settings, out=tmp_path / "ray", executor="ray", report=False)
-    for name in ("leaderboard.csv", "rungs.csv", "finalists.txt"):
+    for name in ("leaderboard.csv", "rungs.csv", "finalists.txt", "transfer.csv"):
         assert (on_ray.path / name).read_bytes() == (local.path / name).read_bytes(), name
