@@ -72,6 +72,7 @@ def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
     for metric, sites in (("zero_slope_rate_init", 3), ("saturated_rate", 3), ("grad_norm", 4)):
         per = ours[(ours["metric"] == metric) & ours["layer"].notna()]
         assert per.groupby(["activation", "seed"])["layer"].apply(sorted).map(len).eq(sites).all()
+    assert "passed to the model as `act_layer`: 3 activation modules" in text
     assert "**Units and gradients.**" in text and "| ReLU | " in text.split("Units and")[1]
 
 
@@ -156,8 +157,8 @@ def test_a_model_with_batch_norm_trains_one_member_at_a_time(tmp_path):
     model_file = tmp_path / "bn.py"
     model_file.write_text(
         "from torch import nn\n"
-        "def make(act_layer=nn.ReLU):\n"
-        "    return nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), act_layer(),"
+        "def make():  # no act_layer: its ReLU is replaced\n"
+        "    return nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(),"
         " nn.Linear(32, 10))\n"
     )
     run = bench(
@@ -172,6 +173,8 @@ def test_a_model_with_batch_norm_trains_one_member_at_a_time(tmp_path):
     )
     stacked = run.results[run.results["metric"] == "stacked"]["value"]
     assert len(stacked) == 4 and (stacked == 0).all()
+    placed = run.results[run.results["metric"].isin(["sites", "replaced"])]
+    assert len(placed) == 8 and (placed["value"] == 1).all()  # one ReLU replaced, per member
 
 
 def test_a_user_train_function_that_returns_nan_is_a_diverged_member(tmp_path):

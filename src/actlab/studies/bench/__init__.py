@@ -26,7 +26,16 @@ from actlab.studies.base import (
 )
 from actlab.studies.bench.config import Config
 
-SCALARS = ("test_accuracy", "test_loss", "train_loss", "diverged", "seconds_per_step", "stacked")
+SCALARS = (
+    "test_accuracy",
+    "test_loss",
+    "train_loss",
+    "diverged",
+    "seconds_per_step",
+    "stacked",
+    "sites",
+    "replaced",
+)
 # Means over the activation sites (units.py), on the initial weights and after training.
 UNIT_METRICS = ("zero_slope_rate_init", "zero_slope_rate", "saturated_rate_init", "saturated_rate")
 

@@ -60,7 +60,8 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
         f"**Question.** Which activation for `{cfg.model}` on `{cfg.data}`? Each activation "
         f"trained on the same {rctx.seeds} seeds: within a seed every member starts from the "
         "same initial weights and sees the same batches, so the comparisons are paired. "
-        f"{cfg.optimizer} at lr {cfg.lr:g}, {cfg.steps} steps of batch {cfg.batch}.",
+        f"{cfg.optimizer} at lr {cfg.lr:g}, {cfg.steps} steps of batch {cfg.batch}. "
+        + placement_words(summary["trials"]),
         "",
         f"| activation | {words} [95% CI] | test loss | diverged | time per step | against {best} |",
         "|---|---|---|---|---|---|",
@@ -141,3 +142,16 @@ def ends(grads, name: str, metric: str) -> str:
         return "–"
     per_layer = grads.loc[(name, metric)].sort_index()
     return f"{per_layer.iloc[0]:.3g} / {per_layer.iloc[-1]:.3g}"
+
+
+def placement_words(trials) -> str:
+    """How the activations went into the model, from the stored counts."""
+    sites = trials["sites"].dropna()
+    if sites.empty:
+        return ""
+    n = int(sites.iloc[0])
+    where = f"{n} activation module{'s' if n != 1 else ''}"
+    replaced = trials["replaced"].dropna()
+    if replaced.empty:
+        return f"Each activation was passed to the model as `act_layer`: {where}."
+    return f"Each activation replaced the model's own: {where}."

@@ -16,7 +16,8 @@ so every activation of a seed sees the same batches in the same order.
 Rows per trial: test_accuracy (classification), test_loss, train_loss (on the whole
 training split), diverged, steps, stacked (1 if trained in a stack), seconds_per_step (the
 stack's step time over its members); per evaluation step: test_loss, test_accuracy and
-loss (the training batch's). Per activation site and parameterised module (units.py):
+loss (the training batch's); sites (activation modules in the model) and replaced (how
+many replaced the model's own; absent with act_layer). Per activation site and parameterised module (units.py):
 zero_slope_rate and saturated_rate on the initial weights (`_init`) and after training,
 grad_norm_init (the first step's gradients) and grad_norm (the last step's).
 """
@@ -49,13 +50,14 @@ def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]
     factory = load_object(cfg.model, "model")
     activation = ctx.activations[trials[0].activation]
     seeds = [member_seeds(ctx.run_seed, t.seed) for t in trials]
-    models = [build_model(factory, activation, init, cfg.replace)[0] for init, _ in seeds]
+    built = [build_model(factory, activation, init, cfg.replace) for init, _ in seeds]
     device = torch.device(ctx.device)
-    models = [m.to(device) for m in models]
+    models = [m.to(device) for m, _ in built]
+    placed = placement_rows(models[0], built[0][1])
     if cfg.train:
         train_fn = load_object(cfg.train, "train function")
         return [
-            user_trained(train_fn, m, data, t.seed, ctx.device)
+            user_trained(train_fn, m, data, t.seed, ctx.device) + placed
             for m, t in zip(models, trials, strict=True)
         ]
     orders = [torch.Generator().manual_seed(order) for _, order in seeds]
@@ -63,7 +65,22 @@ def run_trials(trials: list[Trial], ctx: RunContext) -> list[list[dict[str, Any]
     at_init = InTurn(models).slopes(probe)  # before the stack copies the weights
     members = Stack(models) if cfg.stack and stackable(models[0]) else InTurn(models)
     trained = train(members, data, orders, cfg, device)
-    return [rows + slope_rows(s, "_init") for rows, s in zip(trained, at_init, strict=True)]
+    return [
+        rows + slope_rows(s, "_init") + placed for rows, s in zip(trained, at_init, strict=True)
+    ]
+
+
+def placement_rows(model, replaced: int | None) -> list[dict[str, Any]]:
+    """How the activation went in: `sites`, the activation modules in the model, and
+    `replaced`, how many of them replaced the model's own (none where act_layer took it)."""
+    from actlab.nn import Activation
+
+    rows = [
+        {"metric": "sites", "value": float(sum(isinstance(m, Activation) for m in model.modules()))}
+    ]
+    if replaced is not None:
+        rows.append({"metric": "replaced", "value": float(replaced)})
+    return rows
 
 
 _DATA: dict[tuple, Any] = {}
