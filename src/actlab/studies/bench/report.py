@@ -112,11 +112,12 @@ def units_lines(units, grads, names: list[str]) -> list[str]:
     if units is None or units.dropna(how="all").empty:
         return []
     lines = [
-        "**Units and gradients.** At each activation actlab placed, on 512 test samples: the "
-        "share of units (features of a Linear layer, channels of a convolution) whose slope "
-        "is exactly 0 on every sample (dead) and whose |slope| is below 1e-3 on every "
-        "sample (saturated, dead ones included), on the initial weights and after training, "
-        "mean over the sites and seeds; and the gradient norm of the first and the last "
+        "**Units and gradients.** At each activation actlab placed, on the first 512 test "
+        "samples (all, if fewer): the share of units (features of a Linear layer, channels "
+        "of a convolution) whose slope is exactly 0 on every sample (dead) and whose |slope| "
+        "is below 1e-3 on every sample (saturated, dead ones included), on the initial "
+        "weights and after training, mean over the sites and seeds; and the gradient norm "
+        "of the first and the last "
         "parameterised module (nearest the input, nearest the output) at the first step and "
         "at the last, median over seeds.",
         "",
