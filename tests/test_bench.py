@@ -267,7 +267,25 @@ def test_unknown_builtin_data_names_the_nearest(tmp_path):
 def final_values(path: Path) -> pd.DataFrame:
     results = pd.read_csv(path / "results.csv")
     kept = results[~results["metric"].isin(TIMING)]
-    return kept.sort_values(["activation", "seed", "metric", "step"]).reset_index(drop=True)
+    order = ["activation", "seed", "metric", "layer", "step"]
+    return kept.sort_values(order).reset_index(drop=True)
+
+
+@pytest.mark.slow  # a process pool's start-up
+def test_the_process_pool_gives_the_local_numbers(benched, tmp_path):
+    pooled = bench(
+        CNN,
+        data="digits",
+        activations=["ReLU", "GELU", "Tanhshrink"],
+        seeds=2,
+        steps=40,
+        eval_every=20,
+        executor="process",
+        workers=2,
+        out=tmp_path / "run",
+        report=False,
+    )
+    pd.testing.assert_frame_equal(final_values(pooled.path), final_values(benched.path))
 
 
 @pytest.mark.slow  # two bench processes, one killed

@@ -160,3 +160,25 @@ def test_a_search_on_ray_gives_the_local_leaderboard(tmp_path, ray_instance):
     on_ray = search(config=settings, out=tmp_path / "ray", executor="ray", report=False)
     for name in ("leaderboard.csv", "rungs.csv", "finalists.txt", "transfer.csv"):
         assert (on_ray.path / name).read_bytes() == (local.path / name).read_bytes(), name
+
+
+def test_a_bench_on_ray_gives_the_local_numbers(tmp_path, ray_instance):
+    """`actlab bench --executor ray`: each (activation, seeds) batch as a Ray task, the same
+    numbers as the local executor's."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from actlab.bench import bench
+
+    model = f"{Path(__file__).resolve().parents[1]}/examples/digits_cnn.py:make_cnn"
+    settings = dict(activations=["ReLU", "GELU"], seeds=2, steps=20, eval_every=10, report=False)
+    local = bench(model, executor="local", out=tmp_path / "local", **settings)
+    on_ray = bench(model, executor="ray", out=tmp_path / "ray", **settings)
+    order = ["activation", "seed", "metric", "layer", "step"]
+
+    def numbers(run):
+        kept = run.results[~run.results["metric"].isin(["seconds_per_step", "seconds"])]
+        return kept.sort_values(order).reset_index(drop=True)[[*order, "value"]]
+
+    pd.testing.assert_frame_equal(numbers(on_ray), numbers(local))
