@@ -73,7 +73,10 @@ def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
         per = ours[(ours["metric"] == metric) & ours["layer"].notna()]
         assert per.groupby(["activation", "seed"])["layer"].apply(sorted).map(len).eq(sites).all()
     assert "passed to the model as `act_layer`: 3 activation modules" in text
-    assert "**Units and gradients.**" in text and "| ReLU | " in text.split("Units and")[1]
+    assert "**Units and gradients** (descriptive" in text
+    assert "| ReLU | " in text.split("Units and")[1]
+    # 2 seeds: the paired tests cannot reach p < 0.05, and the report says so first
+    assert "the paired tests against" in text and "cannot reach p < 0.05 whatever" in text
 
 
 def test_dead_and_saturated_units_are_the_ones_whose_slope_is_flat_on_every_sample():
@@ -84,7 +87,7 @@ def test_dead_and_saturated_units_are_the_ones_whose_slope_is_flat_on_every_samp
 
     from actlab.nn import Activation
     from actlab.studies.bench.run import InTurn, Stack
-    from actlab.studies.bench.units import site_slopes
+    from actlab.studies.bench.units import site_slopes, slope_rows
 
     def model(act: str, bias: list[float]):
         layer = nn.Linear(3, 4)
@@ -95,11 +98,18 @@ def test_dead_and_saturated_units_are_the_ones_whose_slope_is_flat_on_every_samp
 
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)).clamp(-2, 2)
     relu = model("ReLU", [-100.0, 0.0, 100.0, -100.0])
-    assert site_slopes(relu, x) == [(0.5, 0.5)]  # units 0 and 3
+    assert site_slopes(relu, x) == [(0.5, 0.5, 4)]  # units 0 and 3 of 4
     tanh = model("Tanh", [6.0, 0.0, 0.0, 0.0])
-    assert site_slopes(tanh, x) == [(0.0, 0.25)]  # slope 1 - tanh(6 +- 0.6)^2 < 1e-4, not 0
+    assert site_slopes(tanh, x) == [(0.0, 0.25, 4)]  # slope 1 - tanh(6 +- 0.6)^2 < 1e-4, not 0
     members = [model("ReLU", [-100.0, 0, 0, 0]), model("ReLU", [0.0, 0, 0, 0])]
-    assert Stack(members).slopes(x) == InTurn(members).slopes(x) == [[(0.25, 0.25)], [(0.0, 0.0)]]
+    stacked, in_turn = Stack(members).slopes(x), InTurn(members).slopes(x)
+    assert stacked == in_turn == [[(0.25, 0.25, 4)], [(0.0, 0.0, 4)]]
+    # Over the model, each site counts by its units: 0 of 16 and 16 of 64 dead is 20%
+    overall = [r for r in slope_rows([(0.0, 0.0, 16), (0.25, 0.5, 64)]) if "layer" not in r]
+    assert {r["metric"]: r["value"] for r in overall} == {
+        "zero_slope_rate": 0.2,
+        "saturated_rate": 0.4,
+    }
 
 
 def test_every_activation_of_a_seed_starts_from_the_same_weights():
@@ -226,6 +236,11 @@ BAD = {
         ),
         "other parameter shapes",
     ),
+    "a factory that fails": (
+        lambda t: model_file(t, "def make(act_layer=nn.ReLU):\n    raise ValueError('boom')\n"),
+        "failed to build: ValueError: boom",
+    ),
+    "not a factory": (lambda t: model_file(t, "make = 3\n"), "not a factory"),
     "inputs that do not fit": (
         lambda t: model_file(t, "def make(act_layer=nn.ReLU):\n    return nn.Linear(10, 10)\n"),
         "cannot take the data's inputs",
@@ -245,11 +260,13 @@ BAD = {
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path):
     make, fragment = BAD[case]
     out = tmp_path / "out"
-    args = ["bench", make(tmp_path), "--activations", "ReLU,GELU", "--out", str(out)]
+    # GELU last: a model whose shapes change with it is caught past the first two
+    args = ["bench", make(tmp_path), "--activations", "ReLU,Tanh,GELU", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("actlab: error")]
-    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    lines = result.stderr.strip().splitlines()  # that line only, nothing said before it
+    assert len(lines) == 1 and lines[0].startswith("actlab: error"), result.stderr
+    assert fragment in lines[0], result.stderr
     assert not out.exists()
 
 

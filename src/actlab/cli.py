@@ -243,14 +243,21 @@ def run_cmd(
     finished(result, report=not no_report)
 
 
-def with_progress(progress: Progress, work, *args, **kwargs):
+def with_progress(progress: Progress, work, *args, before_start=None, **kwargs):
     """`work(*args, **kwargs)` with the progress bar on stderr fed by its hooks; the bar is
-    closed once the work returns (an error leaves it to the caller's one line)."""
+    closed once the work returns (an error leaves it to the caller's one line).
+    `before_start()` runs when the work has passed its checks, just before the bar starts."""
+
+    def start(info) -> None:
+        if before_start is not None:
+            before_start()
+        progress.start(info)
+
     with progress:
         result = work(
             *args,
             progress=progress.update,
-            on_start=progress.start,
+            on_start=start,
             on_steps=progress.steps,
             **kwargs,
         )
@@ -452,6 +459,10 @@ def bench_cmd(
         "ReLU,GELU,Swish,Tanh", help="comma-separated activations (names, expressions in x)"
     ),
     seeds: int = typer.Option(5, help="seeds per activation"),
+    seed: int = typer.Option(
+        None,
+        help="the run's seed, from which every network's weights and batches come (default: 0)",
+    ),
     steps: int = typer.Option(None, help="optimiser steps per network (default: 500)"),
     lr: float = typer.Option(None, help="learning rate (default: 0.001)"),
     batch: int = typer.Option(None, help="training samples per step (default: 64)"),
@@ -508,18 +519,22 @@ def bench_cmd(
         "device": device,
         "executor": executor,
         "workers": workers,
+        "seed": seed,
     }
+
+    def placement() -> None:  # said once the checks have passed, before the first step
+        from actlab.studies.bench.model import how_placed
+
+        typer.echo(f"actlab: {how_placed(model, settings['replace'] or [])}", err=True)
+
     try:
         from actlab.bench import bench
 
-        if resume is None:
-            from actlab.studies.bench.model import how_placed
-
-            typer.echo(f"actlab: {how_placed(model, settings['replace'] or [])}", err=True)
         result = with_progress(
             Progress(),
             bench,
             model,
+            before_start=placement if resume is None else None,
             data=data,
             activations=split_top_level(activations),
             seeds=seeds,

@@ -35,6 +35,7 @@ SCALARS = (
     "stacked",
     "sites",
     "replaced",
+    "probe_samples",
 )
 # Means over the activation sites (units.py), on the initial weights and after training.
 UNIT_METRICS = ("zero_slope_rate_init", "zero_slope_rate", "saturated_rate_init", "saturated_rate")
@@ -47,9 +48,12 @@ def parameters_of(model: str, data: str, task: str) -> int:
     from actlab.studies.bench.model import build_model, load_object
 
     del data, task
-    factory = load_object(model, "model")
-    built, _ = build_model(factory, get_activation("ReLU"), 0, [])
-    return sum(p.numel() for p in built.parameters())
+    try:
+        factory = load_object(model, "model")
+        built, _ = build_model(factory, get_activation("ReLU"), 0, [])
+        return sum(p.numel() for p in built.parameters())
+    except Exception:  # noqa: BLE001 - a model that cannot be built is refused by check()
+        return 0  # (planning may ask first: the run's executor is chosen before the checks)
 
 
 class Bench(Study):

@@ -151,7 +151,7 @@ def check_model(spec: str, factory, activations: list, replace: list[str], data)
     from torch import nn
 
     shapes = None
-    for activation in activations[:2] if len(activations) > 1 else activations:
+    for activation in activations:  # each builds one model: cheap, and none slips through
         if activation.learnable is not None and any(
             p.scope == "per-unit" for p in activation.learnable.params
         ):
@@ -171,9 +171,12 @@ def check_model(spec: str, factory, activations: list, replace: list[str], data)
             )
         if replaced == 0:
             types = ", ".join(replace) if replace else "the activation modules actlab knows"
+            has = sorted({type(m).__name__ for m in model.modules() if not list(m.children())})
             raise UserError(
-                f"model '{spec}' has none of {types} to replace and takes no act_layer; "
-                "give its activation types with --replace, or add an act_layer argument"
+                f"model '{spec}' has none of {types} to replace and takes no act_layer (its "
+                f"modules: {', '.join(has) or 'none'}); name its activation module types with "
+                "--replace, add an act_layer argument, or use nn modules for activations "
+                "called as functions (F.relu cannot be replaced)"
             )
         mine = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
         mine = [s for s in mine if ".values." not in s[0]]  # the activation's own

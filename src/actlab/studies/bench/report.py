@@ -43,7 +43,7 @@ def plot_curves(curves, activations: list[str], metric: str, path: Path) -> Path
 
 def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
     from actlab.render.text import plural
-    from actlab.stats import paired_by_seed, test_text, with_holm
+    from actlab.stats import paired_by_seed, test_text, tests_reach, with_holm
 
     cfg = rctx.config
     cells = summary["cells"].set_index("activation")
@@ -70,7 +70,11 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
     for name in ranked:
         c = cells.loc[name]
         test = against.get(name)
-        family = f"the {plural(len(tests), 'comparison')} with {best}"
+        family = (
+            f"the {plural(len(tests), 'comparison')} with {best}"
+            if len(tests) > 1
+            else f"the one comparison with {best}"
+        )
         vs = "–" if test is None else test_text(test, family=family)
         how = "stacked" if c["stacked"] == 1 else "one at a time"
         seconds = c["step_seconds"]
@@ -81,17 +85,22 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
             f"{ms} | {vs} |"
         )
     separated = [n for n, t in against.items() if t.significant]
+    reach = tests_reach(tests, f"the paired tests against {best}")
     lines += [
         "",
+        *([reach, ""] if reach else []),
         f"**What the data says.** {best} has the best mean {words}"
         + (
             f"; it is better than {', '.join(separated)} (paired sign-flip test, Holm)."
             if separated
-            else f", but no other activation is separated from it by these {rctx.seeds} seeds."
+            else f", but no other activation is separated from it by these {rctx.seeds} seeds"
+            + (" (they cannot be: see above)." if reach else ".")
         ),
         "",
     ]
-    lines += units_lines(summary.get("units"), summary.get("grads"), names)
+    probe = summary["trials"]["probe_samples"].dropna()
+    probe_n = int(probe.iloc[0]) if not probe.empty else None
+    lines += units_lines(summary.get("units"), summary.get("grads"), names, probe_n)
     figures = []
     curves = summary["curves"]
     if not curves.empty:
@@ -105,19 +114,20 @@ def share(x: float) -> str:
     return f"{100 * x:.1f}%" if math.isfinite(x) else "–"
 
 
-def units_lines(units, grads, names: list[str]) -> list[str]:
+def units_lines(units, grads, names: list[str], probe: int | None = None) -> list[str]:
     """Dead and saturated units at the activation sites, on the initial weights and after
     training, and the gradient norm of the first and last parameterised module at the
     first and last step: medians and means over seeds, no ranking (descriptive)."""
     if units is None or units.dropna(how="all").empty:
         return []
     lines = [
-        "**Units and gradients.** At each activation actlab placed, on the first 512 test "
-        "samples (all, if fewer): the share of units (features of a Linear layer, channels "
-        "of a convolution) whose slope is exactly 0 on every sample (dead) and whose |slope| "
-        "is below 1e-3 on every sample (saturated, dead ones included), on the initial "
-        "weights and after training, mean over the sites and seeds; and the gradient norm "
-        "of the first and the last "
+        "**Units and gradients** (descriptive: no test is run on these). At each activation "
+        f"actlab placed, on {f'{probe} test samples' if probe else 'the test samples'}: the "
+        "share of the model's units (features of a Linear layer, channels of a convolution) "
+        "whose slope is exactly 0 on every sample (dead) and whose |slope| is below 1e-3 on "
+        "every sample (saturated, dead ones included), on the initial weights and after "
+        "training, over all the sites' units, mean over seeds (results.csv has each site); "
+        "and the gradient norm of the first and the last "
         "parameterised module (nearest the input, nearest the output) at the first step and "
         "at the last, median over seeds.",
         "",

@@ -349,6 +349,7 @@ def train(members, data, orders, cfg, device) -> list[list[dict[str, Any]]]:
         rows += grad_rows(grad_first[m], "grad_norm_init")
         if not gone:  # a diverged network's units and gradients are not measurements
             rows += grad_rows(grad_last[m], "grad_norm") + slope_rows(slopes[m])
+        rows.append({"metric": "probe_samples", "value": float(len(x_test[:PROBE]))})
         out.append(rows + curves[m])
     return out
 

@@ -12,7 +12,8 @@ features come last in a [batch, tokens, features] tensor, dimension 1 is the tok
   saturated_rate   the fraction whose |slope| is below SATURATION on every one (dead
                    units included, as in the sparsity study)
 Both on the initial weights (`<metric>_init`) and after training, per site (`layer` =
-the site) and as the mean over sites (no `layer`).
+the site) and over all the model's units (no `layer`: the sites weighted by their units);
+probe_samples: the test samples the slopes were taken on.
 
 grad_norm_init and grad_norm: each parameterised module's gradient norm (the norm over
 its parameters; `layer` = the module's place among them, 1 nearest the input in
@@ -27,15 +28,15 @@ SATURATION = 1e-3  # the sparsity study's saturation_threshold
 PROBE = 512  # test samples the slopes are taken on
 
 
-def site_slopes(model, x, params: dict | None = None) -> list[tuple[float, float]]:
-    """(zero_slope_rate, saturated_rate) per activation site of `model` on input x, with
-    `params` in place of the model's own when given (a member of a torch.func stack)."""
+def site_slopes(model, x, params: dict | None = None) -> list[tuple[float, float, int]]:
+    """(zero_slope_rate, saturated_rate, units) per activation site of `model` on input x,
+    with `params` in place of the model's own when given (a member of a torch.func stack)."""
     import torch
     from torch.func import functional_call
 
     from actlab.nn import Activation
 
-    found: list[tuple[float, float]] = []
+    found: list[tuple[float, float, int]] = []
 
     def hook(module, inputs, _output):
         with torch.enable_grad():
@@ -49,7 +50,7 @@ def site_slopes(model, x, params: dict | None = None) -> list[tuple[float, float
         )
         zero = (flat == 0).all(dim=1).float().mean().item()
         saturated = (flat < SATURATION).all(dim=1).float().mean().item()
-        found.append((zero, saturated))
+        found.append((zero, saturated, flat.shape[0]))
 
     sites = [m for m in model.modules() if isinstance(m, Activation)]
     handles = [m.register_forward_hook(hook) for m in sites]
@@ -65,19 +66,25 @@ def site_slopes(model, x, params: dict | None = None) -> list[tuple[float, float
     return found
 
 
-def slope_rows(per_site: list[tuple[float, float]], suffix: str = "") -> list[dict[str, Any]]:
-    """Rows for one member: per site, and the mean over sites."""
+def slope_rows(per_site: list[tuple[float, float, int]], suffix: str = "") -> list[dict]:
+    """Rows for one member: per site, and over all its units (each site by its units)."""
     rows = []
-    for i, (zero, saturated) in enumerate(per_site, start=1):
+    for i, (zero, saturated, _) in enumerate(per_site, start=1):
         rows += [
             {"metric": f"zero_slope_rate{suffix}", "layer": i, "value": zero},
             {"metric": f"saturated_rate{suffix}", "layer": i, "value": saturated},
         ]
-    if per_site:
-        n = len(per_site)
+    units = sum(u for _, _, u in per_site)
+    if units:
         rows += [
-            {"metric": f"zero_slope_rate{suffix}", "value": sum(z for z, _ in per_site) / n},
-            {"metric": f"saturated_rate{suffix}", "value": sum(s for _, s in per_site) / n},
+            {
+                "metric": f"zero_slope_rate{suffix}",
+                "value": sum(z * u for z, _, u in per_site) / units,
+            },
+            {
+                "metric": f"saturated_rate{suffix}",
+                "value": sum(s * u for _, s, u in per_site) / units,
+            },
         ]
     return rows
 
