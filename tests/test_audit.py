@@ -1551,3 +1551,27 @@ def test_failing_most_seeds_of_a_setting_others_manage_is_flagged_half_is_not():
             )
     flagged = failed_where_others_did_not(pd.DataFrame(rows))
     assert flagged == {"S": ["target=sin10"]}  # 5 of 6; H's 3 of 6 is not most
+
+
+def test_two_activations_need_six_seeds_for_friedmans_test_not_four():
+    """From a review: with two activations Nemenyi's critical difference is reachable at 4
+    seeds, but Friedman's permutation test, which must pass first, cannot give p < 0.05
+    below 6 (its floor is 2 / 2^n); the 'why nothing is separated' line says 6."""
+    from actlab.report.summary import why_not_separated
+    from actlab.report.verdicts import verdict_table
+    from actlab.stats import blocks_for_friedman, friedman_floor, friedman_nemenyi
+    from actlab.studies.base import PropertySpec
+
+    assert blocks_for_friedman(2) == 6 and blocks_for_friedman(3) == 3
+    for n in (4, 5, 6):  # every seed agrees: the most extreme data there is
+        p = friedman_nemenyi(np.tile([1.0, 0.0], (n, 1)), ["A", "B"], True).friedman_p
+        assert (p < 0.05) == (n >= 6) and p == pytest.approx(friedman_floor(n, 2), abs=0.01)
+    spec = {"acc": PropertySpec("acc", "accuracy", "higher")}
+    rows = [
+        {"property": "acc", "activation": a, "seed": s, "score": x + 0.01 * s}
+        for s in range(4)
+        for a, x in (("A", 1.0), ("B", 0.0))
+    ]
+    line = why_not_separated(verdict_table(property_frame(rows), spec))
+    assert "no pair can be separated whatever the data" in line, line
+    assert "Friedman p is 0.12" in line and line.endswith("6 seeds would be needed")

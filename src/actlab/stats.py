@@ -321,6 +321,21 @@ def critical_difference(k: int, n_blocks: int, alpha: float = SIGNIFICANCE) -> f
     return nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6 * n_blocks))
 
 
+def friedman_floor(n: int, k: int) -> float:
+    """The smallest p Friedman's permutation test can give over n blocks of k: every block
+    ranking the activations alike, which k! of the (k!)^n shuffles match (0.0625 for two
+    activations over five seeds, so two need six)."""
+    return float(math.factorial(k)) ** (1 - n) if k >= 2 and n >= 1 else math.nan
+
+
+def blocks_for_friedman(k: int, alpha: float = SIGNIFICANCE) -> int:
+    """The fewest blocks at which Friedman's permutation test can reach p < alpha."""
+    n = 2
+    while not friedman_floor(n, k) < alpha:
+        n += 1
+    return n
+
+
 def blocks_for_gap(gap: float, k: int, alpha: float = SIGNIFICANCE) -> float:
     """The fewest blocks at which a mean-rank gap reaches the critical difference."""
     if k < 2 or not gap > 0:

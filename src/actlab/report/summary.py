@@ -73,14 +73,21 @@ def why_not_separated(v: pd.DataFrame) -> str | None:
         return None
     r = ranked.iloc[0]
     k, n, cd = len(ranked), int(r["n_blocks"]), float(r["critical_difference"])
-    if math.isfinite(r["smallest_p"]) and r["smallest_p"] >= SIGNIFICANCE:
-        from actlab.stats import blocks_for_gap
+    from actlab.stats import blocks_for_friedman, blocks_for_gap, friedman_floor
 
-        need = int(blocks_for_gap(k - 1, k))
+    # Nemenyi's test runs only where Friedman's finds a difference: both must be able to.
+    nemenyi_cannot = math.isfinite(r["smallest_p"]) and r["smallest_p"] >= SIGNIFICANCE
+    friedman_cannot = friedman_floor(n, k) >= SIGNIFICANCE
+    if nemenyi_cannot or friedman_cannot:
+        need = max(int(blocks_for_gap(k - 1, k)), blocks_for_friedman(k))
+        floors = []
+        if nemenyi_cannot:
+            floors.append(f"Nemenyi p is {r['smallest_p']:.2g}")
+        if friedman_cannot:
+            floors.append(f"Friedman p is {friedman_floor(n, k):.2g}")
         return (
             f"with {n} seeds and {k} activations no pair can be separated whatever the data "
-            f"(the smallest attainable Nemenyi p is {r['smallest_p']:.2g}); {need} seeds "
-            "would be needed"
+            f"(the smallest attainable {' and '.join(floors)}); {need} seeds would be needed"
         )
     if math.isfinite(r["friedman_p"]) and r["friedman_p"] < SIGNIFICANCE:
         gap = float(ranked["mean_rank"].max() - ranked["mean_rank"].min())
