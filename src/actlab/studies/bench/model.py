@@ -77,7 +77,15 @@ def load_object(spec: str, what: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise UserError(f"{what} '{spec}': '{where}' has no '{attr}'") from None
+        own = sorted(
+            k
+            for k, v in vars(module).items()
+            if callable(v)
+            and not k.startswith("_")
+            and getattr(v, "__module__", None) == module.__name__
+        )
+        offer = f"; it defines {', '.join(own)}" if own else ""
+        raise UserError(f"{what} '{spec}': '{where}' has no '{attr}'{offer}") from None
 
 
 def takes_act_layer(factory) -> bool:

@@ -60,10 +60,12 @@ def report_markdown(summary, rctx, figure_dir: Path) -> tuple[str, list[Path]]:
         f"**Question.** Which activation for `{cfg.model}` on `{cfg.data}`? Each activation "
         f"trained on the same {rctx.seeds} seeds: within a seed every member starts from the "
         "same initial weights and sees the same batches, so the comparisons are paired. "
-        f"{cfg.optimizer} at lr {cfg.lr:g}, {cfg.steps} steps of batch {cfg.batch}. "
-        + placement_words(summary["trials"]),
+        f"{cfg.optimizer} at lr {cfg.lr:g}, {cfg.steps} steps of batch {cfg.batch}. A "
+        "network step's time is its batch's training time over its steps and networks "
+        "(a stack shares its time among them). " + placement_words(summary["trials"]),
         "",
-        f"| activation | {words} [95% CI] | test loss | diverged | time per step | against {best} |",
+        f"| activation | {words} [95% CI] | test loss | diverged | time per network step "
+        f"(median over batches) | against {best} |",
         "|---|---|---|---|---|---|",
     ]
     against = dict(zip(ranked[1:], tests, strict=True))
