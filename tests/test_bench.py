@@ -49,6 +49,7 @@ def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
     assert (path / "figures" / "bench_curves.png").is_file()
     text = (path / "report.md").read_text()
     assert "## Answers" in text and "## Your model on your data" in text
+    assert "· preset `bench` ·" in text  # not "custom"
     for name in ("ReLU", "GELU", "Tanhshrink"):
         assert f"| {name} | " in text
     results = benched.results

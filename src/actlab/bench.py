@@ -56,6 +56,7 @@ def bench(
     study = {k: v for k, v in settings.items() if v is not None}
     config = build_config(
         {
+            "preset": "bench",  # not a preset file: the report's header and the directory say it
             "description": f"actlab bench: {model} on {data}",
             "seeds": seeds,
             "activations": list(activations),
@@ -68,7 +69,7 @@ def bench(
     if out is None:
         from actlab.runner import default_run_dir
 
-        out = default_run_dir(config.model_copy(update={"preset": "bench"}))
+        out = default_run_dir(config)
     return run(
         config=config,
         out=out,
