@@ -27,19 +27,15 @@ ACTLAB = Path(sys.executable).parent / "actlab"
 TIMING = {"seconds_per_step", "seconds"}
 
 
+# The shared bench: the digits CNN, three activations, 2 seeds, 40 steps.
+BENCHED = dict(
+    data="digits", activations=["ReLU", "GELU", "Tanhshrink"], seeds=2, steps=40, eval_every=20
+)
+
+
 @pytest.fixture(scope="module")
 def benched(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "run"
-    return bench(
-        CNN,
-        data="digits",
-        activations=["ReLU", "GELU", "Tanhshrink"],
-        seeds=2,
-        steps=40,
-        eval_every=20,
-        executor="local",
-        out=out,
-    )
+    return bench(CNN, executor="local", out=tmp_path_factory.mktemp("bench") / "run", **BENCHED)
 
 
 def test_a_benched_model_writes_a_run_with_answers_rankings_and_curves(benched):
@@ -292,16 +288,7 @@ def final_values(path: Path) -> pd.DataFrame:
 @pytest.mark.slow  # a process pool's start-up
 def test_the_process_pool_gives_the_local_numbers(benched, tmp_path):
     pooled = bench(
-        CNN,
-        data="digits",
-        activations=["ReLU", "GELU", "Tanhshrink"],
-        seeds=2,
-        steps=40,
-        eval_every=20,
-        executor="process",
-        workers=2,
-        out=tmp_path / "run",
-        report=False,
+        CNN, executor="process", workers=2, out=tmp_path / "run", report=False, **BENCHED
     )
     pd.testing.assert_frame_equal(final_values(pooled.path), final_values(benched.path))
 
